@@ -1,0 +1,40 @@
+"""Reject files: every row a load could not take, with its file, line number and reason."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import TextIO
+
+
+class RejectFile:
+    """A CSV of rejected rows (``file,line,reason,text``), created on the first reject."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._handle: TextIO | None = None
+        self._writer: csv.DictWriter[str] | None = None
+
+    def add(self, file: str, line: int | None, reason: str, text: str) -> None:
+        """Record one rejected row."""
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = self.path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.DictWriter(self._handle, ["file", "line", "reason", "text"])
+            self._writer.writeheader()
+        self._writer.writerow({"file": file, "line": "" if line is None else line,
+                               "reason": reason, "text": text})
+        self.count += 1
+
+    def add_many(self, file: str, lines: list[int | None], reasons: list[str], texts: list[str]) -> None:
+        """Record several rejected rows."""
+        for line, reason, text in zip(lines, reasons, texts, strict=True):
+            self.add(file, line, reason, text)
+
+    def close(self) -> None:
+        """Flush and close the file, if one was opened."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+            self._writer = None

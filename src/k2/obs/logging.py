@@ -1,0 +1,37 @@
+"""Configure structlog once, at an entry point; library modules only call ``get_logger``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from k2.settings import ObsSettings
+
+
+def configure_logging(settings: ObsSettings) -> None:
+    """Send structured log lines to stderr: console lines on a terminal, JSON otherwise.
+
+    Args:
+        settings: the level and format to use.
+    """
+    level = logging.getLevelNamesMapping()[settings.log_level]
+    as_json = settings.log_format == "json" or (
+        settings.log_format == "auto" and not sys.stderr.isatty()
+    )
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

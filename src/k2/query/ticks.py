@@ -1,0 +1,150 @@
+"""Trades and quotes by symbol, exchange and time range, in stable pages.
+
+Rows come in (timestamp, source_sequence, message_id) order, ascending or descending. A page
+that may have more rows returns a cursor; the cursor pins the snapshot the first page read, so
+later pages never shift while new data lands, and it only works with the same filters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import pyarrow as pa
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    In,
+    LessThan,
+)
+
+from k2.domain.time import to_micros
+from k2.lake.tables import QUOTES, TRADES, TableSpec
+from k2.query.cursor import PageCursor, fingerprint
+from k2.query.engine import CURRENT, AsOf, QueryEngine
+from k2.query.errors import InvalidQueryError
+
+
+@dataclass(frozen=True, slots=True)
+class TickQuery:
+    """Filters of a trades or quotes read. ``end`` is exclusive; times are UTC-aware."""
+
+    symbols: tuple[str, ...] = ()
+    exchange: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    limit: int = 1000
+    descending: bool = False
+    cursor: str | None = None
+    as_of: AsOf = field(default=CURRENT)
+
+    def __post_init__(self) -> None:
+        if self.limit <= 0:
+            raise InvalidQueryError("limit must be positive")
+        if self.start and self.end and self.start >= self.end:
+            raise InvalidQueryError("start must be before end")
+        for t in (self.start, self.end):
+            if t is not None and t.tzinfo is None:
+                raise InvalidQueryError("start and end must carry a time zone")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of rows, the snapshot it was read from, and the cursor of the next page."""
+
+    rows: pa.Table
+    snapshot_id: int | None
+    next_cursor: str | None
+
+
+def pushdown_filter(symbols: tuple[str, ...], exchange: str | None, start: datetime | None,
+                    end: datetime | None) -> BooleanExpression:
+    """The Iceberg filter that prunes partitions and files for these filters."""
+    parts: list[BooleanExpression] = []
+    if symbols:
+        parts.append(EqualTo("symbol", symbols[0]) if len(symbols) == 1 else In("symbol", set(symbols)))
+    if exchange:
+        parts.append(EqualTo("exchange", exchange.upper()))
+    if start:
+        parts.append(GreaterThanOrEqual("timestamp", start.isoformat()))
+    if end:
+        parts.append(LessThan("timestamp", end.isoformat()))
+    expression: BooleanExpression = AlwaysTrue()
+    for part in parts:
+        expression = And(expression, part)
+    return expression
+
+
+def where_sql(symbols: tuple[str, ...], exchange: str | None, start: datetime | None,
+              end: datetime | None, params: dict[str, object]) -> str:
+    """The SQL WHERE clause for these filters, adding bound values to ``params``."""
+    clauses = ["TRUE"]
+    if symbols:
+        names = []
+        for i, symbol in enumerate(symbols):
+            params[f"s{i}"] = symbol
+            names.append(f"$s{i}")
+        clauses.append(f"symbol IN ({', '.join(names)})")
+    if exchange:
+        params["exchange"] = exchange.upper()
+        clauses.append("exchange = $exchange")
+    if start:
+        params["start"] = start
+        clauses.append("timestamp >= $start")
+    if end:
+        params["end"] = end
+        clauses.append("timestamp < $end")
+    return " AND ".join(clauses)
+
+
+def _page(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
+    if query.limit > engine.settings.max_limit:
+        raise InvalidQueryError(f"limit may be at most {engine.settings.max_limit}")
+    symbols = tuple(sorted({s.upper() for s in query.symbols}))
+    print_ = fingerprint(spec.name, symbols, query.exchange, query.start, query.end, query.descending)
+    after = PageCursor.decode(query.cursor, print_) if query.cursor else None
+    as_of = AsOf(snapshot_id=after.snapshot_id) if after else query.as_of
+    scan = engine.scan(spec, pushdown_filter(symbols, query.exchange, query.start, query.end), as_of)
+    empty = spec.record.arrow_schema().empty_table()
+    if not scan.paths:
+        return Page(empty, scan.snapshot_id, None)
+    params: dict[str, object] = {"paths": scan.paths, "limit": query.limit + 1}
+    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    direction = "DESC" if query.descending else "ASC"
+    if after:
+        params.update(after_ts=after.timestamp_us, after_seq=after.sequence, after_id=after.message_id)
+        op = "<" if query.descending else ">"
+        where += (f" AND (epoch_us(timestamp), coalesce(source_sequence, -1), message_id) {op} "
+                  "($after_ts, $after_seq, $after_id)")
+    sql = (f"SELECT * FROM {scan.source_sql} WHERE {where} "
+           f"ORDER BY timestamp {direction}, coalesce(source_sequence, -1) {direction}, "
+           f"message_id {direction} LIMIT $limit")
+    rows = engine.run(sql, params).cast(spec.record.arrow_schema())
+    next_cursor = None
+    if rows.num_rows > query.limit and scan.snapshot_id is not None:
+        rows = rows.slice(0, query.limit)
+        last = rows.slice(query.limit - 1, 1).to_pylist()[0]
+        next_cursor = PageCursor(scan.snapshot_id, print_, to_micros(last["timestamp"]),
+                                 last["source_sequence"] if last["source_sequence"] is not None else -1,
+                                 last["message_id"]).encode()
+    return Page(rows, scan.snapshot_id, next_cursor)
+
+
+def trades(engine: QueryEngine, query: TickQuery) -> Page:
+    """One page of trades matching ``query``.
+
+    Raises:
+        InvalidQueryError: for a limit beyond the engine's maximum.
+        InvalidCursorError: for a cursor that is malformed or from other filters.
+        TableNotFoundError: when no trades were ever loaded.
+        SnapshotNotFoundError: for an unknown ``as_of``.
+    """
+    return _page(engine, TRADES, query)
+
+
+def quotes(engine: QueryEngine, query: TickQuery) -> Page:
+    """One page of quotes matching ``query``; raises as :func:`trades` does."""
+    return _page(engine, QUOTES, query)
