@@ -7,6 +7,7 @@ it, or the part a component needs, down. Nothing else in K2 reads the environmen
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
@@ -68,14 +69,21 @@ class QuerySettings(BaseSettings):
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
 
 
+class LogLevel(StrEnum):
+    """Lowest level of log lines written."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
 class ObsSettings(BaseSettings):
     """Logging."""
 
     model_config = SettingsConfigDict(env_prefix="K2_OBS_", extra="forbid")
 
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "WARNING", description="Lowest level of log lines written."
-    )
+    log_level: LogLevel = Field(LogLevel.WARNING, description="Lowest level of log lines written.")
     log_format: Literal["auto", "console", "json"] = Field(
         "auto", description="console on a terminal and JSON otherwise when 'auto'."
     )

@@ -37,9 +37,7 @@ class Interval:
         interval = cls(int(match.group(1)), match.group(2))
         seconds = interval.seconds
         if seconds == 0 or seconds > 86400 or 86400 % seconds != 0:
-            raise InvalidInputError(
-                f"interval {text!r} must be at most one day and divide a day evenly"
-            )
+            raise InvalidInputError(f"interval {text!r} must be at most one day and divide a day evenly")
         return interval
 
     @property

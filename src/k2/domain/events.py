@@ -47,8 +47,10 @@ def check_decimal(name: str, value: Decimal | None) -> None:
     if not value.is_finite() or value < 0:
         raise InvalidInputError(f"{name} must be a finite non-negative decimal, got {value}")
     exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > PRICE_SCALE and value != value.quantize(
-        Decimal(1).scaleb(-PRICE_SCALE)
+    if (
+        isinstance(exponent, int)
+        and -exponent > PRICE_SCALE
+        and value != value.quantize(Decimal(1).scaleb(-PRICE_SCALE))
     ):
         raise InvalidInputError(f"{name} has more than {PRICE_SCALE} decimal places: {value}")
     if value >= Decimal(10) ** (PRICE_PRECISION - PRICE_SCALE):

@@ -31,9 +31,25 @@ class Venue:
 VENUES: dict[str, Venue] = {
     v.code: v
     for v in (
-        Venue("ASX", "Australian Securities Exchange", "Australia/Sydney", "AUD",
-              AssetClass.EQUITIES, time(10, 0), time(16, 0)),
+        Venue(
+            "ASX",
+            "Australian Securities Exchange",
+            "Australia/Sydney",
+            "AUD",
+            AssetClass.EQUITIES,
+            time(10, 0),
+            time(16, 0),
+        ),
         Venue("BINANCE", "Binance spot", "UTC", "USDT", AssetClass.CRYPTO, time(0, 0), time(23, 59, 59)),
+        Venue(
+            "SYN",
+            "K2 synthetic equities market (Sydney hours)",
+            "Australia/Sydney",
+            "AUD",
+            AssetClass.EQUITIES,
+            time(10, 0),
+            time(16, 0),
+        ),
     )
 }
 

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pacsv
 
+from k2.ingest.rejects import RejectFile
+
 READ_BLOCK_BYTES = 4 * 1024 * 1024
 
 
@@ -45,6 +47,7 @@ class CsvRows:
     header: bool = False
     delimiter: str = ","
     skipped: list[str] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
 
     def batches(self) -> Iterator[RowBatch]:
         """Yield the file's rows; blank lines are dropped, lines of the wrong width skipped."""
@@ -56,12 +59,17 @@ class CsvRows:
         names = [f"f{i}" for i in range(self.columns)]
         reader = pacsv.open_csv(
             self.path,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1 if self.header else 0,
-                                           block_size=READ_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(delimiter=self.delimiter, ignore_empty_lines=False,
-                                             invalid_row_handler=on_invalid),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1 if self.header else 0, block_size=READ_BLOCK_BYTES
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=self.delimiter, ignore_empty_lines=False, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
         total = self.path.stat().st_size
         ordinal = 0
@@ -76,8 +84,9 @@ class CsvRows:
         if pending:
             yield self._batch(pending, ordinal, consumed, total)[0]
 
-    def _batch(self, pending: list[pa.RecordBatch], ordinal: int, consumed: int,
-               total: int) -> tuple[RowBatch, int, int]:
+    def _batch(
+        self, pending: list[pa.RecordBatch], ordinal: int, consumed: int, total: int
+    ) -> tuple[RowBatch, int, int]:
         table = pa.Table.from_batches(pending)
         fields = [table.column(i) for i in range(self.columns)]
         ordinals = pa.array(range(ordinal, ordinal + table.num_rows), pa.int64())
@@ -90,6 +99,29 @@ class CsvRows:
         data_bytes = sum(b.size for f in fields for c in f.chunks if (b := c.buffers()[2]) is not None)
         share = min(total - consumed, data_bytes + table.num_rows * (self.columns + 1))
         return RowBatch(ordinals, fields, share), ordinal + table.num_rows, consumed + share
+
+    def reject(self, batch: RowBatch, rejects: pa.Table) -> None:
+        """Remember the rows of ``batch`` named by ``rejects`` (``ordinal, reason``)."""
+        if rejects.num_rows:
+            at = pc.index_in(rejects["ordinal"], batch.ordinals)
+            self.rejected.extend(
+                zip(
+                    rejects["ordinal"].to_pylist(),
+                    rejects["reason"].to_pylist(),
+                    batch.text(self.delimiter).take(at).to_pylist(),
+                    strict=True,
+                )
+            )
+
+    def write_rejects(self, reject_file: RejectFile) -> None:
+        """Write remembered rejects and skipped lines with their line numbers; after reading."""
+        self.rejected.sort()
+        lines = self.line_numbers([ordinal for ordinal, _, _ in self.rejected])
+        for line, (_, reason, text) in zip(lines, self.rejected, strict=True):
+            reject_file.add(str(self.path), line, reason, text)
+        for line, text in zip(self.skipped_lines() if self.skipped else [], self.skipped, strict=True):
+            found = len(next(csv.reader([text], delimiter=self.delimiter), []))
+            reject_file.add(str(self.path), line, f"expected {self.columns} fields, found {found}", text)
 
     def line_numbers(self, ordinals: list[int]) -> list[int]:
         """Physical 1-based line numbers of rows given by ordinal; call after :meth:`batches`."""

@@ -45,8 +45,9 @@ class Loader:
         self._writer = writer
         self._commit_rows = commit_rows
 
-    def run(self, source: Source, rejects: RejectFile, load_id: str,
-            progress: Progress | None = None) -> IngestReport:
+    def run(
+        self, source: Source, rejects: RejectFile, load_id: str, progress: Progress | None = None
+    ) -> IngestReport:
         """Load everything ``source`` yields.
 
         Args:
@@ -70,8 +71,7 @@ class Loader:
                 counts = report.counts(name)
                 counts.rows_read += batch.rows_read
                 if batch.replace_exchange is not None:
-                    result = self._writer.replace(batch.table, batch.rows, batch.replace_exchange,
-                                                  properties)
+                    result = self._writer.replace(batch.table, batch.rows, batch.replace_exchange, properties)
                     counts.rows_written += result.rows_written
                     counts.commits += 1
                     self._note_snapshot(report, name, result.snapshot_id)
@@ -94,8 +94,9 @@ class Loader:
         log.info("load_done", **{k: v for k, v in report.as_dict().items() if k != "tables"})
         return report
 
-    def _commit(self, report: IngestReport, spec: TableSpec, tables: list[pa.Table],
-                properties: dict[str, str]) -> None:
+    def _commit(
+        self, report: IngestReport, spec: TableSpec, tables: list[pa.Table], properties: dict[str, str]
+    ) -> None:
         rows = pa.concat_tables(tables)
         if rows.num_rows == 0:
             return

@@ -11,11 +11,15 @@ import pyarrow.compute as pc
 
 from k2.domain.identity import KEY_SEPARATOR
 
+
 def decimal_sql(field: str) -> str:
     """``field`` as DECIMAL(18,8), or NULL unless it is a plain non-negative decimal that fits
-    without rounding."""
-    return (f"CASE WHEN length(split_part({field}, '.', 2)) <= 8 "
-            f"AND NOT starts_with(ltrim({field}), '-') THEN TRY_CAST({field} AS DECIMAL(18,8)) END")
+    without rounding.
+    """
+    return (
+        f"CASE WHEN length(split_part({field}, '.', 2)) <= 8 "
+        f"AND NOT starts_with(ltrim({field}), '-') THEN TRY_CAST({field} AS DECIMAL(18,8)) END"
+    )
 
 
 def utc_hours_sql(local: str, rows: str, zone: str) -> str:
@@ -40,13 +44,16 @@ def message_key_sql(*parts: str) -> str:
 
 def message_id_sql(key: str) -> str:
     """The SQL twin of :func:`k2.domain.identity.message_id` over the key expression ``key``."""
-    return ("(((md5_number(" + key + ") & ~(15::UHUGEINT << 76) & ~(3::UHUGEINT << 62)) "
-            "| (3::UHUGEINT << 76) | (2::UHUGEINT << 62))::UUID)::VARCHAR")
+    return (
+        "(((md5_number(" + key + ") & ~(15::UHUGEINT << 76) & ~(3::UHUGEINT << 62)) "
+        "| (3::UHUGEINT << 76) | (2::UHUGEINT << 62))::UUID)::VARCHAR"
+    )
 
 
 def split_rejects(rows: pa.Table, columns: list[str]) -> tuple[pa.Table, pa.Table]:
     """Split ``rows`` on its ``reason`` column into good rows (``columns`` only) and rejects
-    (``ordinal, reason``)."""
+    (``ordinal, reason``).
+    """
     if rows["reason"].null_count == rows.num_rows:
         return rows.select(columns), rows.slice(0, 0).select(["ordinal", "reason"])
     good_mask = pc.is_null(rows["reason"])

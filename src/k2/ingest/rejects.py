@@ -23,8 +23,9 @@ class RejectFile:
             self._handle = self.path.open("w", newline="", encoding="utf-8")
             self._writer = csv.DictWriter(self._handle, ["file", "line", "reason", "text"])
             self._writer.writeheader()
-        self._writer.writerow({"file": file, "line": "" if line is None else line,
-                               "reason": reason, "text": text})
+        self._writer.writerow(
+            {"file": file, "line": "" if line is None else line, "reason": reason, "text": text}
+        )
         self.count += 1
 
     def add_many(self, file: str, lines: list[int | None], reasons: list[str], texts: list[str]) -> None:

@@ -10,7 +10,7 @@ from k2.settings import K2Settings
 
 
 def catalog_properties(settings: K2Settings) -> dict[str, str]:
-    """pyiceberg catalog properties for ``settings``; the one place they are built."""
+    """Pyiceberg catalog properties for ``settings``; the one place they are built."""
     lake = settings.lake
     properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
     if lake.s3_endpoint:

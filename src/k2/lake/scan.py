@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import cast
 from urllib.parse import unquote, urlparse
 
-from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions import (
+    AlwaysTrue,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    In,
+    LessThan,
+    LessThanOrEqual,
+)
 from pyiceberg.table import Table
 
 from k2.errors import ConfigurationError
+
+# pyiceberg's predicates take (column, value) positionally at run time; type checkers only see
+# their pydantic field signature. These typed names state the run-time one.
+equal_to = cast(Callable[[str, object], BooleanExpression], EqualTo)
+at_least = cast(Callable[[str, object], BooleanExpression], GreaterThanOrEqual)
+at_most = cast(Callable[[str, object], BooleanExpression], LessThanOrEqual)
+less_than = cast(Callable[[str, object], BooleanExpression], LessThan)
+one_of = cast(Callable[[str, Iterable[object]], BooleanExpression], In)
 
 
 def local_path(location: str) -> str:
@@ -18,8 +36,9 @@ def local_path(location: str) -> str:
     return location
 
 
-def data_paths(table: Table, row_filter: BooleanExpression | None = None,
-               snapshot_id: int | None = None) -> list[str]:
+def data_paths(
+    table: Table, row_filter: BooleanExpression | None = None, snapshot_id: int | None = None
+) -> list[str]:
     """The data files of ``table`` at ``snapshot_id`` (default: current) that may hold rows
     matching ``row_filter``.
 

@@ -44,15 +44,22 @@ class TableSpec:
                 DayTransform() if transform_name == "day" else IdentityTransform()  # type: ignore[assignment]
             )
             name = f"{column}_day" if transform_name == "day" else column
-            fields.append(PartitionField(schema.find_field(column).field_id,
-                                         PARTITION_FIELD_ID_START + offset, transform, name))
+            fields.append(
+                PartitionField(
+                    schema.find_field(column).field_id, PARTITION_FIELD_ID_START + offset, transform, name
+                )
+            )
         return PartitionSpec(*fields)
 
     def sort_order(self) -> SortOrder:
         """The sort order rows are written in."""
         schema = self.record.iceberg_schema()
-        return SortOrder(*(SortField(source_id=schema.find_field(c).field_id,
-                                     transform=IdentityTransform()) for c in self.sort_by))
+        return SortOrder(
+            *(
+                SortField(source_id=schema.find_field(c).field_id, transform=IdentityTransform())
+                for c in self.sort_by
+            )
+        )
 
 
 def _properties(target_file_size_bytes: int) -> dict[str, str]:
@@ -67,18 +74,37 @@ def _properties(target_file_size_bytes: int) -> dict[str, str]:
     }
 
 
-TRADES = TableSpec("trades", TRADE, partition_by=(("timestamp", "day"), ("exchange", "identity")),
-                   sort_by=("symbol", "timestamp", "source_sequence"), key=("message_id",),
-                   time_column="timestamp")
-QUOTES = TableSpec("quotes", QUOTE, partition_by=(("timestamp", "day"), ("exchange", "identity")),
-                   sort_by=("symbol", "timestamp", "source_sequence"), key=("message_id",),
-                   time_column="timestamp")
-INSTRUMENTS = TableSpec("instruments", INSTRUMENT, sort_by=("exchange", "symbol", "valid_from"),
-                        key=("exchange", "symbol", "valid_from"))
-DIVIDENDS = TableSpec("dividends", DIVIDEND, sort_by=("exchange", "symbol", "ex_date"),
-                      key=("exchange", "symbol", "ex_date"))
-SPLITS = TableSpec("splits", SPLIT, sort_by=("exchange", "symbol", "effective_date"),
-                   key=("exchange", "symbol", "effective_date"))
+TRADES = TableSpec(
+    "trades",
+    TRADE,
+    partition_by=(("timestamp", "day"), ("exchange", "identity")),
+    sort_by=("symbol", "timestamp", "source_sequence"),
+    key=("message_id",),
+    time_column="timestamp",
+)
+QUOTES = TableSpec(
+    "quotes",
+    QUOTE,
+    partition_by=(("timestamp", "day"), ("exchange", "identity")),
+    sort_by=("symbol", "timestamp", "source_sequence"),
+    key=("message_id",),
+    time_column="timestamp",
+)
+INSTRUMENTS = TableSpec(
+    "instruments",
+    INSTRUMENT,
+    sort_by=("exchange", "symbol", "valid_from"),
+    key=("exchange", "symbol", "valid_from"),
+)
+DIVIDENDS = TableSpec(
+    "dividends", DIVIDEND, sort_by=("exchange", "symbol", "ex_date"), key=("exchange", "symbol", "ex_date")
+)
+SPLITS = TableSpec(
+    "splits",
+    SPLIT,
+    sort_by=("exchange", "symbol", "effective_date"),
+    key=("exchange", "symbol", "effective_date"),
+)
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (TRADES, QUOTES, INSTRUMENTS, DIVIDENDS, SPLITS)}
 MARKET_TABLES = (TRADES, QUOTES)
@@ -96,8 +122,7 @@ def table_spec(name: str) -> TableSpec:
         raise TableNotFoundError(f"unknown table {name!r}; K2 has {', '.join(TABLES)}") from None
 
 
-def ensure_table(catalog: Catalog, namespace: str, spec: TableSpec,
-                 target_file_size_bytes: int) -> Table:
+def ensure_table(catalog: Catalog, namespace: str, spec: TableSpec, target_file_size_bytes: int) -> Table:
     """Load ``spec``'s table, creating it first if it does not exist."""
     return catalog.create_table_if_not_exists(
         (namespace, spec.name),

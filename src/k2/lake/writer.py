@@ -17,11 +17,11 @@ import pyarrow.compute as pc
 import structlog
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, GreaterThanOrEqual, In, LessThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression
 from pyiceberg.table import Table
 
 from k2.lake.errors import LakeCommitConflictError
-from k2.lake.scan import data_paths
+from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.tables import TableSpec, ensure_table
 
 SYMBOLS_PROPERTY = "k2.symbols"
@@ -96,17 +96,18 @@ class LakeWriter:
             raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
         snapshot = table.current_snapshot()
         snapshot_id = snapshot.snapshot_id if snapshot else None
-        log.info("lake_append", table=spec.name, rows=fresh.num_rows, duplicates=skipped,
-                 snapshot_id=snapshot_id)
+        log.info(
+            "lake_append", table=spec.name, rows=fresh.num_rows, duplicates=skipped, snapshot_id=snapshot_id
+        )
         return AppendResult(fresh.num_rows, skipped, snapshot_id)
 
-    def replace(self, spec: TableSpec, rows: pa.Table, exchange: str,
-                properties: dict[str, str]) -> AppendResult:
+    def replace(
+        self, spec: TableSpec, rows: pa.Table, exchange: str, properties: dict[str, str]
+    ) -> AppendResult:
         """Replace every row of ``exchange`` in a small reference table with ``rows``."""
         table = self.table(spec)
         rows = rows.sort_by([(c, "ascending") for c in spec.sort_by])
-        table.overwrite(rows, overwrite_filter=EqualTo("exchange", exchange),
-                        snapshot_properties=properties)
+        table.overwrite(rows, overwrite_filter=equal_to("exchange", exchange), snapshot_properties=properties)
         snapshot = table.current_snapshot()
         return AppendResult(rows.num_rows, 0, snapshot.snapshot_id if snapshot else None)
 
@@ -142,8 +143,12 @@ class LakeWriter:
             return None
         times = pc.min_max(rows[spec.time_column])
         return And(
-            And(GreaterThanOrEqual(spec.time_column, times["min"].as_py()),
-                LessThanOrEqual(spec.time_column, times["max"].as_py())),
-            And(In("exchange", set(pc.unique(rows["exchange"]).to_pylist())),
-                In("symbol", set(pc.unique(rows["symbol"]).to_pylist()))),
+            And(
+                at_least(spec.time_column, times["min"].as_py()),
+                at_most(spec.time_column, times["max"].as_py()),
+            ),
+            And(
+                one_of("exchange", set(pc.unique(rows["exchange"]).to_pylist())),
+                one_of("symbol", set(pc.unique(rows["symbol"]).to_pylist())),
+            ),
         )

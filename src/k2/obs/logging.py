@@ -16,10 +16,8 @@ def configure_logging(settings: ObsSettings) -> None:
     Args:
         settings: the level and format to use.
     """
-    level = logging.getLevelNamesMapping()[settings.log_level]
-    as_json = settings.log_format == "json" or (
-        settings.log_format == "auto" and not sys.stderr.isatty()
-    )
+    level = logging.getLevelNamesMapping()[settings.log_level.value]
+    as_json = settings.log_format == "json" or (settings.log_format == "auto" and not sys.stderr.isatty())
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     )

@@ -5,6 +5,22 @@ from k2.query.engine import CURRENT, AsOf, QueryEngine
 from k2.query.metadata import SnapshotInfo, TableStats, snapshots, stats, symbols, table_stats
 from k2.query.ticks import Page, TickQuery, quotes, trades
 
-__all__ = ["CURRENT", "AsOf", "BarQuery", "DailySummary", "Page", "QueryEngine", "SnapshotInfo",
-           "TableStats", "TickQuery", "bars", "daily_summary", "quotes", "snapshots", "stats",
-           "symbols", "table_stats", "trades"]
+__all__ = [
+    "CURRENT",
+    "AsOf",
+    "BarQuery",
+    "DailySummary",
+    "Page",
+    "QueryEngine",
+    "SnapshotInfo",
+    "TableStats",
+    "TickQuery",
+    "bars",
+    "daily_summary",
+    "quotes",
+    "snapshots",
+    "stats",
+    "symbols",
+    "table_stats",
+    "trades",
+]

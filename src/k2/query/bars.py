@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 
@@ -25,21 +25,23 @@ from k2.query.ticks import pushdown_filter, where_sql
 
 UTC_ZONE = ZoneInfo("UTC")
 
-BAR_SCHEMA = pa.schema([
-    pa.field("symbol", pa.string(), nullable=False),
-    pa.field("exchange", pa.string(), nullable=False),
-    pa.field("interval_start", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("interval_end", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("open", pa.decimal128(18, 8), nullable=False),
-    pa.field("high", pa.decimal128(18, 8), nullable=False),
-    pa.field("low", pa.decimal128(18, 8), nullable=False),
-    pa.field("close", pa.decimal128(18, 8), nullable=False),
-    pa.field("volume", pa.decimal128(38, 8), nullable=False),
-    pa.field("trade_count", pa.int64(), nullable=False),
-    pa.field("vwap", pa.decimal128(18, 8), nullable=True),
-    pa.field("first_trade", pa.timestamp("us", tz="UTC"), nullable=False),
-    pa.field("last_trade", pa.timestamp("us", tz="UTC"), nullable=False),
-])
+BAR_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("exchange", pa.string(), nullable=False),
+        pa.field("interval_start", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("interval_end", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("open", pa.decimal128(18, 8), nullable=False),
+        pa.field("high", pa.decimal128(18, 8), nullable=False),
+        pa.field("low", pa.decimal128(18, 8), nullable=False),
+        pa.field("close", pa.decimal128(18, 8), nullable=False),
+        pa.field("volume", pa.decimal128(38, 8), nullable=False),
+        pa.field("trade_count", pa.int64(), nullable=False),
+        pa.field("vwap", pa.decimal128(18, 8), nullable=True),
+        pa.field("first_trade", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("last_trade", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,9 @@ class DailySummary:
 
 
 def _zones_table() -> pa.Table:
-    return pa.table({"exchange": [v.code for v in VENUES.values()],
-                     "zone": [v.timezone for v in VENUES.values()]})
+    return pa.table(
+        {"exchange": [v.code for v in VENUES.values()], "zone": [v.timezone for v in VENUES.values()]}
+    )
 
 
 def _bars_sql(source: str, where: str, seconds: int) -> str:
@@ -125,8 +128,7 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         SnapshotNotFoundError: for an unknown ``as_of``.
     """
     symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(TRADES, pushdown_filter(symbols, query.exchange, query.start, query.end),
-                       query.as_of)
+    scan = engine.scan(TRADES, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
     if not scan.paths:
         return BAR_SCHEMA.empty_table()
     params: dict[str, object] = {"paths": scan.paths, "seconds": query.interval.seconds}
@@ -134,14 +136,18 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones_table())
-        return cursor.sql(_bars_sql(scan.source_sql, where, query.interval.seconds),
-                          params=params).to_arrow_table().cast(BAR_SCHEMA)
+        return (
+            cursor.sql(_bars_sql(scan.source_sql, where, query.interval.seconds), params=params)
+            .to_arrow_table()
+            .cast(BAR_SCHEMA)
+        )
     finally:
         cursor.close()
 
 
-def daily_summary(engine: QueryEngine, symbol: str, day: date, exchange: str | None = None,
-                  as_of: AsOf = CURRENT) -> DailySummary | None:
+def daily_summary(
+    engine: QueryEngine, symbol: str, day: date, exchange: str | None = None, as_of: AsOf = CURRENT
+) -> DailySummary | None:
     """Open, high, low, close, volume, trade count and VWAP of ``symbol`` on the venue-local
     calendar ``day``; None when it did not trade that day.
 
@@ -155,13 +161,25 @@ def daily_summary(engine: QueryEngine, symbol: str, day: date, exchange: str | N
         # Any venue's local day lies within UTC-12..UTC+14 of the UTC day.
         utc_start, utc_end = local_day_bounds(day, UTC_ZONE)
         start, end = utc_start - timedelta(hours=14), utc_end + timedelta(hours=12)
-    rows = bars(engine, BarQuery(Interval(1, "d"), symbols=(symbol,), exchange=exchange,
-                                 start=start, end=end, as_of=as_of))
+    rows = bars(
+        engine,
+        BarQuery(Interval(1, "d"), symbols=(symbol,), exchange=exchange, start=start, end=end, as_of=as_of),
+    )
     for bar in rows.to_pylist():
         if bar["interval_start"].astimezone(venue(bar["exchange"]).zone).date() != day:
             continue
-        return DailySummary(symbol=bar["symbol"], exchange=bar["exchange"], day=day,
-                            open=bar["open"], high=bar["high"], low=bar["low"], close=bar["close"],
-                            volume=bar["volume"], trade_count=bar["trade_count"], vwap=bar["vwap"],
-                            first_trade=bar["first_trade"], last_trade=bar["last_trade"])
+        return DailySummary(
+            symbol=bar["symbol"],
+            exchange=bar["exchange"],
+            day=day,
+            open=bar["open"],
+            high=bar["high"],
+            low=bar["low"],
+            close=bar["close"],
+            volume=bar["volume"],
+            trade_count=bar["trade_count"],
+            vwap=bar["vwap"],
+            first_trade=bar["first_trade"],
+            last_trade=bar["last_trade"],
+        )
     return None

@@ -23,8 +23,9 @@ class PageCursor:
 
     def encode(self) -> str:
         """The cursor as a URL-safe token."""
-        raw = orjson.dumps([self.snapshot_id, self.fingerprint, self.timestamp_us,
-                            self.sequence, self.message_id])
+        raw = orjson.dumps(
+            [self.snapshot_id, self.fingerprint, self.timestamp_us, self.sequence, self.message_id]
+        )
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
     @classmethod

@@ -63,8 +63,9 @@ class QueryEngine:
         self.catalog = catalog
         self.namespace = namespace
         self.settings = settings
-        self._duck = duckdb.connect(config={"threads": settings.threads,
-                                            "memory_limit": settings.memory_limit})
+        self._duck = duckdb.connect(
+            config={"threads": settings.threads, "memory_limit": settings.memory_limit}
+        )
         self._duck.execute("SET TimeZone = 'UTC'")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -101,13 +102,16 @@ class QueryEngine:
         if as_of.time is not None:
             snapshot = table.snapshot_as_of_timestamp(to_micros(as_of.time) // 1000)
             if snapshot is None:
-                raise SnapshotNotFoundError(f"{table.name()[-1]} has no snapshot as of {as_of.time.isoformat()}")
+                raise SnapshotNotFoundError(
+                    f"{table.name()[-1]} has no snapshot as of {as_of.time.isoformat()}"
+                )
             return snapshot.snapshot_id
         current = table.current_snapshot()
         return current.snapshot_id if current else None
 
-    def scan(self, spec: TableSpec, row_filter: BooleanExpression | None = None,
-             as_of: AsOf = CURRENT) -> Scan:
+    def scan(
+        self, spec: TableSpec, row_filter: BooleanExpression | None = None, as_of: AsOf = CURRENT
+    ) -> Scan:
         """Plan a read of ``spec`` at ``as_of`` restricted by ``row_filter``."""
         table = self.table(spec)
         snapshot_id = self.snapshot_id(table, as_of)

@@ -41,8 +41,9 @@ class TableStats:
     symbols: int
 
 
-def symbols(engine: QueryEngine, exchange: str | None = None, spec: TableSpec = TRADES,
-            as_of: AsOf = CURRENT) -> list[tuple[str, str]]:
+def symbols(
+    engine: QueryEngine, exchange: str | None = None, spec: TableSpec = TRADES, as_of: AsOf = CURRENT
+) -> list[tuple[str, str]]:
     """(exchange, symbol) pairs present in ``spec``'s table, from its snapshot summary."""
     try:
         table = engine.table(spec)
@@ -50,8 +51,9 @@ def symbols(engine: QueryEngine, exchange: str | None = None, spec: TableSpec = 
         return []
     snapshot_id = engine.snapshot_id(table, as_of)
     listed = symbols_of(table, snapshot_id) if snapshot_id else {}
-    return [(ex, sym) for ex in sorted(listed) if exchange is None or ex == exchange.upper()
-            for sym in listed[ex]]
+    return [
+        (ex, sym) for ex in sorted(listed) if exchange is None or ex == exchange.upper() for sym in listed[ex]
+    ]
 
 
 def snapshots(engine: QueryEngine, spec: TableSpec = TRADES) -> list[SnapshotInfo]:
@@ -65,13 +67,18 @@ def snapshots(engine: QueryEngine, spec: TableSpec = TRADES) -> list[SnapshotInf
     for snapshot in sorted(table.snapshots(), key=lambda s: s.timestamp_ms, reverse=True):
         summary = snapshot.summary
         extra = summary.additional_properties if summary else {}
-        result.append(SnapshotInfo(
-            snapshot_id=snapshot.snapshot_id, parent_id=snapshot.parent_snapshot_id,
-            committed_at=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
-            operation=summary.operation.value if summary else "unknown",
-            added_records=int(extra.get("added-records", 0)),
-            total_records=int(extra.get("total-records", 0)),
-            load_id=extra.get("k2.load.id"), tags=tuple(sorted(tags.get(snapshot.snapshot_id, [])))))
+        result.append(
+            SnapshotInfo(
+                snapshot_id=snapshot.snapshot_id,
+                parent_id=snapshot.parent_snapshot_id,
+                committed_at=datetime.fromtimestamp(snapshot.timestamp_ms / 1000, tz=UTC),
+                operation=summary.operation.value if summary else "unknown",
+                added_records=int(extra.get("added-records", 0)),
+                total_records=int(extra.get("total-records", 0)),
+                load_id=extra.get("k2.load.id"),
+                tags=tuple(sorted(tags.get(snapshot.snapshot_id, []))),
+            )
+        )
     return result
 
 
@@ -90,15 +97,24 @@ def table_stats(engine: QueryEngine, spec: TableSpec) -> TableStats:
     if spec.time_column:
         partition_rows = table.inspect.partitions().to_pylist()
         partitions = len(partition_rows)
-        days = sorted(date.fromordinal(date(1970, 1, 1).toordinal() + row["partition"][f"{spec.time_column}_day"])
-                      if isinstance(row["partition"][f"{spec.time_column}_day"], int)
-                      else row["partition"][f"{spec.time_column}_day"] for row in partition_rows)
+        days = sorted(
+            date.fromordinal(date(1970, 1, 1).toordinal() + row["partition"][f"{spec.time_column}_day"])
+            if isinstance(row["partition"][f"{spec.time_column}_day"], int)
+            else row["partition"][f"{spec.time_column}_day"]
+            for row in partition_rows
+        )
     return TableStats(
-        table=spec.name, snapshot_id=current.snapshot_id, snapshots=len(table.snapshots()),
-        rows=int(extra.get("total-records", 0)), data_files=int(extra.get("total-data-files", 0)),
-        bytes=int(extra.get("total-files-size", 0)), partitions=partitions,
-        first_day=days[0] if days else None, last_day=days[-1] if days else None,
-        symbols=sum(len(v) for v in symbols_of(table).values()))
+        table=spec.name,
+        snapshot_id=current.snapshot_id,
+        snapshots=len(table.snapshots()),
+        rows=int(extra.get("total-records", 0)),
+        data_files=int(extra.get("total-data-files", 0)),
+        bytes=int(extra.get("total-files-size", 0)),
+        partitions=partitions,
+        first_day=days[0] if days else None,
+        last_day=days[-1] if days else None,
+        symbols=sum(len(v) for v in symbols_of(table).values()),
+    )
 
 
 def stats(engine: QueryEngine) -> list[TableStats]:

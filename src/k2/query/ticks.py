@@ -11,17 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
-from pyiceberg.expressions import (
-    AlwaysTrue,
-    And,
-    BooleanExpression,
-    EqualTo,
-    GreaterThanOrEqual,
-    In,
-    LessThan,
-)
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression
 
 from k2.domain.time import to_micros
+from k2.lake.scan import at_least, equal_to, less_than, one_of
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.query.cursor import PageCursor, fingerprint
 from k2.query.engine import CURRENT, AsOf, QueryEngine
@@ -60,26 +53,32 @@ class Page:
     next_cursor: str | None
 
 
-def pushdown_filter(symbols: tuple[str, ...], exchange: str | None, start: datetime | None,
-                    end: datetime | None) -> BooleanExpression:
+def pushdown_filter(
+    symbols: tuple[str, ...], exchange: str | None, start: datetime | None, end: datetime | None
+) -> BooleanExpression:
     """The Iceberg filter that prunes partitions and files for these filters."""
     parts: list[BooleanExpression] = []
     if symbols:
-        parts.append(EqualTo("symbol", symbols[0]) if len(symbols) == 1 else In("symbol", set(symbols)))
+        parts.append(equal_to("symbol", symbols[0]) if len(symbols) == 1 else one_of("symbol", set(symbols)))
     if exchange:
-        parts.append(EqualTo("exchange", exchange.upper()))
+        parts.append(equal_to("exchange", exchange.upper()))
     if start:
-        parts.append(GreaterThanOrEqual("timestamp", start.isoformat()))
+        parts.append(at_least("timestamp", start.isoformat()))
     if end:
-        parts.append(LessThan("timestamp", end.isoformat()))
+        parts.append(less_than("timestamp", end.isoformat()))
     expression: BooleanExpression = AlwaysTrue()
     for part in parts:
         expression = And(expression, part)
     return expression
 
 
-def where_sql(symbols: tuple[str, ...], exchange: str | None, start: datetime | None,
-              end: datetime | None, params: dict[str, object]) -> str:
+def where_sql(
+    symbols: tuple[str, ...],
+    exchange: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    params: dict[str, object],
+) -> str:
     """The SQL WHERE clause for these filters, adding bound values to ``params``."""
     clauses = ["TRUE"]
     if symbols:
@@ -117,19 +116,27 @@ def _page(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
     if after:
         params.update(after_ts=after.timestamp_us, after_seq=after.sequence, after_id=after.message_id)
         op = "<" if query.descending else ">"
-        where += (f" AND (epoch_us(timestamp), coalesce(source_sequence, -1), message_id) {op} "
-                  "($after_ts, $after_seq, $after_id)")
-    sql = (f"SELECT * FROM {scan.source_sql} WHERE {where} "
-           f"ORDER BY timestamp {direction}, coalesce(source_sequence, -1) {direction}, "
-           f"message_id {direction} LIMIT $limit")
+        where += (
+            f" AND (epoch_us(timestamp), coalesce(source_sequence, -1), message_id) {op} "
+            "($after_ts, $after_seq, $after_id)"
+        )
+    sql = (
+        f"SELECT * FROM {scan.source_sql} WHERE {where} "
+        f"ORDER BY timestamp {direction}, coalesce(source_sequence, -1) {direction}, "
+        f"message_id {direction} LIMIT $limit"
+    )
     rows = engine.run(sql, params).cast(spec.record.arrow_schema())
     next_cursor = None
     if rows.num_rows > query.limit and scan.snapshot_id is not None:
         rows = rows.slice(0, query.limit)
         last = rows.slice(query.limit - 1, 1).to_pylist()[0]
-        next_cursor = PageCursor(scan.snapshot_id, print_, to_micros(last["timestamp"]),
-                                 last["source_sequence"] if last["source_sequence"] is not None else -1,
-                                 last["message_id"]).encode()
+        next_cursor = PageCursor(
+            scan.snapshot_id,
+            print_,
+            to_micros(last["timestamp"]),
+            last["source_sequence"] if last["source_sequence"] is not None else -1,
+            last["message_id"],
+        ).encode()
     return Page(rows, scan.snapshot_id, next_cursor)
 
 

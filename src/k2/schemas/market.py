@@ -5,22 +5,34 @@ from __future__ import annotations
 from k2.domain.events import AssetClass, TradeSide
 from k2.schemas.record import Column, Kind, Record
 
-_ASSET = Column("asset_class", Kind.ENUM, "Instrument class.",
-                symbols=tuple(a.value for a in AssetClass), enum_name="AssetClass")
-_MESSAGE_ID = Column("message_id", Kind.STRING,
-                     "Deterministic UUID of the record's natural key; the dedup key.")
+_ASSET = Column(
+    "asset_class",
+    Kind.ENUM,
+    "Instrument class.",
+    symbols=tuple(a.value for a in AssetClass),
+    enum_name="AssetClass",
+)
+_MESSAGE_ID = Column(
+    "message_id", Kind.STRING, "Deterministic UUID of the record's natural key; the dedup key."
+)
 _SYMBOL = Column("symbol", Kind.STRING, "Venue ticker, e.g. BHP or BTCUSDT.")
 _EXCHANGE = Column("exchange", Kind.STRING, "Venue code, upper case, e.g. ASX or BINANCE.")
 _TIMESTAMP = Column("timestamp", Kind.TIMESTAMP, "Exchange event time, UTC, microseconds.")
 _CURRENCY = Column("currency", Kind.STRING, "Price currency: ISO 4217 or the quote asset.")
-_SOURCE_SEQ = Column("source_sequence", Kind.LONG,
-                     "Venue sequence; for ASX files the row's 1-based order within its symbol's "
-                     "trading day.", required=False)
+_SOURCE_SEQ = Column(
+    "source_sequence",
+    Kind.LONG,
+    "Venue sequence; for ASX files the row's 1-based order within its symbol's trading day.",
+    required=False,
+)
 _INGESTED = Column("ingestion_timestamp", Kind.TIMESTAMP, "When K2 received the record, UTC.")
-_PLATFORM_SEQ = Column("platform_sequence", Kind.LONG,
-                       "Sequence K2 assigns per symbol in the stream, when it does.", required=False)
-_VENDOR = Column("vendor_data", Kind.STRING_MAP, "Venue-specific fields kept as strings.",
-                 required=False)
+_PLATFORM_SEQ = Column(
+    "platform_sequence",
+    Kind.LONG,
+    "Sequence K2 assigns per symbol in the stream, when it does.",
+    required=False,
+)
+_VENDOR = Column("vendor_data", Kind.STRING_MAP, "Venue-specific fields kept as strings.", required=False)
 
 TRADE = Record(
     name="Trade",
@@ -36,8 +48,13 @@ TRADE = Record(
         Column("price", Kind.DECIMAL, "Trade price."),
         Column("quantity", Kind.DECIMAL, "Traded quantity."),
         _CURRENCY,
-        Column("side", Kind.ENUM, "Aggressor side.", symbols=tuple(s.value for s in TradeSide),
-               enum_name="TradeSide"),
+        Column(
+            "side",
+            Kind.ENUM,
+            "Aggressor side.",
+            symbols=tuple(s.value for s in TradeSide),
+            enum_name="TradeSide",
+        ),
         Column("trade_conditions", Kind.STRING_LIST, "Venue condition codes, raw; empty if none."),
         _SOURCE_SEQ,
         _INGESTED,

@@ -77,8 +77,12 @@ class Column:
             case Kind.BOOLEAN:
                 return "boolean"
             case Kind.DECIMAL:
-                return {"type": "bytes", "logicalType": "decimal",
-                        "precision": PRICE_PRECISION, "scale": PRICE_SCALE}
+                return {
+                    "type": "bytes",
+                    "logicalType": "decimal",
+                    "precision": PRICE_PRECISION,
+                    "scale": PRICE_SCALE,
+                }
             case Kind.TIMESTAMP:
                 return {"type": "long", "logicalType": "timestamp-micros"}
             case Kind.DATE:
@@ -106,8 +110,10 @@ class Column:
             case Kind.STRING_LIST:
                 return it.ListType(next_id, it.StringType(), element_required=True), next_id + 1
             case Kind.STRING_MAP:
-                return (it.MapType(next_id, it.StringType(), next_id + 1, it.StringType(),
-                                   value_required=True), next_id + 2)
+                return (
+                    it.MapType(next_id, it.StringType(), next_id + 1, it.StringType(), value_required=True),
+                    next_id + 2,
+                )
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,9 +136,7 @@ class Record:
 
     def arrow_schema(self) -> pa.Schema:
         """The Arrow form."""
-        return pa.schema(
-            [pa.field(c.name, c.arrow_type(), nullable=not c.required) for c in self.columns]
-        )
+        return pa.schema([pa.field(c.name, c.arrow_type(), nullable=not c.required) for c in self.columns])
 
     def avro_schema(self) -> dict[str, Any]:
         """The Avro form; an enum is declared in full the first time it is used."""
@@ -146,8 +150,13 @@ class Record:
                 entry["type"] = ["null", avro]
                 entry["default"] = None
             fields.append(entry)
-        return {"type": "record", "name": self.name, "namespace": AVRO_NAMESPACE,
-                "doc": self.doc, "fields": fields}
+        return {
+            "type": "record",
+            "name": self.name,
+            "namespace": AVRO_NAMESPACE,
+            "doc": self.doc,
+            "fields": fields,
+        }
 
     def iceberg_schema(self) -> Schema:
         """The Iceberg form, with field ids 1..n for columns and nested ids after them."""

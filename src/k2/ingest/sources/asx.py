@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from k2.domain.venues import Venue, venue
 from k2.errors import InvalidInputError
-from k2.ingest.lines import CsvRows, RowBatch
+from k2.ingest.lines import CsvRows
 from k2.ingest.normalize import (
     decimal_sql,
     message_id_sql,
@@ -40,14 +40,18 @@ TRADE_COLUMNS = 7
 QUOTE_COLUMNS = 6
 NO_RECORDS = "NO RECORDS TO REPORT"
 
-_LOCAL = ("coalesce(try_strptime(trim(f0) || ' ' || trim(f1), '%m/%d/%Y %H:%M:%S.%f'), "
-          "try_strptime(trim(f0) || ' ' || trim(f1), '%m/%d/%Y %H:%M:%S'))")
+_LOCAL = (
+    "coalesce(try_strptime(trim(f0) || ' ' || trim(f1), '%m/%d/%Y %H:%M:%S.%f'), "
+    "try_strptime(trim(f0) || ' ' || trim(f1), '%m/%d/%Y %H:%M:%S'))"
+)
 
 
-def _batch_sql(values: dict[str, str], value_reasons: list[tuple[str, str]],
-               id_column: str, outputs: str) -> str:
+def _batch_sql(
+    values: dict[str, str], value_reasons: list[tuple[str, str]], id_column: str, outputs: str
+) -> str:
     """Parse, convert and check one batch of raw fields (table ``raw``, with ``seq``); every row
-    comes out with ``ordinal``, ``reason`` (NULL when good) and the v2 columns."""
+    comes out with ``ordinal``, ``reason`` (NULL when good) and the v2 columns.
+    """
     value_cols = ", ".join(f"{sql} AS {name}" for name, sql in values.items())
     reasons = " ".join(f"WHEN {name} IS NULL THEN '{why}'" for name, why in value_reasons)
     venue_id = "$exchange || '-' || $symbol || '-' || d.day_compact || '-' || CAST(s.seq AS VARCHAR)"
@@ -56,7 +60,7 @@ def _batch_sql(values: dict[str, str], value_reasons: list[tuple[str, str]],
             SELECT r.*, {_LOCAL} AS local_ts, {value_cols} FROM raw r
         ), timed AS (
             SELECT s.*, hr.u + (s.local_ts - hr.h) AS ts, hr.wall_ok, {venue_id} AS venue_id
-            FROM src s LEFT JOIN ({utc_hours_sql('local_ts', 'src', '$zone')}) hr
+            FROM src s LEFT JOIN ({utc_hours_sql("local_ts", "src", "$zone")}) hr
                 ON hr.h = date_trunc('hour', s.local_ts)
             LEFT JOIN (SELECT day_text, strftime(day, '%Y%m%d') AS day_compact
                        FROM (SELECT DISTINCT f0 AS day_text, try_strptime(trim(f0), '%m/%d/%Y') AS day
@@ -67,7 +71,7 @@ def _batch_sql(values: dict[str, str], value_reasons: list[tuple[str, str]],
                  WHEN NOT wall_ok THEN 'local time does not exist or is ambiguous in the venue time zone'
                  {reasons}
             END AS reason,
-            {message_id_sql(message_key_sql('$exchange', '$kind', 'venue_id'))} AS message_id,
+            {message_id_sql(message_key_sql("$exchange", "$kind", "venue_id"))} AS message_id,
             venue_id AS {id_column},
             $symbol AS symbol, $exchange AS exchange, $asset_class AS asset_class, ts AS timestamp,
             {outputs},
@@ -91,10 +95,18 @@ _TRADES_SQL = _batch_sql(
         {_VENDOR_TRADE} AS vendor_data""",
 )
 _QUOTES_SQL = _batch_sql(
-    {"bid": decimal_sql("f2"), "ask": decimal_sql("f3"),
-     "bid_quantity": decimal_sql("f4"), "ask_quantity": decimal_sql("f5")},
-    [("bid", "invalid bid price"), ("ask", "invalid ask price"),
-     ("bid_quantity", "invalid bid volume"), ("ask_quantity", "invalid ask volume")],
+    {
+        "bid": decimal_sql("f2"),
+        "ask": decimal_sql("f3"),
+        "bid_quantity": decimal_sql("f4"),
+        "ask_quantity": decimal_sql("f5"),
+    },
+    [
+        ("bid", "invalid bid price"),
+        ("ask", "invalid ask price"),
+        ("bid_quantity", "invalid bid volume"),
+        ("ask_quantity", "invalid ask volume"),
+    ],
     "quote_id",
     """nullif(bid, 0) AS bid_price, bid_quantity, nullif(ask, 0) AS ask_price, ask_quantity,
        $currency AS currency, MAP {'company_id': $company_id} AS vendor_data""",
@@ -103,7 +115,8 @@ _QUOTES_SQL = _batch_sql(
 
 def day_sequence(days: pa.ChunkedArray, counts: dict[str, int]) -> pa.Int64Array:
     """Number rows 1, 2, … within each day, continuing from ``counts`` (rows of each day seen in
-    earlier batches), which is updated. Rows keep their order; days may interleave."""
+    earlier batches), which is updated. Rows keep their order; days may interleave.
+    """
     encoded = pc.dictionary_encode(days.combine_chunks())
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     names = encoded.dictionary.to_pylist()
@@ -146,10 +159,19 @@ def _decimal(text: str) -> Decimal:
 class AsxSource:
     """An ASX sample directory, loaded into trades, quotes and reference tables."""
 
-    def __init__(self, root: Path, rejects: RejectFile, *, batch_rows: int,
-                 ingested_at: datetime, exchange: str = "ASX") -> None:
+    def __init__(
+        self,
+        root: Path,
+        rejects: RejectFile,
+        *,
+        batch_rows: int,
+        ingested_at: datetime,
+        exchange: str = "ASX",
+    ) -> None:
         if not (root / "reference-data" / "company_info.csv").is_file():
-            raise InvalidInputError(f"{root} is not an ASX directory: reference-data/company_info.csv is missing")
+            raise InvalidInputError(
+                f"{root} is not an ASX directory: reference-data/company_info.csv is missing"
+            )
         self.root = root
         self.venue: Venue = venue(exchange)
         self._rejects = rejects
@@ -179,8 +201,9 @@ class AsxSource:
             spec = TRADES if path.parent.name == "trades" else QUOTES
             company = self.companies.get(path.stem)
             if company is None:
-                self._rejects.add(str(path), None, f"no company_info row for company id {path.stem}; "
-                                  "file not loaded", "")
+                self._rejects.add(
+                    str(path), None, f"no company_info row for company id {path.stem}; file not loaded", ""
+                )
                 continue
             yield from self._tick_batches(path, spec, company)
 
@@ -189,55 +212,63 @@ class AsxSource:
         columns = TRADE_COLUMNS if trades else QUOTE_COLUMNS
         offsets: dict[str, int] = {}
         params: dict[str, object] = {
-            "zone": self.venue.timezone, "exchange": self.venue.code,
-            "kind": "trade" if trades else "quote", "symbol": company.symbol,
-            "asset_class": self.venue.asset_class.value, "currency": self.venue.currency,
-            "ingested": self._ingested_at, "company_id": company.company_id,
+            "zone": self.venue.timezone,
+            "exchange": self.venue.code,
+            "kind": "trade" if trades else "quote",
+            "symbol": company.symbol,
+            "asset_class": self.venue.asset_class.value,
+            "currency": self.venue.currency,
+            "ingested": self._ingested_at,
+            "company_id": company.company_id,
         }
         sql = _TRADES_SQL if trades else _QUOTES_SQL
         names = spec.record.names
         rows = CsvRows(path, columns, self._batch_rows)
-        rejected: list[tuple[int, str, str]] = []
         for batch in rows.batches():
-            raw = pa.table({"ordinal": batch.ordinals, "seq": day_sequence(batch.fields[0], offsets),
-                            **{f"f{i}": f for i, f in enumerate(batch.fields)}})
+            raw = pa.table(
+                {
+                    "ordinal": batch.ordinals,
+                    "seq": day_sequence(batch.fields[0], offsets),
+                    **{f"f{i}": f for i, f in enumerate(batch.fields)},
+                }
+            )
             self._duck.register("raw", raw)
             good, rejects = split_rejects(self._duck.sql(sql, params=params).to_arrow_table(), names)
-            if rejects.num_rows:
-                at = pc.index_in(rejects["ordinal"], batch.ordinals)
-                rejected.extend(zip(rejects["ordinal"].to_pylist(), rejects["reason"].to_pylist(),
-                                    batch.text().take(at).to_pylist(), strict=True))
-            yield SourceBatch(spec, good.cast(spec.record.arrow_schema()), raw.num_rows,
-                              batch.bytes_read)
-        self._write_rejects(rows, rejected)
-
-    def _write_rejects(self, rows: CsvRows, rejected: list[tuple[int, str, str]]) -> None:
-        rejected.sort()
-        lines = rows.line_numbers([ordinal for ordinal, _, _ in rejected])
-        for line, (_, reason, text) in zip(lines, rejected, strict=True):
-            self._rejects.add(str(rows.path), line, reason, text)
-        for line, text in zip(rows.skipped_lines() if rows.skipped else [], rows.skipped, strict=True):
-            found = len(next(csv.reader([text]), []))
-            self._rejects.add(str(rows.path), line, f"expected {rows.columns} fields, found {found}", text)
+            rows.reject(batch, rejects)
+            yield SourceBatch(spec, good.cast(spec.record.arrow_schema()), raw.num_rows, batch.bytes_read)
+        rows.write_rejects(self._rejects)
 
     def _read_companies(self) -> dict[str, Company]:
         companies = {}
         with (self.root / "reference-data" / "company_info.csv").open(newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 companies[row["company_id"].strip()] = Company(
-                    company_id=row["company_id"].strip(), symbol=row["symbol"].strip(),
-                    name=row["company_name"].strip(), isin=row["ISIN"].strip() or None,
+                    company_id=row["company_id"].strip(),
+                    symbol=row["symbol"].strip(),
+                    name=row["company_name"].strip(),
+                    isin=row["ISIN"].strip() or None,
                     valid_from=_us_date(row["start_date"]),
-                    valid_to=_us_date(row["end_date"]) if row["end_date"].strip() else None)
+                    valid_to=_us_date(row["end_date"]) if row["end_date"].strip() else None,
+                )
         return companies
 
     def _reference_batches(self) -> Iterator[SourceBatch]:
         v = self.venue
-        instruments = [{
-            "symbol": c.symbol, "exchange": v.code, "asset_class": v.asset_class.value,
-            "source_id": c.company_id, "name": c.name, "isin": c.isin, "currency": v.currency,
-            "valid_from": c.valid_from, "valid_to": c.valid_to, "ingestion_timestamp": self._ingested_at,
-        } for c in self.companies.values()]
+        instruments: list[dict[str, object]] = [
+            {
+                "symbol": c.symbol,
+                "exchange": v.code,
+                "asset_class": v.asset_class.value,
+                "source_id": c.company_id,
+                "name": c.name,
+                "isin": c.isin,
+                "currency": v.currency,
+                "valid_from": c.valid_from,
+                "valid_to": c.valid_to,
+                "ingestion_timestamp": self._ingested_at,
+            }
+            for c in self.companies.values()
+        ]
         yield self._reference(INSTRUMENTS, INSTRUMENT.arrow_schema(), instruments, 0)
         dividends, read = self._reference_rows("dividends.csv", self._dividend)
         yield self._reference(DIVIDENDS, DIVIDEND.arrow_schema(), dividends, read)
@@ -248,21 +279,29 @@ class AsxSource:
             for line_no, text in self._record_lines(mergers):
                 self._rejects.add(str(mergers), line_no, "mergers are not modelled by K2 yet", text)
 
-    def _reference(self, spec: TableSpec, schema: pa.Schema, rows: list[dict[str, object]],
-                   read: int) -> SourceBatch:
-        return SourceBatch(spec, pa.Table.from_pylist(rows, schema=schema), read or len(rows), 0,
-                           replace_exchange=self.venue.code)
+    def _reference(
+        self, spec: TableSpec, schema: pa.Schema, rows: list[dict[str, object]], read: int
+    ) -> SourceBatch:
+        return SourceBatch(
+            spec,
+            pa.Table.from_pylist(rows, schema=schema),
+            read or len(rows),
+            0,
+            replace_exchange=self.venue.code,
+        )
 
     def _record_lines(self, path: Path) -> Iterator[tuple[int, str]]:
         """Data lines of a headered reference file, without the 'no records' placeholder."""
         with path.open(encoding="utf-8") as f:
-            for line_no, text in enumerate(f, start=1):
-                text = text.rstrip("\r\n")
+            for line_no, raw in enumerate(f, start=1):
+                text = raw.rstrip("\r\n")
                 if line_no == 1 or not text.strip() or NO_RECORDS in text.upper():
                     continue
                 yield line_no, text
 
-    def _reference_rows(self, name: str, convert: Callable[[list[str]], dict[str, object]]) -> tuple[list[dict[str, object]], int]:
+    def _reference_rows(
+        self, name: str, convert: Callable[[list[str]], dict[str, object]]
+    ) -> tuple[list[dict[str, object]], int]:
         path = self.root / "reference-data" / name
         rows: list[dict[str, object]] = []
         read = 0
@@ -285,16 +324,25 @@ class AsxSource:
 
     def _dividend(self, f: list[str]) -> dict[str, object]:
         company = self._company(f[0])
-        return {"symbol": company.symbol, "exchange": self.venue.code,
-                "declared_date": _us_date(f[1]), "ex_date": _us_date(f[2]),
-                "record_date": _us_date(f[3]) if f[3].strip() else None,
-                "pay_date": _us_date(f[4]) if f[4].strip() else None,
-                "net_amount": _decimal(f[5]), "gross_amount": _decimal(f[6]) if f[6].strip() else None,
-                "currency": f[7].strip(), "ingestion_timestamp": self._ingested_at}
+        return {
+            "symbol": company.symbol,
+            "exchange": self.venue.code,
+            "declared_date": _us_date(f[1]),
+            "ex_date": _us_date(f[2]),
+            "record_date": _us_date(f[3]) if f[3].strip() else None,
+            "pay_date": _us_date(f[4]) if f[4].strip() else None,
+            "net_amount": _decimal(f[5]),
+            "gross_amount": _decimal(f[6]) if f[6].strip() else None,
+            "currency": f[7].strip(),
+            "ingestion_timestamp": self._ingested_at,
+        }
 
     def _split(self, f: list[str]) -> dict[str, object]:
         company = self._company(f[0])
-        return {"symbol": company.symbol, "exchange": self.venue.code,
-                "effective_date": _us_date(f[1]), "ratio": _decimal(f[2]),
-                "ingestion_timestamp": self._ingested_at}
-
+        return {
+            "symbol": company.symbol,
+            "exchange": self.venue.code,
+            "effective_date": _us_date(f[1]),
+            "ratio": _decimal(f[2]),
+            "ingestion_timestamp": self._ingested_at,
+        }

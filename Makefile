@@ -1,0 +1,34 @@
+# K2 — one entry point for people and CI. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-quick lint bench schemas clean
+
+install:  ## install uv when missing, then the locked environment
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+demo: install  ## load a synthetic week into the embedded lake (./.k2) and tour it
+	@$(UV) run --frozen k2 demo
+
+test: install  ## every test tier but benchmarks
+	@$(UV) run --frozen pytest -m "not benchmark" $(PYTEST_ARGS)
+
+test-quick: install  ## unit tests only, for the edit loop
+	@$(UV) run --frozen pytest -m "not integration and not kafka and not e2e and not benchmark" $(PYTEST_ARGS)
+
+lint: install  ## ruff, mypy strict, import layers
+	@$(UV) run --frozen ruff check src tests benchmarks
+	@$(UV) run --frozen ruff format --check src tests benchmarks
+	@$(UV) run --frozen mypy
+	@$(UV) run --frozen lint-imports
+
+bench: install  ## benchmarks (not part of the test run); results go to docs/benchmarks.md by hand
+	@$(UV) run --frozen python -m benchmarks.run
+
+schemas: install  ## regenerate the Avro .avsc files from the record declarations
+	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.registry import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"
+
+clean:
+	rm -rf .k2 .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,104 @@
+"""``k2 lake``: maintain the tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from k2.cli._context import context
+from k2.cli._output import Format, catch_errors, render
+
+if TYPE_CHECKING:
+    from k2.lake.tables import TableSpec
+
+app = typer.Typer(help="Maintain the lake's tables.", no_args_is_help=True)
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+TablesOption = Annotated[
+    list[str] | None,
+    typer.Option("--table", "-t", help="Table; repeat for several. Default: trades and quotes."),
+]
+
+
+def _specs(tables: list[str] | None) -> list[TableSpec]:
+    from k2.lake.tables import MARKET_TABLES, table_spec
+
+    return [table_spec(t) for t in tables] if tables else list(MARKET_TABLES)
+
+
+@app.command()
+@catch_errors
+def compact(
+    ctx: typer.Context,
+    table: TablesOption = None,
+    min_files: Annotated[
+        int, typer.Option(min=1, help="Rewrite partitions with at least this many files.")
+    ] = 2,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Rewrite partitions made of several small files into large sorted ones, atomically."""
+    from k2.lake.maintenance import compact as compact_table
+    from k2.lake.tables import load_table
+
+    cli = context(ctx)
+    results = []
+    for spec in _specs(table):
+        results.append(
+            compact_table(
+                load_table(cli.catalog, cli.settings.lake.namespace, spec), spec, min_files=min_files
+            )
+        )
+    render(results, fmt, title="compaction")
+
+
+@app.command()
+@catch_errors
+def expire(
+    ctx: typer.Context,
+    table: TablesOption = None,
+    older_than_days: Annotated[
+        float, typer.Option(min=0, help="Expire snapshots older than this many days.")
+    ] = 7,
+    retain_last: Annotated[int, typer.Option(min=1, help="Always keep this many newest snapshots.")] = 1,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Expire old snapshots; tagged snapshots and the current one are always kept."""
+    from k2.lake.maintenance import expire as expire_table
+    from k2.lake.tables import load_table
+
+    cli = context(ctx)
+    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    results = []
+    for spec in _specs(table):
+        results.append(
+            expire_table(
+                load_table(cli.catalog, cli.settings.lake.namespace, spec),
+                spec,
+                older_than=cutoff,
+                retain_last=retain_last,
+            )
+        )
+    render(results, fmt, title="expiry")
+
+
+@app.command()
+@catch_errors
+def tag(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Tag name, e.g. eod-2014-03-14.")],
+    table: TablesOption = None,
+    snapshot: Annotated[int | None, typer.Option(help="Snapshot id; default the current one.")] = None,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Name the current (or a given) snapshot, so audits can read it later and expiry keeps it."""
+    from k2.lake.maintenance import tag as tag_table
+    from k2.lake.tables import load_table
+
+    cli = context(ctx)
+    rows = []
+    for spec in _specs(table):
+        snapshot_id = tag_table(load_table(cli.catalog, cli.settings.lake.namespace, spec), name, snapshot)
+        rows.append({"table": spec.name, "tag": name, "snapshot_id": snapshot_id})
+    render(rows, fmt, title="tags")

@@ -1,0 +1,48 @@
+"""The ``k2`` root command: global options, then one sub-command group per noun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from k2.cli import demo, ingest, lake, query
+from k2.cli._context import CliContext
+from k2.settings import LogLevel
+
+app = typer.Typer(
+    name="k2",
+    help="K2 market data lakehouse.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(ingest.app, name="ingest")
+app.add_typer(query.app, name="query")
+app.add_typer(lake.app, name="lake")
+app.registered_commands.extend(demo.app.registered_commands)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[Path | None, typer.Option(help="Embedded lake directory (K2_DATA_DIR).")] = None,
+    log_level: Annotated[LogLevel | None, typer.Option(case_sensitive=False, help="Log level.")] = None,
+) -> None:
+    """Build settings once and configure logging for every command."""
+    from k2.obs.logging import configure_logging
+    from k2.settings import K2Settings, ObsSettings
+
+    settings = K2Settings()
+    if data_dir is not None:
+        settings = settings.model_copy(update={"data_dir": data_dir})
+    if log_level is not None:
+        settings = settings.model_copy(update={"obs": ObsSettings(log_level=log_level)})
+    configure_logging(settings.obs)
+    ctx.obj = CliContext(settings)
+
+
+def main() -> None:
+    """Entry point of the ``k2`` script."""
+    app()

@@ -1,0 +1,246 @@
+"""``k2 query``: read trades, quotes, bars, summaries and lake metadata."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from k2.cli._context import context
+from k2.cli._output import Format, catch_errors, render, render_one
+
+if TYPE_CHECKING:
+    from k2.query import AsOf
+
+app = typer.Typer(help="Query the lake.", no_args_is_help=True)
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+SymbolOption = Annotated[list[str] | None, typer.Option("--symbol", "-s", help="Symbol; repeat for several.")]
+ExchangeOption = Annotated[str | None, typer.Option("--exchange", "-e", help="Exchange code, e.g. ASX.")]
+StartOption = Annotated[str | None, typer.Option(help="From this instant (ISO-8601; UTC if no offset).")]
+EndOption = Annotated[str | None, typer.Option(help="Before this instant (ISO-8601; UTC if no offset).")]
+LimitOption = Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows per page.")]
+SnapshotOption = Annotated[int | None, typer.Option("--as-of-snapshot", help="Read this snapshot id.")]
+TagOption = Annotated[str | None, typer.Option("--as-of-tag", help="Read the snapshot this tag names.")]
+TimeOption = Annotated[str | None, typer.Option("--as-of", help="Read the table as it was at this instant.")]
+TableOption = Annotated[str, typer.Option("--table", "-t", help="trades or quotes.")]
+
+
+def _as_of(snapshot: int | None, tag: str | None, at: str | None) -> AsOf:
+    from k2.domain.time import parse_instant
+    from k2.query import AsOf
+
+    return AsOf(snapshot_id=snapshot, tag=tag, time=parse_instant(at) if at else None)
+
+
+def _ticks(
+    ctx: typer.Context,
+    table: str,
+    symbol: list[str] | None,
+    exchange: str | None,
+    start: str | None,
+    end: str | None,
+    limit: int,
+    cursor: str | None,
+    desc: bool,
+    snapshot: int | None,
+    tag: str | None,
+    at: str | None,
+    fmt: Format,
+) -> None:
+    from k2.domain.time import parse_instant
+    from k2.query import TickQuery, quotes, trades
+
+    as_of = _as_of(snapshot, tag, at)
+    query = TickQuery(
+        symbols=tuple(symbol or ()),
+        exchange=exchange,
+        start=parse_instant(start) if start else None,
+        end=parse_instant(end) if end else None,
+        limit=limit,
+        descending=desc,
+        cursor=cursor,
+        as_of=as_of,
+    )
+    engine = context(ctx).engine
+    page = trades(engine, query) if table == "trades" else quotes(engine, query)
+    rows = (
+        page.rows.drop_columns(["ingestion_timestamp", "platform_sequence"])
+        if fmt is Format.TEXT
+        else page.rows
+    )
+    render(rows, fmt, title=f"{table} (snapshot {page.snapshot_id})")
+    if page.next_cursor:
+        typer.echo(f"next page: --cursor {page.next_cursor}", err=True)
+
+
+@app.command()
+@catch_errors
+def trades(
+    ctx: typer.Context,
+    symbol: SymbolOption = None,
+    exchange: ExchangeOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    limit: LimitOption = 20,
+    cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
+    as_of_snapshot: SnapshotOption = None,
+    as_of_tag: TagOption = None,
+    as_of: TimeOption = None,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Trades by symbol, exchange and time range, oldest first."""
+    _ticks(
+        ctx,
+        "trades",
+        symbol,
+        exchange,
+        start,
+        end,
+        limit,
+        cursor,
+        desc,
+        as_of_snapshot,
+        as_of_tag,
+        as_of,
+        fmt,
+    )
+
+
+@app.command()
+@catch_errors
+def quotes(
+    ctx: typer.Context,
+    symbol: SymbolOption = None,
+    exchange: ExchangeOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    limit: LimitOption = 20,
+    cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
+    desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
+    as_of_snapshot: SnapshotOption = None,
+    as_of_tag: TagOption = None,
+    as_of: TimeOption = None,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Best bid and ask updates by symbol, exchange and time range, oldest first."""
+    _ticks(
+        ctx,
+        "quotes",
+        symbol,
+        exchange,
+        start,
+        end,
+        limit,
+        cursor,
+        desc,
+        as_of_snapshot,
+        as_of_tag,
+        as_of,
+        fmt,
+    )
+
+
+@app.command()
+@catch_errors
+def summary(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Symbol, e.g. BHP.")],
+    day: Annotated[str, typer.Argument(help="Exchange-local trading day, YYYY-MM-DD.")],
+    exchange: ExchangeOption = None,
+    as_of_snapshot: SnapshotOption = None,
+    as_of_tag: TagOption = None,
+    as_of: TimeOption = None,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Open, high, low, close, volume, trade count and VWAP of one symbol on one trading day."""
+    from k2.errors import InvalidInputError
+    from k2.query import daily_summary
+    from k2.query.errors import SymbolNotFoundError
+
+    try:
+        on = date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInputError(f"day must be YYYY-MM-DD, got {day!r}") from None
+    as_of_value = _as_of(as_of_snapshot, as_of_tag, as_of)
+    result = daily_summary(context(ctx).engine, symbol.upper(), on, exchange, as_of_value)
+    if result is None:
+        raise SymbolNotFoundError(f"no trades of {symbol.upper()} on {on}")
+    render_one(result, fmt, title=f"{result.symbol} {result.exchange} {on}")
+
+
+@app.command()
+@catch_errors
+def bars(
+    ctx: typer.Context,
+    symbol: SymbolOption = None,
+    exchange: ExchangeOption = None,
+    interval: Annotated[str, typer.Option("--interval", "-i", help="1s … 1d, e.g. 1m, 5m, 1h, 1d.")] = "1m",
+    start: StartOption = None,
+    end: EndOption = None,
+    as_of_snapshot: SnapshotOption = None,
+    as_of_tag: TagOption = None,
+    as_of: TimeOption = None,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """OHLCV bars per symbol; buckets follow the venue's local clock (1d = local trading day)."""
+    from k2.domain.bars import Interval
+    from k2.domain.time import parse_instant
+    from k2.query import BarQuery
+    from k2.query import bars as query_bars
+
+    as_of_value = _as_of(as_of_snapshot, as_of_tag, as_of)
+    result = query_bars(
+        context(ctx).engine,
+        BarQuery(
+            Interval.parse(interval),
+            symbols=tuple(symbol or ()),
+            exchange=exchange,
+            start=parse_instant(start) if start else None,
+            end=parse_instant(end) if end else None,
+            as_of=as_of_value,
+        ),
+    )
+    render(result, fmt, title=f"{interval} bars")
+
+
+@app.command()
+@catch_errors
+def symbols(
+    ctx: typer.Context,
+    exchange: ExchangeOption = None,
+    table: TableOption = "trades",
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Symbols present in a table (from table metadata, not a scan)."""
+    from k2.lake.tables import table_spec
+    from k2.query import symbols as list_symbols
+
+    pairs = list_symbols(context(ctx).engine, exchange, table_spec(table))
+    render([{"exchange": e, "symbol": s} for e, s in pairs], fmt, title="symbols")
+
+
+@app.command()
+@catch_errors
+def stats(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
+    """Rows, files, size, partitions and day span of the trades and quotes tables."""
+    from k2.query import stats as table_stats
+
+    render(table_stats(context(ctx).engine), fmt, title="lake statistics")
+
+
+@app.command()
+@catch_errors
+def snapshots(
+    ctx: typer.Context,
+    table: TableOption = "trades",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """A table's snapshots, newest first, with their loads and tags."""
+    from k2.lake.tables import table_spec
+    from k2.query import snapshots as list_snapshots
+
+    render(list_snapshots(context(ctx).engine, table_spec(table))[:limit], fmt, title=f"{table} snapshots")

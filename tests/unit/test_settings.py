@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from k2.settings import K2Settings
+
+
+def _models() -> list[type[BaseSettings]]:
+    models: list[type[BaseSettings]] = [K2Settings]
+    for field in K2Settings.model_fields.values():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseSettings):
+            models.append(annotation)
+    return models
+
+
+@pytest.mark.parametrize("model", _models(), ids=lambda m: m.__name__)
+def test_every_setting_is_documented_and_prefixed(model: type[BaseSettings]) -> None:
+    """Each setting has a description and reads a K2_-prefixed environment variable."""
+    prefix = model.model_config.get("env_prefix", "")
+    assert str(prefix).startswith("K2_")
+    for name, field in model.model_fields.items():
+        assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_environment_reaches_nested_areas(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """K2_DATA_DIR and per-area variables such as K2_LAKE_WAREHOUSE configure the tree."""
+    monkeypatch.setenv("K2_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("K2_LAKE_WAREHOUSE", "s3://lake/warehouse")
+    monkeypatch.setenv("K2_QUERY_MEMORY_LIMIT", "1GB")
+    settings = K2Settings()
+    assert settings.data_dir == tmp_path
+    assert settings.warehouse == "s3://lake/warehouse"
+    assert settings.query.memory_limit == "1GB"
+    assert settings.catalog_uri == f"sqlite:///{tmp_path.resolve() / 'catalog.db'}"
+
+
+def test_default_lake_lives_in_the_data_dir(tmp_path: Path) -> None:
+    """Two data directories never share a catalog, warehouse or reject folder."""
+    a, b = K2Settings(data_dir=tmp_path / "a"), K2Settings(data_dir=tmp_path / "b")
+    assert a.catalog_uri != b.catalog_uri
+    assert a.warehouse != b.warehouse
+    assert a.reject_dir != b.reject_dir
