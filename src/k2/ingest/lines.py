@@ -31,6 +31,7 @@ class RowBatch:
     ordinals: pa.Int64Array
     fields: list[pa.ChunkedArray]
     bytes_read: int
+    rows_read: int
 
     def text(self, delimiter: str = ",") -> pa.ChunkedArray:
         """The rows joined back into text, for reject files."""
@@ -48,6 +49,7 @@ class CsvRows:
     delimiter: str = ","
     skipped: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    _reported_skips: int = 0
 
     def batches(self) -> Iterator[RowBatch]:
         """Yield the file's rows; blank lines are dropped, lines of the wrong width skipped."""
@@ -74,6 +76,7 @@ class CsvRows:
         total = self.path.stat().st_size
         ordinal = 0
         consumed = 0
+        self._reported_skips = 0
         pending: list[pa.RecordBatch] = []
         for record_batch in reader:
             pending.append(record_batch)
@@ -98,7 +101,9 @@ class CsvRows:
             ordinals = ordinals.filter(keep)
         data_bytes = sum(b.size for f in fields for c in f.chunks if (b := c.buffers()[2]) is not None)
         share = min(total - consumed, data_bytes + table.num_rows * (self.columns + 1))
-        return RowBatch(ordinals, fields, share), ordinal + table.num_rows, consumed + share
+        skips, self._reported_skips = len(self.skipped) - self._reported_skips, len(self.skipped)
+        batch = RowBatch(ordinals, fields, share, len(ordinals) + skips)
+        return batch, ordinal + table.num_rows, consumed + share
 
     def reject(self, batch: RowBatch, rejects: pa.Table) -> None:
         """Remember the rows of ``batch`` named by ``rejects`` (``ordinal, reason``)."""

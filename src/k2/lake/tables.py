@@ -23,15 +23,14 @@ ROW_GROUP_ROWS = 131_072
 class TableSpec:
     """How one K2 table is laid out.
 
-    ``time_column`` names the event-time column of tables partitioned by day; ``key`` names
-    the columns that identify a row (the dedup key of appends).
+    ``time_column`` names the event-time column of tables partitioned by day. Tables that are
+    appended to are deduplicated on ``message_id``; reference tables are replaced per exchange.
     """
 
     name: str
     record: Record
     partition_by: tuple[tuple[str, str], ...] = ()
     sort_by: tuple[str, ...] = ()
-    key: tuple[str, ...] = ()
     time_column: str | None = None
     properties: dict[str, str] = field(default_factory=dict)
 
@@ -79,7 +78,6 @@ TRADES = TableSpec(
     TRADE,
     partition_by=(("timestamp", "day"), ("exchange", "identity")),
     sort_by=("symbol", "timestamp", "source_sequence"),
-    key=("message_id",),
     time_column="timestamp",
 )
 QUOTES = TableSpec(
@@ -87,23 +85,18 @@ QUOTES = TableSpec(
     QUOTE,
     partition_by=(("timestamp", "day"), ("exchange", "identity")),
     sort_by=("symbol", "timestamp", "source_sequence"),
-    key=("message_id",),
     time_column="timestamp",
 )
 INSTRUMENTS = TableSpec(
     "instruments",
     INSTRUMENT,
     sort_by=("exchange", "symbol", "valid_from"),
-    key=("exchange", "symbol", "valid_from"),
 )
-DIVIDENDS = TableSpec(
-    "dividends", DIVIDEND, sort_by=("exchange", "symbol", "ex_date"), key=("exchange", "symbol", "ex_date")
-)
+DIVIDENDS = TableSpec("dividends", DIVIDEND, sort_by=("exchange", "symbol", "ex_date"))
 SPLITS = TableSpec(
     "splits",
     SPLIT,
     sort_by=("exchange", "symbol", "effective_date"),
-    key=("exchange", "symbol", "effective_date"),
 )
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (TRADES, QUOTES, INSTRUMENTS, DIVIDENDS, SPLITS)}

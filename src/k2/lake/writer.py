@@ -25,6 +25,7 @@ from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.tables import TableSpec, ensure_table
 
 SYMBOLS_PROPERTY = "k2.symbols"
+MESSAGE_ID = "message_id"
 
 log = structlog.get_logger(__name__)
 
@@ -112,29 +113,30 @@ class LakeWriter:
         return AppendResult(rows.num_rows, 0, snapshot.snapshot_id if snapshot else None)
 
     def _new_rows(self, table: Table, spec: TableSpec, rows: pa.Table) -> pa.Table:
-        """``rows`` less those whose key is already in ``table`` or repeated in ``rows``."""
-        key = list(spec.key)
-        unique = len(key) == 1 and pc.count_distinct(rows[key[0]]).as_py() == rows.num_rows
-        if not unique:
-            rows = self._distinct(rows, key)
+        """``rows`` less those whose ``message_id`` is already in ``table`` or earlier in ``rows``."""
+        if pc.count_distinct(rows[MESSAGE_ID]).as_py() < rows.num_rows:
+            rows = self._first_of_each_id(rows)
         paths = data_paths(table, self._overlap_filter(spec, rows))
         if not paths:
             return rows
-        key_list = ", ".join(f'"{k}"' for k in key)
         existing = self._duck.sql(
-            f"SELECT {key_list} FROM read_parquet($paths, hive_partitioning = false)",
+            f"SELECT {MESSAGE_ID} FROM read_parquet($paths, hive_partitioning = false)",
             params={"paths": paths},
         ).to_arrow_table()
         if existing.num_rows == 0:
             return rows
-        return rows.join(existing, key, join_type="left anti").select(rows.column_names)
+        return rows.filter(
+            pc.invert(pc.is_in(rows[MESSAGE_ID], value_set=existing[MESSAGE_ID].combine_chunks()))
+        )
 
-    def _distinct(self, rows: pa.Table, key: list[str]) -> pa.Table:
-        """Keep the first row of each key, in input order."""
-        with_index = rows.append_column("__k2_row", pa.array(range(rows.num_rows), pa.int64()))
-        first = with_index.group_by(key, use_threads=False).aggregate([("__k2_row", "min")])
-        keep = pc.sort_indices(first["__k2_row_min"])
-        return rows.take(pc.take(first["__k2_row_min"], keep))
+    @staticmethod
+    def _first_of_each_id(rows: pa.Table) -> pa.Table:
+        """Keep the first row of each ``message_id``, in input order."""
+        with_index = rows.select([MESSAGE_ID]).append_column(
+            "row", pa.array(range(rows.num_rows), pa.int64())
+        )
+        first = with_index.group_by(MESSAGE_ID, use_threads=False).aggregate([("row", "min")])
+        return rows.take(pc.take(first["row_min"], pc.sort_indices(first["row_min"])))
 
     @staticmethod
     def _overlap_filter(spec: TableSpec, rows: pa.Table) -> BooleanExpression | None:

@@ -235,7 +235,7 @@ class AsxSource:
             self._duck.register("raw", raw)
             good, rejects = split_rejects(self._duck.sql(sql, params=params).to_arrow_table(), names)
             rows.reject(batch, rejects)
-            yield SourceBatch(spec, good.cast(spec.record.arrow_schema()), raw.num_rows, batch.bytes_read)
+            yield SourceBatch(spec, good.cast(spec.record.arrow_schema()), batch.rows_read, batch.bytes_read)
         rows.write_rejects(self._rejects)
 
     def _read_companies(self) -> dict[str, Company]:

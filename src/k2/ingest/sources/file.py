@@ -231,5 +231,5 @@ class FileSource:
             )
             good, rejects = self._run(raw, text=True)
             rows.reject(batch, rejects)
-            yield SourceBatch(self.spec, good, raw.num_rows, batch.bytes_read)
+            yield SourceBatch(self.spec, good, batch.rows_read, batch.bytes_read)
         rows.write_rejects(self._rejects)
