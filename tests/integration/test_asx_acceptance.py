@@ -47,7 +47,8 @@ def _count(lake: EmbeddedLake, table: str, symbol: str) -> int:
     query = TickQuery(symbols=(symbol,), limit=lake.settings.query.max_limit)
     page = trades(lake.engine, query) if table == "trades" else quotes(lake.engine, query)
     assert page.next_cursor is None
-    return page.rows.num_rows
+    rows: int = page.rows.num_rows
+    return rows
 
 
 @pytest.mark.parametrize("table", ["trades", "quotes"])
@@ -82,8 +83,16 @@ def test_daily_ohlcv_and_vwap_match_the_csv(asx_lake: EmbeddedLake, asx_sample: 
 
 def test_days_without_trades_have_no_summary(asx_lake: EmbeddedLake) -> None:
     """MWR did not trade every day of the week; such days have no summary."""
-    traded = set(_csv_days(Path(__file__).resolve().parents[2].parent / "shared" / "data" / "asx-sample"
-                           / "trades" / "3153.csv"))
+    traded = set(
+        _csv_days(
+            Path(__file__).resolve().parents[2].parent
+            / "shared"
+            / "data"
+            / "asx-sample"
+            / "trades"
+            / "3153.csv"
+        )
+    )
     week = {date(2014, 3, d) for d in range(10, 15)}
     for day in week - traded:
         assert daily_summary(asx_lake.engine, "MWR", day, "ASX") is None

@@ -39,28 +39,55 @@ def _expected(ticks: list[tuple[int, str, Decimal, int]], interval: Interval) ->
             since = int((local - datetime(2000, 1, 1)).total_seconds())
             start_local = datetime(2000, 1, 1) + timedelta(seconds=since - since % interval.seconds)
         buckets[(symbol, start_local.replace(tzinfo=SYDNEY).astimezone(UTC))].append((when, seq, price, qty))
-    out = []
+    out: list[tuple[object, ...]] = []
     for (symbol, start), rows in sorted(buckets.items()):
         rows.sort(key=lambda r: (r[0], r[1]))
-        volume = sum(Decimal(r[3]) for r in rows)
-        vwap = (sum(r[2] * r[3] for r in rows) / volume).quantize(Decimal("1e-8"))
-        out.append((symbol, start, rows[0][2], max(r[2] for r in rows), min(r[2] for r in rows), rows[-1][2],
-                    volume, len(rows), vwap))
+        volume = sum((Decimal(r[3]) for r in rows), Decimal(0))
+        notional = sum((r[2] * r[3] for r in rows), Decimal(0))
+        vwap = (notional / volume).quantize(Decimal("1e-8"))
+        out.append(
+            (
+                symbol,
+                start,
+                rows[0][2],
+                max(r[2] for r in rows),
+                min(r[2] for r in rows),
+                rows[-1][2],
+                volume,
+                len(rows),
+                vwap,
+            )
+        )
     return out
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ticks=st.lists(trade, min_size=1, max_size=60), interval=st.sampled_from(["1m", "15m", "1h", "1d"]))
-def test_bars_equal_an_independent_aggregation(tmp_path_factory: pytest.TempPathFactory,
-                                               ticks: list[tuple[int, str, Decimal, int]], interval: str) -> None:
+def test_bars_equal_an_independent_aggregation(
+    tmp_path_factory: pytest.TempPathFactory, ticks: list[tuple[int, str, Decimal, int]], interval: str
+) -> None:
     """OHLCV, count and VWAP per venue-local bucket equal a straightforward Python computation;
     open and close follow (timestamp, sequence) so same-time prints keep their order."""
     lake = EmbeddedLake.create(Path(tmp_path_factory.mktemp("bars")) / "lake")
-    rows = [trade_row(sym, T0 + timedelta(milliseconds=ms), str(price), str(qty), sequence=i)
-            for i, (ms, sym, price, qty) in enumerate(ticks)]
+    rows = [
+        trade_row(sym, T0 + timedelta(milliseconds=ms), str(price), str(qty), sequence=i)
+        for i, (ms, sym, price, qty) in enumerate(ticks)
+    ]
     lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "prop"})
     got = bars(lake.engine, BarQuery(Interval.parse(interval)))
-    actual = [(r["symbol"], r["interval_start"], r["open"], r["high"], r["low"], r["close"], r["volume"],
-               r["trade_count"], r["vwap"]) for r in got.to_pylist()]
+    actual = [
+        (
+            r["symbol"],
+            r["interval_start"],
+            r["open"],
+            r["high"],
+            r["low"],
+            r["close"],
+            r["volume"],
+            r["trade_count"],
+            r["vwap"],
+        )
+        for r in got.to_pylist()
+    ]
     assert actual == _expected(ticks, Interval.parse(interval))
     lake.engine.close()

@@ -8,7 +8,7 @@ from k2.domain.bars import Interval
 from k2.lake.errors import MaintenanceError
 from k2.lake.maintenance import compact, expire, tag
 from k2.lake.tables import TRADES
-from k2.query import AsOf, BarQuery, TickQuery, bars, symbols, trades
+from k2.query import CURRENT, AsOf, BarQuery, TickQuery, bars, symbols, trades
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 
 pytestmark = pytest.mark.integration
@@ -19,16 +19,22 @@ T0 = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
 def _load_in_small_commits(lake: EmbeddedLake, commits: int = 4) -> list[int]:
     ids = []
     for c in range(commits):
-        rows = [trade_row(sym, T0 + timedelta(days=d, minutes=c * 10 + i), str(10 + i), sequence=c * 100 + i)
-                for sym in ("BHP", "RIO") for d in range(2) for i in range(5)]
+        rows = [
+            trade_row(sym, T0 + timedelta(days=d, minutes=c * 10 + i), str(10 + i), sequence=c * 100 + i)
+            for sym in ("BHP", "RIO")
+            for d in range(2)
+            for i in range(5)
+        ]
         result = lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": f"load-{c}"})
         assert result.snapshot_id is not None
         ids.append(result.snapshot_id)
     return ids
 
 
-def _everything(lake: EmbeddedLake, as_of: AsOf = AsOf()) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = trades(lake.engine, TickQuery(limit=100_000, as_of=as_of)).rows.to_pylist()
+def _everything(lake: EmbeddedLake, as_of: AsOf = CURRENT) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = trades(
+        lake.engine, TickQuery(limit=100_000, as_of=as_of)
+    ).rows.to_pylist()
     return rows
 
 

@@ -38,8 +38,10 @@ def test_reading_before_any_load_is_a_clear_error(lake: EmbeddedLake) -> None:
 def test_filters_by_symbol_and_half_open_time_range(lake: EmbeddedLake) -> None:
     """start is inclusive, end exclusive, symbols are case-insensitive."""
     _seed(lake)
-    page = trades(lake.engine, TickQuery(symbols=("bhp",), start=T0 + timedelta(minutes=2),
-                                         end=T0 + timedelta(minutes=5)))
+    page = trades(
+        lake.engine,
+        TickQuery(symbols=("bhp",), start=T0 + timedelta(minutes=2), end=T0 + timedelta(minutes=5)),
+    )
     assert page.rows["price"].to_pylist() == [Decimal(12), Decimal(13), Decimal(14)]
     assert set(page.rows["symbol"].to_pylist()) == {"BHP"}
 
@@ -120,7 +122,7 @@ def test_limits_and_ranges_are_validated() -> None:
     with pytest.raises(InvalidQueryError):
         TickQuery(start=T0, end=T0)
     with pytest.raises(InvalidQueryError):
-        TickQuery(start=datetime(2024, 1, 1))  # noqa: DTZ001 - the point is a naive datetime
+        TickQuery(start=datetime(2024, 1, 1))
     with pytest.raises(InvalidQueryError):
         AsOf(snapshot_id=1, tag="x")
 

@@ -10,16 +10,15 @@ from pathlib import Path
 from pyiceberg.catalog import Catalog
 
 from k2.ingest.loader import Loader, new_load_id, reject_file_for
+from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.asx import AsxSource
-from k2.ingest.rejects import RejectFile
 from k2.ingest.sources.base import Source
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
 from k2.lake.catalog import open_catalog
 from k2.lake.writer import LakeWriter
 from k2.query.engine import QueryEngine
 from k2.settings import K2Settings
-
 
 SourceFactory = Callable[[RejectFile, int, datetime], Source]
 

@@ -4,7 +4,9 @@ from k2.domain.bars import Interval
 from k2.errors import InvalidInputError
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("1s", 1), ("5m", 300), ("15m", 900), ("1h", 3600), ("1d", 86400)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1s", 1), ("5m", 300), ("15m", 900), ("1h", 3600), ("1d", 86400)]
+)
 def test_parse_known_intervals(text: str, seconds: int) -> None:
     """The brief's bar sizes parse to their length."""
     assert Interval.parse(text).seconds == seconds

@@ -11,8 +11,16 @@ NOW = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 BASE = Trade(
-    message_id="m", trade_id="t", symbol="BHP", exchange="ASX", asset_class=AssetClass.EQUITIES,
-    timestamp=NOW, price=Decimal("36.667"), quantity=Decimal(100), currency="AUD", ingestion_timestamp=NOW,
+    message_id="m",
+    trade_id="t",
+    symbol="BHP",
+    exchange="ASX",
+    asset_class=AssetClass.EQUITIES,
+    timestamp=NOW,
+    price=Decimal("36.667"),
+    quantity=Decimal(100),
+    currency="AUD",
+    ingestion_timestamp=NOW,
 )
 
 

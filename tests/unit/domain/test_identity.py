@@ -8,7 +8,9 @@ from k2.domain.identity import message_id
 
 def test_same_key_gives_same_id() -> None:
     """Loading the same source record twice must produce the same message id."""
-    assert message_id("ASX", "trade", "ASX-BHP-20140310-17") == message_id("ASX", "trade", "ASX-BHP-20140310-17")
+    assert message_id("ASX", "trade", "ASX-BHP-20140310-17") == message_id(
+        "ASX", "trade", "ASX-BHP-20140310-17"
+    )
 
 
 def test_neighbouring_sequences_get_different_ids() -> None:

@@ -70,7 +70,8 @@ def test_sequence_counts_rejected_rows_so_ids_do_not_shift_when_fixed(tmp_path: 
     after_bad = [r for r in broken["trades"].to_pylist() if r["price"] == Decimal("36.75")]
     assert [r["source_sequence"] for r in after_bad] == [5]
     assert {r["message_id"] for r in broken["trades"].to_pylist()} < {
-        r["message_id"] for r in fixed["trades"].to_pylist()}
+        r["message_id"] for r in fixed["trades"].to_pylist()
+    }
 
 
 def test_bad_rows_go_to_the_reject_file_with_line_and_reason(tmp_path: Path) -> None:
@@ -99,7 +100,11 @@ def test_quotes_read_bid_ask_then_volumes_and_zero_means_no_price(tmp_path: Path
     tables, _, _ = _load(write_asx_dir(tmp_path / "asx", quotes=quotes), tmp_path)
     first, second = tables["quotes"].to_pylist()
     assert (first["bid_price"], first["ask_price"], first["bid_quantity"], first["ask_quantity"]) == (
-        Decimal("37.7"), None, Decimal(300), Decimal(0))
+        Decimal("37.7"),
+        None,
+        Decimal(300),
+        Decimal(0),
+    )
     assert (second["ask_price"], second["ask_quantity"]) == (Decimal("37.73"), Decimal(600))
     assert first["timestamp"] == datetime(2014, 3, 9, 18, 43, 45, 676000, tzinfo=UTC)
 
@@ -108,7 +113,11 @@ def test_reference_data_with_spaced_headers_and_no_records(tmp_path: Path) -> No
     """Dividends load despite spaces in the header; 'no records' placeholders load nothing."""
     tables, rejects, _ = _load(write_asx_dir(tmp_path / "asx", trades=TRADES), tmp_path)
     (dividend,) = tables["dividends"].to_pylist()
-    assert (dividend["symbol"], dividend["net_amount"], dividend["currency"]) == ("BHP", Decimal("0.59"), "USD")
+    assert (dividend["symbol"], dividend["net_amount"], dividend["currency"]) == (
+        "BHP",
+        Decimal("0.59"),
+        "USD",
+    )
     assert tables["splits"].num_rows == 0
     (instrument,) = tables["instruments"].to_pylist()
     assert (instrument["isin"], str(instrument["valid_to"])) == ("AU000000BHP4", "2014-03-31")

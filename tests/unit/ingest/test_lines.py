@@ -35,7 +35,9 @@ def test_rejects_carry_line_number_reason_and_text(tmp_path: Path) -> None:
     reject.close()
     with (tmp_path / "r.csv").open(newline="") as handle:
         written = list(csv.DictReader(handle))
-    assert written == [{"file": str(path), "line": "2", "reason": "expected 2 fields, found 1", "text": "bad"}]
+    assert written == [
+        {"file": str(path), "line": "2", "reason": "expected 2 fields, found 1", "text": "bad"}
+    ]
 
 
 def test_header_and_quoted_fields(tmp_path: Path) -> None:

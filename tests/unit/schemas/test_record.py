@@ -1,4 +1,6 @@
 import io
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import fastavro
@@ -40,16 +42,23 @@ def test_iceberg_form_converts_to_the_arrow_form(record: Record) -> None:
 
 def test_trade_avro_round_trips_a_record() -> None:
     """A v2 trade with decimals, micros timestamps, enum, list and map encodes and decodes with Avro."""
-    from datetime import UTC, datetime
-    from decimal import Decimal
-
     schema = fastavro.parse_schema(load_avro("trade", 2))
     when = datetime(2014, 3, 9, 23, 0, 0, 123456, tzinfo=UTC)
     record = {
-        "message_id": "m", "trade_id": "ASX-BHP-20140310-1", "symbol": "BHP", "exchange": "ASX",
-        "asset_class": "equities", "timestamp": when, "price": Decimal("36.66700000"),
-        "quantity": Decimal("100.00000000"), "currency": "AUD", "side": "UNKNOWN", "trade_conditions": ["3"],
-        "source_sequence": 1, "ingestion_timestamp": when, "platform_sequence": None,
+        "message_id": "m",
+        "trade_id": "ASX-BHP-20140310-1",
+        "symbol": "BHP",
+        "exchange": "ASX",
+        "asset_class": "equities",
+        "timestamp": when,
+        "price": Decimal("36.66700000"),
+        "quantity": Decimal("100.00000000"),
+        "currency": "AUD",
+        "side": "UNKNOWN",
+        "trade_conditions": ["3"],
+        "source_sequence": 1,
+        "ingestion_timestamp": when,
+        "platform_sequence": None,
         "vendor_data": {"venue": "X"},
     }
     buffer = io.BytesIO()

@@ -3,7 +3,8 @@
 The table is chosen by the columns (``trade_id`` → trades, ``quote_id`` → quotes) unless named.
 Missing optional columns become NULL; ``message_id`` defaults to the id derived from exchange
 and trade/quote id, ``ingestion_timestamp`` to the load time, ``asset_class`` and ``currency``
-to the venue's. In CSV, times are ISO-8601 (UTC when no offset is given), ``trade_conditions``
+to the venue's. Symbols and exchange codes are upper-cased.
+In CSV, times are ISO-8601 (UTC when no offset is given), ``trade_conditions``
 a JSON array and ``vendor_data`` a JSON object.
 """
 
@@ -27,12 +28,15 @@ from k2.ingest.sources.base import SourceBatch
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.schemas.record import Column, Kind
 
+_UPPER_CASE = {"symbol", "exchange"}
 _DEFAULTED = {"message_id", "ingestion_timestamp", "asset_class", "currency"}
 
 
 def _convert(column: Column, source: str, text: bool) -> str:
     """SQL converting input column ``source`` to ``column``'s type; NULL when it fails."""
     match column.kind:
+        case Kind.STRING if column.name in _UPPER_CASE:
+            return f"nullif(upper(trim(CAST({source} AS VARCHAR))), '')"
         case Kind.STRING:
             return f"nullif(trim(CAST({source} AS VARCHAR)), '')"
         case Kind.ENUM:
