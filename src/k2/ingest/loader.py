@@ -8,24 +8,62 @@ already present, so a load that failed part-way can simply be run again.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from queue import Full, Queue
 
 import pyarrow as pa
 import structlog
 
 from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
-from k2.ingest.sources.base import Source
+from k2.ingest.sources.base import Source, SourceBatch
 from k2.lake.tables import TableSpec
 from k2.lake.writer import LakeWriter
 
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
+
+
+def prefetch(batches: Iterator[SourceBatch], depth: int = 2) -> Iterator[SourceBatch]:
+    """Produce ``batches`` on a worker thread, at most ``depth`` ahead of the consumer.
+
+    Parsing the next batch overlaps with writing the previous one (both release the GIL), and
+    the bounded queue keeps memory flat. An error in the source is raised in the consumer.
+    """
+    queue: Queue[SourceBatch | BaseException | None] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                while not stop.is_set():
+                    try:
+                        queue.put(batch, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(None)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            queue.put(error)
+
+    worker = threading.Thread(target=produce, name="k2-ingest-source", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def new_load_id() -> str:
@@ -61,12 +99,12 @@ class Loader:
         """
         started = time.perf_counter()
         report = IngestReport(load_id=load_id, source=source.description)
-        pending: dict[str, list[pa.Table]] = {}
+        pending: dict[str, list[SourceBatch]] = {}
         pending_rows: dict[str, int] = {}
         specs: dict[str, TableSpec] = {}
         properties = {"k2.load.id": load_id, "k2.load.source": source.description}
         try:
-            for batch in source.batches():
+            for batch in prefetch(source.batches()):
                 name = batch.table.name
                 counts = report.counts(name)
                 counts.rows_read += batch.rows_read
@@ -77,7 +115,7 @@ class Loader:
                     self._note_snapshot(report, name, result.snapshot_id)
                 else:
                     specs[name] = batch.table
-                    pending.setdefault(name, []).append(batch.rows)
+                    pending.setdefault(name, []).append(batch)
                     pending_rows[name] = pending_rows.get(name, 0) + batch.rows.num_rows
                     if pending_rows[name] >= self._commit_rows:
                         self._commit(report, specs[name], pending.pop(name), properties)
@@ -95,12 +133,13 @@ class Loader:
         return report
 
     def _commit(
-        self, report: IngestReport, spec: TableSpec, tables: list[pa.Table], properties: dict[str, str]
+        self, report: IngestReport, spec: TableSpec, batches: list[SourceBatch], properties: dict[str, str]
     ) -> None:
-        rows = pa.concat_tables(tables)
+        rows = pa.concat_tables([b.rows for b in batches])
         if rows.num_rows == 0:
             return
-        result = self._writer.append(spec, rows, properties)
+        unique = all(b.unique_ids for b in batches)
+        result = self._writer.append(spec, rows, properties, assume_unique=unique)
         counts = report.counts(spec.name)
         counts.rows_written += result.rows_written
         counts.duplicates_skipped += result.duplicates_skipped

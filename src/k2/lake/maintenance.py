@@ -17,14 +17,14 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 import structlog
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from k2.domain.time import to_micros
 from k2.lake.errors import MaintenanceError, SnapshotNotFoundError
+from k2.lake.layout import arrange
 from k2.lake.tables import TableSpec
-from k2.lake.writer import SYMBOLS_PROPERTY
+from k2.lake.writer import SYMBOLS_PROPERTY, write_data_files
 
 log = structlog.get_logger(__name__)
 
@@ -95,13 +95,7 @@ def compact(table: Table, spec: TableSpec, *, min_files: int = 2) -> CompactionR
                     raise MaintenanceError(
                         f"{spec.name}: read {rows.num_rows} rows from files that record {expected}"
                     )
-                rows = rows.sort_by([(c, "ascending") for c in spec.sort_by])
-                # pyiceberg 0.12 has no public rewrite: its own append writes files this way.
-                new_files = list(
-                    _dataframe_to_data_files(
-                        table_metadata=tx.table_metadata, df=rows, io=table.io, write_uuid=commit_uuid
-                    )
-                )
+                new_files = write_data_files(tx, table, arrange(rows, spec), commit_uuid)
                 if sum(f.record_count for f in new_files) != expected:
                     raise MaintenanceError(f"{spec.name}: rewritten files do not hold {expected} rows")
                 for old in files:

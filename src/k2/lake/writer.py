@@ -8,6 +8,8 @@ lets readers list symbols from metadata alone.
 
 from __future__ import annotations
 
+import itertools
+import uuid
 from dataclasses import dataclass
 
 import duckdb
@@ -18,9 +20,12 @@ import structlog
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression
-from pyiceberg.table import Table
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table, Transaction
 
 from k2.lake.errors import LakeCommitConflictError
+from k2.lake.layout import arrange
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.tables import TableSpec, ensure_table
 
@@ -57,6 +62,28 @@ def merged_symbols(table: Table, rows: pa.Table) -> str:
     return orjson.dumps({e: sorted(s) for e, s in sorted(known.items())}).decode()
 
 
+def write_data_files(
+    tx: Transaction, table: Table, partitions: list[pa.Table], commit_uuid: uuid.UUID
+) -> list[DataFile]:
+    """Write each partition's rows as Parquet data files of ``table`` (not yet committed)."""
+    counter = itertools.count(0)
+    files: list[DataFile] = []
+    for rows in partitions:
+        # pyiceberg 0.12 has no public call that writes files without committing them; this is
+        # the function its own append uses. Handing it one partition at a time keeps its
+        # partition split from filtering the whole batch once per partition.
+        files.extend(
+            _dataframe_to_data_files(
+                table_metadata=tx.table_metadata,
+                df=rows,
+                io=table.io,
+                write_uuid=commit_uuid,
+                counter=counter,
+            )
+        )
+    return files
+
+
 class LakeWriter:
     """Writes to K2's tables in one catalog."""
 
@@ -70,13 +97,16 @@ class LakeWriter:
         """The table of ``spec``, created on first use."""
         return ensure_table(self._catalog, self._namespace, spec, self._target_file_size_bytes)
 
-    def append(self, spec: TableSpec, rows: pa.Table, properties: dict[str, str]) -> AppendResult:
+    def append(
+        self, spec: TableSpec, rows: pa.Table, properties: dict[str, str], *, assume_unique: bool = False
+    ) -> AppendResult:
         """Append the rows not yet in the table, sorted by the table's sort order, in one commit.
 
         Args:
             spec: the table.
             rows: rows in the table's Arrow schema.
             properties: snapshot summary properties identifying the load.
+            assume_unique: the caller guarantees no ``message_id`` repeats within ``rows``.
 
         Returns:
             Rows written, duplicates skipped and the new snapshot id (None if nothing new).
@@ -85,14 +115,18 @@ class LakeWriter:
             LakeCommitConflictError: when concurrent commits exhausted the commit retries.
         """
         table = self.table(spec)
-        fresh = self._new_rows(table, spec, rows)
+        fresh = self._new_rows(table, spec, rows, assume_unique)
         skipped = rows.num_rows - fresh.num_rows
         if fresh.num_rows == 0:
             return AppendResult(0, skipped, None)
-        fresh = fresh.sort_by([(c, "ascending") for c in spec.sort_by])
         summary = {**properties, SYMBOLS_PROPERTY: merged_symbols(table, fresh)}
         try:
-            table.append(fresh, snapshot_properties=summary)
+            with (
+                table.transaction() as tx,
+                tx.update_snapshot(snapshot_properties=summary).fast_append() as append,
+            ):
+                for data_file in write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid):
+                    append.append_data_file(data_file)
         except CommitFailedException as exc:
             raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
         snapshot = table.current_snapshot()
@@ -112,9 +146,9 @@ class LakeWriter:
         snapshot = table.current_snapshot()
         return AppendResult(rows.num_rows, 0, snapshot.snapshot_id if snapshot else None)
 
-    def _new_rows(self, table: Table, spec: TableSpec, rows: pa.Table) -> pa.Table:
+    def _new_rows(self, table: Table, spec: TableSpec, rows: pa.Table, assume_unique: bool) -> pa.Table:
         """``rows`` less those whose ``message_id`` is already in ``table`` or earlier in ``rows``."""
-        if pc.count_distinct(rows[MESSAGE_ID]).as_py() < rows.num_rows:
+        if not assume_unique and pc.count_distinct(rows[MESSAGE_ID]).as_py() < rows.num_rows:
             rows = self._first_of_each_id(rows)
         paths = data_paths(table, self._overlap_filter(spec, rows))
         if not paths:

@@ -4,7 +4,8 @@
 Trade and quote files have no header and carry the exchange's Australia/Sydney wall clock;
 quote columns are Bid, Ask, BidVolume, AskVolume, and a 0 price means no price on that side.
 A row's ``source_sequence`` is its 1-based order within its symbol's trading day in the file,
-which makes ``message_id`` and ``trade_id`` deterministic and keeps same-millisecond prints apart.
+which makes ``message_id`` and ``trade_id`` deterministic and keeps same-millisecond prints apart;
+as company ids map to distinct symbols, ids never repeat within one directory.
 """
 
 from __future__ import annotations
@@ -177,7 +178,10 @@ class AsxSource:
         self._rejects = rejects
         self._batch_rows = batch_rows
         self._ingested_at = ingested_at
-        self._duck = duckdb.connect()
+        # One DuckDB thread keeps rows in file order through the joins (so the writer can reuse
+        # sorted runs instead of re-sorting) and leaves the other core to the writer, which
+        # runs concurrently (see Loader's prefetch).
+        self._duck = duckdb.connect(config={"threads": 1})
         self._duck.execute("SET TimeZone = 'UTC'")
         self.companies = self._read_companies()
 
@@ -235,11 +239,17 @@ class AsxSource:
             self._duck.register("raw", raw)
             good, rejects = split_rejects(self._duck.sql(sql, params=params).to_arrow_table(), names)
             rows.reject(batch, rejects)
-            yield SourceBatch(spec, good.cast(spec.record.arrow_schema()), batch.rows_read, batch.bytes_read)
+            yield SourceBatch(
+                spec,
+                good.cast(spec.record.arrow_schema()),
+                batch.rows_read,
+                batch.bytes_read,
+                unique_ids=True,
+            )
         rows.write_rejects(self._rejects)
 
     def _read_companies(self) -> dict[str, Company]:
-        companies = {}
+        companies: dict[str, Company] = {}
         with (self.root / "reference-data" / "company_info.csv").open(newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 companies[row["company_id"].strip()] = Company(
@@ -250,6 +260,9 @@ class AsxSource:
                     valid_from=_us_date(row["start_date"]),
                     valid_to=_us_date(row["end_date"]) if row["end_date"].strip() else None,
                 )
+        symbols = [c.symbol for c in companies.values()]
+        if len(set(symbols)) != len(symbols):
+            raise InvalidInputError("company_info.csv maps two company ids to the same symbol")
         return companies
 
     def _reference_batches(self) -> Iterator[SourceBatch]:

@@ -17,6 +17,8 @@ class SourceBatch:
 
     ``rows_read`` counts every input row consumed, rejected ones included. A batch with
     ``replace_exchange`` set replaces all rows of that exchange (small reference tables).
+    ``unique_ids`` promises that no ``message_id`` repeats within the load, which spares the
+    writer a duplicate check inside the batch (duplicates against the lake are always checked).
     """
 
     table: TableSpec
@@ -24,6 +26,7 @@ class SourceBatch:
     rows_read: int
     bytes_read: int
     replace_exchange: str | None = None
+    unique_ids: bool = False
 
 
 class Source(Protocol):

@@ -115,7 +115,7 @@ class SyntheticMarket:
                 sizes = np.maximum(1, np.round(rng.lognormal(5, 1.2, n))).astype(np.int64)
                 sides = rng.integers(0, 2, n)
                 spread = rng.integers(1, 4, n) * TICK
-                quote_times = np.maximum(times - rng.integers(1, 500, n) * 1000, open_us)
+                quote_times = np.sort(np.maximum(times - rng.integers(1, 500, n) * 1000, open_us))
                 bids = np.round((prices - spread / 2) / TICK) * TICK
                 asks = np.maximum(bids + TICK, np.round((prices + spread / 2) / TICK) * TICK)
                 yield SyntheticDay(
@@ -268,7 +268,7 @@ class SyntheticSource:
             ticks = pa.concat_tables([self._ticks(d, spec is TRADES) for d in days])
             self._duck.register("ticks", ticks)
             rows = self._duck.sql(sql, params=params).to_arrow_table().cast(spec.record.arrow_schema())
-            yield SourceBatch(spec, rows, rows.num_rows, 0)
+            yield SourceBatch(spec, rows, rows.num_rows, 0, unique_ids=True)
 
     def _ticks(self, d: SyntheticDay, trades: bool) -> pa.Table:
         n = len(d.trade_times)
