@@ -1,12 +1,14 @@
 """Compaction, expiry and tags on a real embedded lake."""
 
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from k2.domain.bars import Interval
 from k2.lake.errors import MaintenanceError
-from k2.lake.maintenance import compact, expire, tag
+from k2.lake.maintenance import compact, expire, remove_orphan_files, tag
 from k2.lake.tables import TRADES
 from k2.query import CURRENT, AsOf, BarQuery, TickQuery, bars, symbols, trades
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
@@ -92,3 +94,30 @@ def test_tags_must_be_new_and_well_formed(lake: EmbeddedLake) -> None:
         tag(table, "eod-2024-01-08")
     with pytest.raises(MaintenanceError, match="invalid"):
         tag(table, "bad name/../x")
+
+
+def test_orphan_removal_reclaims_files_only_expired_snapshots_used(lake: EmbeddedLake) -> None:
+    """After compaction and expiry the replaced small files are deleted; current and tagged
+    reads still work, and files younger than the grace period are never touched."""
+    ids = _load_in_small_commits(lake)
+    table = lake.engine.table(TRADES)
+    tag(table, "keep", ids[1])
+    compact(table, TRADES)
+    expire(lake.engine.table(TRADES), TRADES, older_than=datetime.now(UTC) + timedelta(seconds=1))
+    data_dir = Path(lake.engine.table(TRADES).location().removeprefix("file://")) / "data"
+    (data_dir / "stray-old.parquet").write_bytes(b"x")
+    for path in data_dir.rglob("*.parquet"):  # everything so far was written "long ago"
+        os.utime(path, (0, 0))
+    stray_new = data_dir / "stray-new.parquet"
+    stray_new.write_bytes(b"x")
+    grace = datetime.now(UTC) - timedelta(minutes=5)
+    result = remove_orphan_files(lake.engine.table(TRADES), TRADES, older_than=grace)
+    on_disk = set(data_dir.rglob("*.parquet"))
+    files = lake.engine.table(TRADES).inspect.all_data_files()["file_path"].to_pylist()
+    referenced = {Path(p.removeprefix("file://")) for p in files}
+    # Commits 3 and 4 wrote one file per partition (2 x 2) that only expired snapshots used,
+    # plus the old stray file; the tagged snapshot keeps commits 1 and 2 alive.
+    assert result.files_removed == 5
+    assert on_disk == referenced | {stray_new}
+    assert len(_everything(lake)) == 80
+    assert len(_everything(lake, AsOf(tag="keep"))) == 40

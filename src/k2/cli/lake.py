@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from k2.cli._context import context
-from k2.cli._output import Format, catch_errors, render
+from k2.cli._output import Format, catch_errors, render, vars_of
 
 if TYPE_CHECKING:
     from k2.lake.tables import TableSpec
@@ -62,24 +62,36 @@ def expire(
         float, typer.Option(min=0, help="Expire snapshots older than this many days.")
     ] = 7,
     retain_last: Annotated[int, typer.Option(min=1, help="Always keep this many newest snapshots.")] = 1,
+    remove_orphans: Annotated[
+        bool, typer.Option(help="Then delete data files no remaining snapshot refers to.")
+    ] = True,
+    orphan_grace_minutes: Annotated[
+        float, typer.Option(min=0, help="Never delete files younger than this (commits in flight).")
+    ] = 60,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
-    """Expire old snapshots; tagged snapshots and the current one are always kept."""
+    """Expire old snapshots (never tagged ones or the current one), then remove orphaned files."""
     from k2.lake.maintenance import expire as expire_table
+    from k2.lake.maintenance import remove_orphan_files
     from k2.lake.tables import load_table
 
     cli = context(ctx)
-    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    now = datetime.now(UTC)
     results = []
     for spec in _specs(table):
-        results.append(
-            expire_table(
+        iceberg_table = load_table(cli.catalog, cli.settings.lake.namespace, spec)
+        expired = expire_table(
+            iceberg_table, spec, older_than=now - timedelta(days=older_than_days), retain_last=retain_last
+        )
+        row: dict[str, object] = {**vars_of(expired), "files_removed": 0, "bytes_removed": 0}
+        if remove_orphans:
+            orphans = remove_orphan_files(
                 load_table(cli.catalog, cli.settings.lake.namespace, spec),
                 spec,
-                older_than=cutoff,
-                retain_last=retain_last,
+                older_than=now - timedelta(minutes=orphan_grace_minutes),
             )
-        )
+            row.update(files_removed=orphans.files_removed, bytes_removed=orphans.bytes_removed)
+        results.append(row)
     render(results, fmt, title="expiry")
 
 

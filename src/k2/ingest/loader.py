@@ -8,17 +8,16 @@ already present, so a load that failed part-way can simply be run again.
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from queue import Full, Queue
 
 import pyarrow as pa
 import structlog
 
+from k2.ingest.pipeline import run_ahead
 from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.base import Source, SourceBatch
@@ -28,42 +27,6 @@ from k2.lake.writer import LakeWriter
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
-
-
-def prefetch(batches: Iterator[SourceBatch], depth: int = 2) -> Iterator[SourceBatch]:
-    """Produce ``batches`` on a worker thread, at most ``depth`` ahead of the consumer.
-
-    Parsing the next batch overlaps with writing the previous one (both release the GIL), and
-    the bounded queue keeps memory flat. An error in the source is raised in the consumer.
-    """
-    queue: Queue[SourceBatch | BaseException | None] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                while not stop.is_set():
-                    try:
-                        queue.put(batch, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(None)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            queue.put(error)
-
-    worker = threading.Thread(target=produce, name="k2-ingest-source", daemon=True)
-    worker.start()
-    try:
-        while (item := queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
 
 
 def new_load_id() -> str:
@@ -104,7 +67,7 @@ class Loader:
         specs: dict[str, TableSpec] = {}
         properties = {"k2.load.id": load_id, "k2.load.source": source.description}
         try:
-            for batch in prefetch(source.batches()):
+            for batch in run_ahead([source.batches()]):
                 name = batch.table.name
                 counts = report.counts(name)
                 counts.rows_read += batch.rows_read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -15,9 +16,14 @@ class RejectFile:
         self.count = 0
         self._handle: TextIO | None = None
         self._writer: csv.DictWriter[str] | None = None
+        self._lock = threading.Lock()
 
     def add(self, file: str, line: int | None, reason: str, text: str) -> None:
-        """Record one rejected row."""
+        """Record one rejected row; safe to call from several threads."""
+        with self._lock:
+            self._add(file, line, reason, text)
+
+    def _add(self, file: str, line: int | None, reason: str, text: str) -> None:
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("w", newline="", encoding="utf-8")

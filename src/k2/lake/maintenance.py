@@ -3,7 +3,8 @@
 Compaction rewrites each partition that has several data files into one sorted file set, in a
 single snapshot that removes the old files and adds the new ones, so every reader sees either
 the old layout or the new one and the rows never change. Expiry drops old snapshots but never a
-tagged one or the current one. Tags name snapshots for audits.
+tagged one or the current one; orphan removal then deletes the data files no snapshot needs.
+Tags name snapshots for audits.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import structlog
 from pyiceberg.manifest import DataFile
@@ -23,6 +25,7 @@ from pyiceberg.table import Table
 from k2.domain.time import to_micros
 from k2.lake.errors import MaintenanceError, SnapshotNotFoundError
 from k2.lake.layout import arrange
+from k2.lake.scan import local_path
 from k2.lake.tables import TableSpec
 from k2.lake.writer import SYMBOLS_PROPERTY, write_data_files
 
@@ -146,6 +149,44 @@ def expire(table: Table, spec: TableSpec, *, older_than: datetime, retain_last: 
         table.maintenance.expire_snapshots().by_ids(doomed).commit()
     log.info("lake_expire", table=spec.name, expired=len(doomed), kept=len(snapshots) - len(doomed))
     return ExpiryResult(spec.name, len(doomed), len(snapshots) - len(doomed))
+
+
+@dataclass(frozen=True, slots=True)
+class OrphanResult:
+    """Data files removed because no snapshot referred to them any more."""
+
+    table: str
+    files_removed: int
+    bytes_removed: int
+
+
+def remove_orphan_files(table: Table, spec: TableSpec, *, older_than: datetime) -> OrphanResult:
+    """Delete data files under the table's ``data/`` folder that no remaining snapshot references
+    and that were last modified before ``older_than`` (younger files may belong to a commit in
+    flight).
+
+    Raises:
+        MaintenanceError: when the warehouse's file system cannot be listed.
+    """
+    referenced = {local_path(p) for p in table.inspect.all_data_files()["file_path"].to_pylist()}
+    try:
+        filesystem, root = pafs.FileSystem.from_uri(f"{table.location().rstrip('/')}/data")
+        listing = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
+    except (OSError, ValueError) as error:
+        raise MaintenanceError(f"cannot list the files of {spec.name}: {error}") from error
+    cutoff = older_than.timestamp()
+    removed = 0
+    size = 0
+    for info in listing:
+        if info.type != pafs.FileType.File or info.path in referenced or local_path(info.path) in referenced:
+            continue
+        if info.mtime is not None and info.mtime.timestamp() >= cutoff:
+            continue
+        filesystem.delete_file(info.path)
+        removed += 1
+        size += info.size or 0
+    log.info("lake_remove_orphans", table=spec.name, files=removed, bytes=size)
+    return OrphanResult(spec.name, removed, size)
 
 
 def tag(table: Table, name: str, snapshot_id: int | None = None) -> int:

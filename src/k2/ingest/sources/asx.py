@@ -32,6 +32,7 @@ from k2.ingest.normalize import (
     split_rejects,
     utc_hours_sql,
 )
+from k2.ingest.pipeline import run_ahead
 from k2.ingest.rejects import RejectFile
 from k2.ingest.sources.base import SourceBatch
 from k2.lake.tables import DIVIDENDS, INSTRUMENTS, QUOTES, SPLITS, TRADES, TableSpec
@@ -40,6 +41,7 @@ from k2.schemas.market import DIVIDEND, INSTRUMENT, SPLIT
 TRADE_COLUMNS = 7
 QUOTE_COLUMNS = 6
 NO_RECORDS = "NO RECORDS TO REPORT"
+FILE_WORKERS = 2
 
 _LOCAL = (
     "coalesce(try_strptime(trim(f0) || ' ' || trim(f1), '%m/%d/%Y %H:%M:%S.%f'), "
@@ -178,11 +180,6 @@ class AsxSource:
         self._rejects = rejects
         self._batch_rows = batch_rows
         self._ingested_at = ingested_at
-        # One DuckDB thread keeps rows in file order through the joins (so the writer can reuse
-        # sorted runs instead of re-sorting) and leaves the other core to the writer, which
-        # runs concurrently (see Loader's prefetch).
-        self._duck = duckdb.connect(config={"threads": 1})
-        self._duck.execute("SET TimeZone = 'UTC'")
         self.companies = self._read_companies()
 
     @property
@@ -199,8 +196,9 @@ class AsxSource:
         return sorted((self.root / "trades").glob("*.csv")) + sorted((self.root / "quotes").glob("*.csv"))
 
     def batches(self) -> Iterator[SourceBatch]:
-        """Reference data first, then every trade and quote file."""
+        """Reference data first, then every trade and quote file, two files at a time."""
         yield from self._reference_batches()
+        files: list[Iterator[SourceBatch]] = []
         for path in self._tick_files():
             spec = TRADES if path.parent.name == "trades" else QUOTES
             company = self.companies.get(path.stem)
@@ -209,7 +207,8 @@ class AsxSource:
                     str(path), None, f"no company_info row for company id {path.stem}; file not loaded", ""
                 )
                 continue
-            yield from self._tick_batches(path, spec, company)
+            files.append(self._tick_batches(path, spec, company))
+        yield from run_ahead(files, workers=FILE_WORKERS)
 
     def _tick_batches(self, path: Path, spec: TableSpec, company: Company) -> Iterator[SourceBatch]:
         trades = spec is TRADES
@@ -226,6 +225,10 @@ class AsxSource:
             "company_id": company.company_id,
         }
         sql = _TRADES_SQL if trades else _QUOTES_SQL
+        # One DuckDB thread per file keeps rows in file order through the joins, so the writer
+        # can reuse sorted runs instead of re-sorting; files run side by side instead.
+        duck = duckdb.connect(config={"threads": 1})
+        duck.execute("SET TimeZone = 'UTC'")
         names = spec.record.names
         rows = CsvRows(path, columns, self._batch_rows)
         for batch in rows.batches():
@@ -236,8 +239,8 @@ class AsxSource:
                     **{f"f{i}": f for i, f in enumerate(batch.fields)},
                 }
             )
-            self._duck.register("raw", raw)
-            good, rejects = split_rejects(self._duck.sql(sql, params=params).to_arrow_table(), names)
+            duck.register("raw", raw)
+            good, rejects = split_rejects(duck.sql(sql, params=params).to_arrow_table(), names)
             rows.reject(batch, rejects)
             yield SourceBatch(
                 spec,
@@ -247,6 +250,7 @@ class AsxSource:
                 unique_ids=True,
             )
         rows.write_rejects(self._rejects)
+        duck.close()
 
     def _read_companies(self) -> dict[str, Company]:
         companies: dict[str, Company] = {}
