@@ -51,7 +51,7 @@ def test_csv_with_v2_columns_loads_good_rows_and_rejects_bad_ones(lake: Embedded
         rejected = {(r["line"], r["reason"]) for r in csv.DictReader(handle)}
     assert rejected == {
         ("4", "missing or invalid timestamp"),
-        ("5", "missing or invalid price"),
+        ("5", "negative price"),
         ("6", "missing or invalid side"),
     }
 

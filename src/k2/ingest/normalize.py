@@ -13,12 +13,12 @@ from k2.domain.identity import KEY_SEPARATOR
 
 
 def decimal_sql(field: str) -> str:
-    """``field`` as DECIMAL(18,8), or NULL unless it is a plain non-negative decimal that fits
-    without rounding.
+    """``field`` as DECIMAL(18,8), or NULL unless it is a plain decimal that fits without
+    rounding; negative values pass through (callers reject them with their own reason).
     """
     return (
-        f"CASE WHEN length(split_part({field}, '.', 2)) <= 8 "
-        f"AND NOT starts_with(ltrim({field}), '-') THEN TRY_CAST({field} AS DECIMAL(18,8)) END"
+        f"CASE WHEN strpos({field}, '.') = 0 OR length(rtrim({field})) - strpos({field}, '.') <= 8 "
+        f"THEN TRY_CAST({field} AS DECIMAL(18,8)) END"
     )
 
 

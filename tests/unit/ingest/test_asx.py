@@ -38,6 +38,7 @@ TRADES = (
     "\r\n"
     "03/10/2014,10:00:01.000,abc,100,0,,\r\n"
     "03/10/2014,10:00:01.500,36.75,10,0,,\r\n"
+    "03/10/2014,10:00:01.600,36.75,-10,0,,\r\n"
     "13/45/2014,10:00:01.000,36.70,100,0,,\r\n"
     "03/10/2014,10:00:02.000,36.70\r\n"
     "03/11/2014,10:00:00.000,36.80,50,0,,\r\n"
@@ -80,10 +81,11 @@ def test_bad_rows_go_to_the_reject_file_with_line_and_reason(tmp_path: Path) -> 
     found = {(r["line"], r["reason"]) for r in rejects if r["file"].endswith("trades/7078.csv")}
     assert found == {
         ("5", "invalid price"),
-        ("7", "invalid date or time (want MM/DD/YYYY and HH:MM:SS.fff)"),
-        ("8", "expected 7 fields, found 3"),
+        ("7", "invalid volume (negative)"),
+        ("8", "invalid date or time (want MM/DD/YYYY and HH:MM:SS.fff)"),
+        ("9", "expected 7 fields, found 3"),
     }
-    assert read["trades"] == 8
+    assert read["trades"] == 9
 
 
 def test_trade_conditions_and_vendor_fields_are_kept_raw(tmp_path: Path) -> None:

@@ -56,8 +56,12 @@ def _batch_sql(
     comes out with ``ordinal``, ``reason`` (NULL when good) and the v2 columns.
     """
     value_cols = ", ".join(f"{sql} AS {name}" for name, sql in values.items())
-    reasons = " ".join(f"WHEN {name} IS NULL THEN '{why}'" for name, why in value_reasons)
-    venue_id = "$exchange || '-' || $symbol || '-' || d.day_compact || '-' || CAST(s.seq AS VARCHAR)"
+    reasons = " ".join(
+        f"WHEN {name} IS NULL THEN '{why}' WHEN {name} < 0 THEN '{why} (negative)'"
+        for name, why in value_reasons
+    )
+    day = "CAST(year(s.local_ts) * 10000 + month(s.local_ts) * 100 + day(s.local_ts) AS VARCHAR)"
+    venue_id = f"$exchange || '-' || $symbol || '-' || {day} || '-' || CAST(s.seq AS VARCHAR)"
     return f"""
         WITH src AS (
             SELECT r.*, {_LOCAL} AS local_ts, {value_cols} FROM raw r
@@ -65,9 +69,6 @@ def _batch_sql(
             SELECT s.*, hr.u + (s.local_ts - hr.h) AS ts, hr.wall_ok, {venue_id} AS venue_id
             FROM src s LEFT JOIN ({utc_hours_sql("local_ts", "src", "$zone")}) hr
                 ON hr.h = date_trunc('hour', s.local_ts)
-            LEFT JOIN (SELECT day_text, strftime(day, '%Y%m%d') AS day_compact
-                       FROM (SELECT DISTINCT f0 AS day_text, try_strptime(trim(f0), '%m/%d/%Y') AS day
-                             FROM raw)) d ON d.day_text = s.f0
         )
         SELECT ordinal,
             CASE WHEN local_ts IS NULL THEN 'invalid date or time (want MM/DD/YYYY and HH:MM:SS.fff)'

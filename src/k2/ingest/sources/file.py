@@ -155,11 +155,15 @@ class FileSource:
                 converted.append(f"[]::VARCHAR[] AS {column.name}")
             else:
                 converted.append(f"NULL AS {column.name}")
-        checks = " ".join(
+        missing = [
             f"WHEN {c.name} IS NULL THEN '{_problem(c.name in self.columns)} {c.name}'"
             for c in record.columns
             if c.required and c.name not in ("message_id", "ingestion_timestamp")
-        )
+        ]
+        negative = [
+            f"WHEN {c.name} < 0 THEN 'negative {c.name}'" for c in record.columns if c.kind is Kind.DECIMAL
+        ]
+        checks = " ".join(missing + negative)
         derived_id = message_id_sql(message_key_sql("exchange", f"'{kind}'", id_column))
         message_id = f"coalesce(message_id, {derived_id})" if "message_id" in self.columns else derived_id
         ingested = (
