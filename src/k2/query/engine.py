@@ -67,6 +67,8 @@ class QueryEngine:
             config={"threads": settings.threads, "memory_limit": settings.memory_limit}
         )
         self._duck.execute("SET TimeZone = 'UTC'")
+        # Iceberg never rewrites a data file in place, so Parquet footers can be cached safely.
+        self._duck.execute("SET parquet_metadata_cache = true")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor for one caller; close it when done."""
