@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from k2.domain.bars import Interval
 from k2.lake.tables import TRADES
 from k2.query import BarQuery, bars
+from k2.query.errors import InvalidQueryError
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 
 pytestmark = pytest.mark.integration
@@ -62,7 +63,9 @@ def _expected(ticks: list[tuple[int, str, Decimal, int]], interval: Interval) ->
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ticks=st.lists(trade, min_size=1, max_size=60), interval=st.sampled_from(["1m", "15m", "1h", "1d"]))
+@given(
+    ticks=st.lists(trade, min_size=1, max_size=60), interval=st.sampled_from(["1m", "15m", "1h", "2h", "1d"])
+)
 def test_bars_equal_an_independent_aggregation(
     tmp_path_factory: pytest.TempPathFactory, ticks: list[tuple[int, str, Decimal, int]], interval: str
 ) -> None:
@@ -75,19 +78,20 @@ def test_bars_equal_an_independent_aggregation(
     ]
     lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "prop"})
     got = bars(lake.engine, BarQuery(Interval.parse(interval)))
-    actual = [
-        (
-            r["symbol"],
-            r["interval_start"],
-            r["open"],
-            r["high"],
-            r["low"],
-            r["close"],
-            r["volume"],
-            r["trade_count"],
-            r["vwap"],
-        )
-        for r in got.to_pylist()
-    ]
-    assert actual == _expected(ticks, Interval.parse(interval))
+    names = ("symbol", "interval_start", "open", "high", "low", "close", "volume", "trade_count")
+    records = got.to_pylist()
+    expected = _expected(ticks, Interval.parse(interval))
+    assert [tuple(r[n] for n in names) for r in records] == [e[:-1] for e in expected]
+    for record, want in zip(records, expected, strict=True):
+        vwap, wanted = record["vwap"], want[-1]
+        assert isinstance(vwap, Decimal)
+        assert isinstance(wanted, Decimal)
+        assert abs(vwap - wanted) <= Decimal("1e-8")
     lake.engine.close()
+
+
+def test_intervals_that_straddle_hours_are_refused(lake: EmbeddedLake) -> None:
+    """A 90-minute bar cannot be built from hourly pieces and is a clear input error."""
+    lake.writer.append(TRADES, make_trade_rows([trade_row("BHP", T0)]), {"k2.load.id": "t"})
+    with pytest.raises(InvalidQueryError, match="whole hours"):
+        bars(lake.engine, BarQuery(Interval.parse("90m")))

@@ -12,7 +12,11 @@ from k2.errors import NotFoundError
 
 @dataclass(frozen=True, slots=True)
 class Venue:
-    """A trading venue; ``timezone`` is the IANA zone of its wall clock."""
+    """A trading venue; ``timezone`` is the IANA zone of its wall clock.
+
+    ``whole_hour_offsets`` says the zone's UTC offset is always a whole number of hours, so bars
+    of up to an hour line up the same on UTC and on the venue's clock.
+    """
 
     code: str
     name: str
@@ -21,6 +25,7 @@ class Venue:
     asset_class: AssetClass
     session_open: time
     session_close: time
+    whole_hour_offsets: bool = True
 
     @property
     def zone(self) -> ZoneInfo:

@@ -8,6 +8,7 @@ their exchange order. Prices stay decimal; VWAP is rounded to 8 decimal places.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -84,40 +85,88 @@ def _zones_table() -> pa.Table:
     )
 
 
-def _bars_sql(source: str, where: str, seconds: int) -> str:
-    # Offsets change only on whole UTC hours for the venues K2 knows, so the local time of a
-    # trade is its UTC time plus the offset of its UTC hour, looked up once per distinct hour.
+# Exact (timestamp, sequence) order as one comparable number, so open/close are cheap to find.
+_ORDER_KEY = "CAST(epoch_us(timestamp) AS HUGEINT) * 4294967296 + coalesce(source_sequence, -1)"
+# VWAP is summed in double precision (exact enough for 8 decimals, far faster than 128-bit
+# decimals); volume stays an exact decimal.
+_AGGREGATES = """
+    arg_min(price, order_key) AS open, max(price) AS high, min(price) AS low,
+    arg_max(price, order_key) AS close, sum(quantity) AS volume, count(*) AS trade_count,
+    sum(CAST(price AS DOUBLE) * CAST(quantity AS DOUBLE)) AS notional,
+    min(timestamp) AS first_trade, max(timestamp) AS last_trade
+"""
+_OUTPUTS = """
+    open, high, low, close, CAST(volume AS DECIMAL(38, 8)) AS volume, trade_count,
+    CASE WHEN volume > 0 THEN CAST(round(notional / CAST(volume AS DOUBLE), 8) AS DECIMAL(18, 8)) END AS vwap,
+    first_trade, last_trade
+"""
+
+
+def _utc_bars_sql(source: str, where: str) -> str:
+    """Buckets counted from UTC midnight: the same buckets as the venue's clock when the
+    interval divides an hour and the venue's offset is a whole number of hours.
+    """
     return f"""
         WITH t AS (
-            SELECT symbol, exchange, timestamp, price, quantity,
-                   coalesce(source_sequence, -1) AS seq, date_trunc('hour', timestamp) AS utc_hour
+            SELECT symbol, exchange, timestamp, price, quantity, {_ORDER_KEY} AS order_key,
+                   time_bucket(INTERVAL ($seconds) SECOND, timestamp) AS interval_start
             FROM {source} WHERE {where}
-        ), offsets AS (
-            SELECT h.exchange, h.utc_hour, z.zone,
-                   timezone(z.zone, h.utc_hour) - CAST(h.utc_hour AS TIMESTAMP) AS offset
-            FROM (SELECT DISTINCT exchange, utc_hour FROM t) h JOIN zones z USING (exchange)
-        ), bucketed AS (
-            SELECT t.*, o.zone,
-                   time_bucket(INTERVAL ($seconds) SECOND, CAST(t.timestamp AS TIMESTAMP) + o.offset,
-                               TIMESTAMP '2000-01-01') AS local_start
-            FROM t JOIN offsets o USING (exchange, utc_hour)
         ), bars AS (
-            SELECT symbol, exchange, any_value(zone) AS zone, local_start,
-                   arg_min(price, {{'t': timestamp, 's': seq}}) AS open, max(price) AS high,
-                   min(price) AS low, arg_max(price, {{'t': timestamp, 's': seq}}) AS close,
-                   sum(quantity) AS volume, count(*) AS trade_count,
-                   sum(CAST(price AS DECIMAL(38, 8)) * quantity) AS notional, min(timestamp) AS first_trade,
-                   max(timestamp) AS last_trade
-            FROM bucketed GROUP BY symbol, exchange, local_start
+            SELECT symbol, exchange, interval_start, {_AGGREGATES}
+            FROM t GROUP BY symbol, exchange, interval_start
         )
-        SELECT symbol, exchange,
-               timezone(zone, local_start) AS interval_start,
-               timezone(zone, local_start + INTERVAL ($seconds) SECOND) AS interval_end,
-               open, high, low, close, CAST(volume AS DECIMAL(38, 8)) AS volume, trade_count,
-               CASE WHEN volume > 0 THEN CAST(round(notional / volume, 8) AS DECIMAL(18, 8)) END AS vwap,
-               first_trade, last_trade
+        SELECT symbol, exchange, interval_start, interval_start + INTERVAL ($seconds) SECOND AS interval_end,
+               {_OUTPUTS}
         FROM bars ORDER BY symbol, exchange, interval_start
     """
+
+
+def _hourly_local_bars_sql(source: str, where: str) -> str:
+    """Buckets of whole venue-local hours (1h … 1d) at venues with whole-hour offsets.
+
+    Trades are first aggregated per UTC hour, which needs no time zone; only those partial bars
+    are mapped to the venue's clock (a UTC hour lies inside one local bucket) and combined.
+    """
+    return f"""
+        WITH t AS (
+            SELECT symbol, exchange, timestamp, price, quantity, {_ORDER_KEY} AS order_key,
+                   date_trunc('hour', timestamp) AS utc_hour
+            FROM {source} WHERE {where}
+        ), hourly AS (
+            SELECT symbol, exchange, utc_hour, min(order_key) AS first_key, max(order_key) AS last_key,
+                   {_AGGREGATES}
+            FROM t GROUP BY symbol, exchange, utc_hour
+        ), bucketed AS (
+            SELECT h.*, z.zone,
+                   time_bucket(INTERVAL ($seconds) SECOND, timezone(z.zone, h.utc_hour),
+                               TIMESTAMP '2000-01-01') AS local_start
+            FROM hourly h JOIN zones z USING (exchange)
+        ), bars AS (
+            SELECT symbol, exchange, any_value(zone) AS zone, local_start,
+                   arg_min(open, first_key) AS open, max(high) AS high, min(low) AS low,
+                   arg_max(close, last_key) AS close, sum(volume) AS volume,
+                   sum(trade_count) AS trade_count, sum(notional) AS notional,
+                   min(first_trade) AS first_trade, max(last_trade) AS last_trade
+            FROM bucketed GROUP BY symbol, exchange, local_start
+        )
+        SELECT symbol, exchange, timezone(zone, local_start) AS interval_start,
+               timezone(zone, local_start + INTERVAL ($seconds) SECOND) AS interval_end, {_OUTPUTS}
+        FROM bars ORDER BY symbol, exchange, interval_start
+    """
+
+
+def _bars_sql(interval: Interval, exchange: str | None) -> Callable[[str, str], str]:
+    """The bar query for this interval: plain UTC buckets when they equal the venue's, else
+    per-hour partial bars mapped to the venue's clock.
+    """
+    venues = [venue(exchange)] if exchange else list(VENUES.values())
+    if not all(v.whole_hour_offsets for v in venues):
+        raise InvalidQueryError("bars at venues with half-hour UTC offsets are not supported yet")
+    if 3600 % interval.seconds == 0:
+        return _utc_bars_sql
+    if interval.seconds % 3600 == 0:
+        return _hourly_local_bars_sql
+    raise InvalidQueryError(f"bars of {interval} are not supported: above an hour, use whole hours")
 
 
 def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
@@ -133,14 +182,11 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         return BAR_SCHEMA.empty_table()
     params: dict[str, object] = {"paths": scan.paths, "seconds": query.interval.seconds}
     where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    sql = _bars_sql(query.interval, query.exchange)(scan.source_sql, where)
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones_table())
-        return (
-            cursor.sql(_bars_sql(scan.source_sql, where, query.interval.seconds), params=params)
-            .to_arrow_table()
-            .cast(BAR_SCHEMA)
-        )
+        return cursor.sql(sql, params=params).to_arrow_table().cast(BAR_SCHEMA)
     finally:
         cursor.close()
 
