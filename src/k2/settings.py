@@ -51,7 +51,7 @@ class IngestSettings(BaseSettings):
         1_000_000, gt=0, description="Rows parsed per record batch while reading a file."
     )
     commit_rows: int = Field(
-        4_000_000, gt=0, description="Rows gathered before one Iceberg commit; bounds ingest memory."
+        1_000_000, gt=0, description="Rows gathered before one Iceberg commit; bounds ingest memory."
     )
     reject_dir: Path | None = Field(
         None, description="Directory for reject files. Default: <data dir>/rejects."

@@ -16,7 +16,7 @@ from k2.schemas.market import DIVIDEND, INSTRUMENT, QUOTE, SPLIT, TRADE
 from k2.schemas.record import Record
 
 PARTITION_FIELD_ID_START = 1000
-ROW_GROUP_ROWS = 131_072
+ROW_GROUP_ROWS = 16_384
 
 
 @dataclass(frozen=True, slots=True)

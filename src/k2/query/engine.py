@@ -7,6 +7,8 @@ one DuckDB database; each query runs on its own cursor, so callers on several th
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +24,8 @@ from k2.lake.scan import data_paths
 from k2.lake.tables import TableSpec, load_table
 from k2.query.errors import InvalidQueryError
 from k2.settings import QuerySettings
+
+PLAN_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class QueryEngine:
             config={"threads": settings.threads, "memory_limit": settings.memory_limit}
         )
         self._duck.execute("SET TimeZone = 'UTC'")
+        self._plans: OrderedDict[tuple[str, object, int, str], list[str]] = OrderedDict()
+        self._plans_lock = threading.Lock()
         # Iceberg never rewrites a data file in place, so Parquet footers can be cached safely.
         self._duck.execute("SET parquet_metadata_cache = true")
 
@@ -114,12 +120,27 @@ class QueryEngine:
     def scan(
         self, spec: TableSpec, row_filter: BooleanExpression | None = None, as_of: AsOf = CURRENT
     ) -> Scan:
-        """Plan a read of ``spec`` at ``as_of`` restricted by ``row_filter``."""
+        """Plan a read of ``spec`` at ``as_of`` restricted by ``row_filter``.
+
+        Plans are cached per snapshot and filter: a snapshot never changes, so a cached plan
+        stays right, and a new commit simply gives a new snapshot id.
+        """
         table = self.table(spec)
         snapshot_id = self.snapshot_id(table, as_of)
         if snapshot_id is None:
             return Scan([], None)
-        return Scan(data_paths(table, row_filter, snapshot_id), snapshot_id)
+        key = (spec.name, table.metadata.table_uuid, snapshot_id, repr(row_filter))
+        with self._plans_lock:
+            paths = self._plans.get(key)
+            if paths is not None:
+                self._plans.move_to_end(key)
+                return Scan(paths, snapshot_id)
+        paths = data_paths(table, row_filter, snapshot_id)
+        with self._plans_lock:
+            self._plans[key] = paths
+            if len(self._plans) > PLAN_CACHE_SIZE:
+                self._plans.popitem(last=False)
+        return Scan(paths, snapshot_id)
 
     def run(self, sql: str, params: dict[str, object]) -> pa.Table:
         """Run ``sql`` with bound ``params`` on a fresh cursor and return Arrow."""

@@ -8,7 +8,7 @@ later pages never shift while new data lands, and it only works with the same fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression
@@ -56,20 +56,30 @@ class Page:
 def pushdown_filter(
     symbols: tuple[str, ...], exchange: str | None, start: datetime | None, end: datetime | None
 ) -> BooleanExpression:
-    """The Iceberg filter that prunes partitions and files for these filters."""
+    """The Iceberg filter that prunes partitions and files for these filters.
+
+    Time bounds are widened to whole UTC days: tables are partitioned by day, so this selects the
+    same partitions, and queries on the same days share one cached plan (the exact bounds are
+    applied when the files are read).
+    """
     parts: list[BooleanExpression] = []
     if symbols:
         parts.append(equal_to("symbol", symbols[0]) if len(symbols) == 1 else one_of("symbol", set(symbols)))
     if exchange:
         parts.append(equal_to("exchange", exchange.upper()))
     if start:
-        parts.append(at_least("timestamp", start.isoformat()))
+        parts.append(at_least("timestamp", _day_floor(start).isoformat()))
     if end:
-        parts.append(less_than("timestamp", end.isoformat()))
+        day = _day_floor(end)
+        parts.append(less_than("timestamp", (day if day == end else day + timedelta(days=1)).isoformat()))
     expression: BooleanExpression = AlwaysTrue()
     for part in parts:
         expression = And(expression, part)
     return expression
+
+
+def _day_floor(instant: datetime) -> datetime:
+    return instant.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def where_sql(
