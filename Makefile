@@ -24,7 +24,7 @@ lint: install  ## ruff, mypy strict, import layers
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen lint-imports
 
-bench: install  ## benchmarks (not part of the test run); results go to docs/benchmarks.md by hand
+bench: install  ## benchmarks (not part of the test run); a full run rewrites docs/benchmarks.md
 	@$(UV) run --frozen python -m benchmarks.run
 
 schemas: install  ## regenerate the Avro .avsc files from the record declarations

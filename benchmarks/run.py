@@ -1,0 +1,87 @@
+"""Run the benchmarks and write their report.
+
+    uv run --frozen python -m benchmarks.run [--quick] [--only NAME]... [--output FILE]
+
+A full run of every benchmark rewrites ``docs/benchmarks.md``; a quick or partial run writes
+``benchmarks/.data/benchmarks-<sizes>.md`` unless ``--output`` says otherwise, so the document
+only ever holds full-size numbers from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from benchmarks import ingest_asx, ingest_synthetic, query_latency
+from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, Sizes, log
+from benchmarks.report import machine, render
+from benchmarks.results import Section
+
+BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
+    "asx": ingest_asx.run,
+    "synthetic": ingest_synthetic.run,
+    "query": query_latency.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benchmarks; return the exit status."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, for trying the suite out")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(BENCHMARKS), help="run only these (repeatable)"
+    )
+    parser.add_argument("--output", type=Path, help="where to write the markdown report")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    names = [name for name in BENCHMARKS if not args.only or name in args.only]
+    output: Path = args.output or (
+        DOCS_FILE
+        if sizes is FULL and len(names) == len(BENCHMARKS)
+        else DATA_DIR / f"benchmarks-{sizes.name}.md"
+    )
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    where = machine()
+    sections: list[Section] = []
+    failed = []
+    for name in names:
+        log(f"benchmark {name} ({sizes.name} sizes)")
+        began = time.perf_counter()
+        try:
+            section = BENCHMARKS[name](sizes)
+        except Exception:  # a failed benchmark must not hide the others' results
+            traceback.print_exc()
+            failed.append(name)
+            continue
+        section.seconds = time.perf_counter() - began
+        sections.append(section)
+        for measure in section.measures:
+            ratio = "" if measure.ratio is None else f"  (K2/limit {measure.ratio:.2f}x)"
+            limit = "" if measure.limit is None else f"  limit {measure.unit.show(measure.limit)}"
+            print(f"    {measure.label}: K2 {measure.unit.show(measure.k2)}{limit}{ratio}")
+    if failed:
+        output = DATA_DIR / "benchmarks-failed.md"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    code_after = machine().code
+    if code_after != where.code:
+        where = replace(
+            where, code=f"{where.code} at the start, {code_after} at the end (K2 changed during the run)"
+        )
+    output.write_text(render(sections, sizes, time.perf_counter() - started, where))
+    log(f"wrote {output} after {(time.perf_counter() - started) / 60:.1f} min")
+    if failed:
+        log(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
