@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from k2.errors import ConfigurationError
+
 
 class LakeSettings(BaseSettings):
     """Where the Iceberg catalog and warehouse live and how tables are written."""
@@ -69,6 +71,40 @@ class QuerySettings(BaseSettings):
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
 
 
+class ApiSettings(BaseSettings):
+    """The REST API: where it listens, who may call it, and how much one call may ask for."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_API_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(8000, gt=0, lt=65536, description="TCP port of the API.")
+    workers: int = Field(1, gt=0, description="Uvicorn worker processes.")
+    keys: SecretStr | None = Field(
+        None,
+        description="API keys as comma-separated name:key pairs, e.g. 'alice:k1,bob:k2'. "
+        "No keys means every /v1 call is refused.",
+    )
+    rate_limit: str = Field(
+        "100/minute", description="Requests allowed per API key, in 'limits' notation (N/second|minute|hour)."
+    )
+    max_rows: int = Field(100_000, gt=0, description="Most rows one request may return.")
+    max_symbols: int = Field(100, gt=0, description="Most symbols one request may name.")
+    max_span_days: int = Field(366, gt=0, description="Longest time range one request may cover.")
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
+
+    def key_names(self) -> dict[str, str]:
+        """Map each configured key to its name."""
+        if self.keys is None:
+            return {}
+        pairs: dict[str, str] = {}
+        for entry in self.keys.get_secret_value().split(","):
+            name, sep, key = entry.strip().partition(":")
+            if not sep or not name.strip() or not key.strip():
+                raise ConfigurationError("K2_API_KEYS must be comma-separated name:key pairs")
+            pairs[key.strip()] = name.strip()
+        return pairs
+
+
 class LogLevel(StrEnum):
     """Lowest level of log lines written."""
 
@@ -101,6 +137,7 @@ class K2Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest settings.")
     query: QuerySettings = Field(default_factory=QuerySettings, description="Query engine settings.")
     obs: ObsSettings = Field(default_factory=ObsSettings, description="Logging settings.")
+    api: ApiSettings = Field(default_factory=ApiSettings, description="REST API settings.")
 
     @property
     def catalog_uri(self) -> str:

@@ -1,5 +1,6 @@
-"""Observability: logging configuration."""
+"""Observability: logging configuration and metrics."""
 
 from k2.obs.logging import configure_logging
+from k2.obs.metrics import K2Metrics
 
-__all__ = ["configure_logging"]
+__all__ = ["K2Metrics", "configure_logging"]

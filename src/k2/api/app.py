@@ -1,0 +1,60 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; the lifespan opens the lake."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from k2 import __version__
+from k2.api import exception_handlers
+from k2.api.middleware import RequestMiddleware
+from k2.api.routes import health, metadata, summary, ticks
+from k2.api.security import ApiKeys, RateLimiter
+from k2.lake.catalog import open_catalog
+from k2.obs.metrics import K2Metrics
+from k2.query.engine import QueryEngine
+from k2.settings import K2Settings
+
+DESCRIPTION = """
+Market data from K2's Iceberg lake: trades, quotes, daily summaries, symbols, statistics and
+snapshots, with time travel on every read (`as_of_snapshot`, `as_of_time`, `as_of_tag`).
+
+Every `/v1` call needs an `X-API-Key` header and counts against that key's rate limit (headers
+`X-RateLimit-Limit`, `X-RateLimit-Remaining`, `X-RateLimit-Reset`). Decimals are exact strings;
+times are ISO-8601 UTC. Errors always have the body
+`{"error": {"code", "message", "correlation_id", "details"}}`.
+"""
+
+
+def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistry | None = None) -> FastAPI:
+    """Build the API over the lake ``settings`` name.
+
+    Args:
+        settings: K2's settings; read from the environment when omitted.
+        registry: where metrics are registered; a fresh registry when omitted.
+    """
+    settings = settings or K2Settings()
+    metrics = K2Metrics(registry or CollectorRegistry())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        catalog = open_catalog(settings)
+        app.state.engine = QueryEngine(catalog, settings.lake.namespace, settings.query)
+        try:
+            yield
+        finally:
+            app.state.engine.close()
+
+    app = FastAPI(title="K2 market data API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.api_keys = ApiKeys(settings.api)
+    app.state.rate_limiter = RateLimiter(settings.api)
+    exception_handlers.install(app)
+    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.api.max_body_bytes)
+    for router in (health.router, ticks.router, summary.router, metadata.router):
+        app.include_router(router)
+    return app

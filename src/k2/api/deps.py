@@ -1,0 +1,54 @@
+"""Small dependencies the routes declare: settings, engine, metrics and the authenticated caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from k2.api.errors import RateLimitedError
+from k2.obs.metrics import K2Metrics
+from k2.query.engine import QueryEngine
+from k2.settings import ApiSettings
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your K2 API key.")
+
+
+def _settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings.api
+    return settings
+
+
+def _engine(request: Request) -> QueryEngine:
+    engine: QueryEngine = request.app.state.engine
+    return engine
+
+
+def _metrics(request: Request) -> K2Metrics:
+    metrics: K2Metrics = request.app.state.metrics
+    return metrics
+
+
+def authenticate(request: Request, key: Annotated[str | None, Security(_api_key)] = None) -> str:
+    """Check the API key and count the call against its rate limit; return the caller's name.
+
+    Raises:
+        ApiKeyMissingError, ApiKeyInvalidError: for a missing or wrong key.
+        RateLimitedError: when the key is over its limit.
+    """
+    caller: str = request.app.state.api_keys.caller(key)
+    request.state.caller = caller
+    route = request.scope.get("route")
+    try:
+        request.state.allowance = request.app.state.rate_limiter.hit(caller)
+    except RateLimitedError:
+        request.app.state.metrics.rate_limited.labels(route=getattr(route, "path", "*")).inc()
+        raise
+    return caller
+
+
+ApiSettingsDep = Annotated[ApiSettings, Depends(_settings)]
+EngineDep = Annotated[QueryEngine, Depends(_engine)]
+MetricsDep = Annotated[K2Metrics, Depends(_metrics)]
+CallerDep = Annotated[str, Depends(authenticate)]

@@ -1,0 +1,127 @@
+"""Encode result rows as JSON, CSV, Parquet or an Arrow IPC stream.
+
+JSON keeps decimals exact (as strings) and times as ISO-8601 UTC with ``Z``; JSON, CSV and
+Arrow are streamed batch by batch rather than built whole in memory.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from fastapi.responses import Response, StreamingResponse
+
+from k2.api.models import OutputFormat
+
+BATCH_ROWS = 10_000
+MEDIA_TYPES = {
+    OutputFormat.JSON: "application/json",
+    OutputFormat.CSV: "text/csv; charset=utf-8",
+    OutputFormat.PARQUET: "application/vnd.apache.parquet",
+    OutputFormat.ARROW: "application/vnd.apache.arrow.stream",
+}
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def plain_rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
+    """Rows as dicts JSON can carry: maps become objects."""
+    rows: list[dict[str, Any]] = batch.to_pylist()
+    maps = [f.name for f in batch.schema if pa.types.is_map(f.type)]
+    for row in rows:
+        for name in maps:
+            if row[name] is not None:
+                row[name] = dict(row[name])
+    return rows
+
+
+def dumps(value: Any) -> bytes:
+    """K2's JSON encoding: exact decimals as strings, UTC times with ``Z``."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+
+
+def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes]:
+    head = dumps({**envelope, "data": []})
+    # The envelope is written around the streamed rows: '{..., "data": [' rows '], ...}'.
+    prefix, suffix = head.split(b'"data":[]', 1)
+    yield prefix + b'"data":['
+    first = True
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        for row in plain_rows(batch):
+            yield (b"" if first else b",") + dumps(row)
+            first = False
+    yield b"]" + suffix
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """Lists and maps as JSON text, for CSV."""
+    columns = []
+    for field, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_map(field.type) or pa.types.is_list(field.type):
+            values = [
+                None if v is None else dumps(dict(v) if pa.types.is_map(field.type) else v).decode()
+                for v in column.to_pylist()
+            ]
+            columns.append(pa.array(values, pa.string()))
+        elif pa.types.is_timestamp(field.type):
+            columns.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S.%fZ"))
+        else:
+            columns.append(column)
+    return pa.table(columns, names=table.column_names)
+
+
+def _csv_stream(table: pa.Table) -> Iterator[bytes]:
+    # pyarrow quotes every header name; column names here never need quoting.
+    yield (",".join(table.column_names) + "\n").encode()
+    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
+        buffer = io.BytesIO()
+        pacsv.write_csv(
+            _flat(pa.Table.from_batches([batch])),
+            buffer,
+            write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+        )
+        yield buffer.getvalue()
+
+
+def _arrow_stream(table: pa.Table) -> Iterator[bytes]:
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=BATCH_ROWS * 10):
+            writer.write_batch(batch)
+            yield sink.getvalue()
+            sink.seek(0)
+            sink.truncate()
+    yield sink.getvalue()
+
+
+def encode(
+    table: pa.Table, fmt: OutputFormat, envelope: dict[str, Any], filename: str, headers: dict[str, str]
+) -> Response:
+    """The response carrying ``table`` in ``fmt``; ``envelope`` wraps JSON rows (meta, pagination)."""
+    headers = {**headers, "X-Record-Count": str(table.num_rows)}
+    if fmt is OutputFormat.JSON:
+        return StreamingResponse(_json_stream(table, envelope), media_type=MEDIA_TYPES[fmt], headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{filename}.{fmt.value}"'
+    if fmt is OutputFormat.CSV:
+        return StreamingResponse(_csv_stream(table), media_type=MEDIA_TYPES[fmt], headers=headers)
+    if fmt is OutputFormat.ARROW:
+        return StreamingResponse(_arrow_stream(table), media_type=MEDIA_TYPES[fmt], headers=headers)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return Response(buffer.getvalue(), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def one(value: Any) -> Response:
+    """A single JSON document."""
+    return Response(dumps(value), media_type=MEDIA_TYPES[OutputFormat.JSON])

@@ -1,0 +1,107 @@
+"""One ASGI middleware for what every request needs: a correlation id, a body-size cap,
+metrics, rate-limit headers and one canonical log line.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import structlog
+
+from k2.api.envelope import error_response
+from k2.api.errors import PayloadTooLargeError
+from k2.obs.metrics import K2Metrics
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+CORRELATION_HEADER = "x-correlation-id"
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+log = structlog.get_logger("k2.api.access")
+
+
+class RequestMiddleware:
+    """Wraps the app; see the module docstring."""
+
+    def __init__(self, app: App, *, metrics: K2Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        offered = headers.get(CORRELATION_HEADER, "")
+        correlation_id = offered if _CORRELATION_ID.fullmatch(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        method = scope["method"]
+        started = time.perf_counter()
+        status = 500
+        in_progress = self.metrics.http_in_progress.labels(method=method, route="*")
+        in_progress.inc()
+
+        received = 0
+
+        async def capped_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise PayloadTooLargeError(f"request body larger than {self.max_body_bytes} bytes")
+            return message
+
+        async def tagged_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                extra = [(b"x-correlation-id", correlation_id.encode())]
+                allowance = scope["state"].get("allowance")
+                if allowance is not None:
+                    extra += [
+                        (b"x-ratelimit-limit", str(allowance.limit).encode()),
+                        (b"x-ratelimit-remaining", str(allowance.remaining).encode()),
+                        (b"x-ratelimit-reset", str(allowance.reset_epoch).encode()),
+                    ]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        declared = headers.get("content-length", "")
+        try:
+            if declared.isdigit() and int(declared) > self.max_body_bytes:
+                response = error_response(
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    f"request body larger than {self.max_body_bytes} bytes",
+                    correlation_id,
+                )
+                await response(scope, receive, tagged_send)
+                return
+            await self.app(scope, capped_receive, tagged_send)
+        finally:
+            in_progress.dec()
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            elapsed = time.perf_counter() - started
+            self.metrics.http_requests.labels(method=method, route=route, status=str(status)).inc()
+            self.metrics.http_request_duration.labels(method=method, route=route).observe(elapsed)
+            log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+                caller=scope["state"].get("caller"),
+            )

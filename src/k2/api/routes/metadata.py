@@ -1,0 +1,64 @@
+"""``GET /v1/symbols``, ``/v1/stats`` and ``/v1/snapshots``: what the lake holds, from metadata."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from k2.api import formats
+from k2.api.deps import CallerDep, EngineDep
+from k2.api.envelope import correlation_id_of
+from k2.api.params import Exchange
+from k2.lake.tables import table_spec
+from k2.query import snapshots, stats, symbols
+
+router = APIRouter(prefix="/v1", tags=["metadata"])
+
+
+class TickTable(StrEnum):
+    """The market-data tables."""
+
+    TRADES = "trades"
+    QUOTES = "quotes"
+
+
+TableParam = Annotated[TickTable, Query(description="trades or quotes.")]
+
+
+def _meta(request: Request) -> dict[str, str]:
+    return {"correlation_id": correlation_id_of(request.scope)}
+
+
+@router.get("/symbols")
+def get_symbols(
+    request: Request,
+    _caller: CallerDep,
+    engine: EngineDep,
+    exchange: Exchange = None,
+    table: TableParam = TickTable.TRADES,
+) -> Response:
+    """Symbols present in a table, per exchange, from table metadata (no data scan)."""
+    pairs = symbols(engine, exchange, table_spec(table.value))
+    return formats.one({"data": [{"exchange": e, "symbol": s} for e, s in pairs], "meta": _meta(request)})
+
+
+@router.get("/stats")
+def get_stats(request: Request, _caller: CallerDep, engine: EngineDep) -> Response:
+    """Rows, files, bytes, partitions, day span and symbol count of the trades and quotes tables."""
+    return formats.one({"data": [asdict(s) for s in stats(engine)], "meta": _meta(request)})
+
+
+@router.get("/snapshots")
+def get_snapshots(
+    request: Request,
+    _caller: CallerDep,
+    engine: EngineDep,
+    table: TableParam = TickTable.TRADES,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> Response:
+    """A table's snapshots, newest first, with the load that made each and the tags on it."""
+    listed = snapshots(engine, table_spec(table.value))[:limit]
+    return formats.one({"data": [asdict(s) for s in listed], "meta": _meta(request)})

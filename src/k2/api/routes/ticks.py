@@ -1,0 +1,121 @@
+"""``GET /v1/trades`` and ``GET /v1/quotes``: rows by symbol, exchange and time, in stable pages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from k2.api import formats
+from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
+from k2.api.envelope import correlation_id_of
+from k2.api.models import Order, OutputFormat, RowsResponse
+from k2.api.params import (
+    AsOfSnapshot,
+    AsOfTag,
+    AsOfTime,
+    End,
+    Exchange,
+    Format,
+    Start,
+    Symbols,
+    as_of,
+    checked_range,
+)
+from k2.query import Page, TickQuery, quotes, trades
+from k2.query.engine import QueryEngine
+from k2.query.errors import InvalidQueryError
+from k2.settings import ApiSettings
+
+router = APIRouter(prefix="/v1", tags=["ticks"])
+
+Limit = Annotated[int, Query(ge=1, description="Rows per page (at most K2_API_MAX_ROWS).")]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
+PageOrder = Annotated[Order, Query(description="asc: oldest first; desc: newest first.")]
+
+
+def respond(request: Request, kind: str, page: Page, limit: int, fmt: OutputFormat) -> Response:
+    """Encode one page with its meta and pagination."""
+    envelope = {
+        "meta": {
+            "snapshot_id": page.snapshot_id,
+            "count": page.rows.num_rows,
+            "correlation_id": correlation_id_of(request.scope),
+        },
+        "pagination": {"limit": limit, "next_cursor": page.next_cursor},
+    }
+    headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    return formats.encode(page.rows, fmt, envelope, kind, headers)
+
+
+def run_page(
+    *,
+    kind: str,
+    read: Callable[[QueryEngine, TickQuery], Page],
+    engine: QueryEngine,
+    metrics: MetricsDep,
+    query: TickQuery,
+    settings: ApiSettings,
+) -> Page:
+    """Run a tick query within the API's limits, timing it."""
+    if query.limit > settings.max_rows:
+        raise InvalidQueryError(f"limit may be at most {settings.max_rows}")
+    began = time.perf_counter()
+    page = read(engine, query)
+    metrics.query_duration.labels(query=kind).observe(time.perf_counter() - began)
+    metrics.query_rows.labels(query=kind).inc(page.rows.num_rows)
+    return page
+
+
+def _get(kind: str, read: Callable[[QueryEngine, TickQuery], Page]) -> Callable[..., Response]:
+    def endpoint(
+        request: Request,
+        _caller: CallerDep,
+        settings: ApiSettingsDep,
+        engine: EngineDep,
+        metrics: MetricsDep,
+        symbol: Symbols = None,
+        exchange: Exchange = None,
+        start_time: Start = None,
+        end_time: End = None,
+        limit: Limit = 100,
+        cursor: Cursor = None,
+        order: PageOrder = Order.ASC,
+        as_of_snapshot: AsOfSnapshot = None,
+        as_of_time: AsOfTime = None,
+        as_of_tag: AsOfTag = None,
+        format: Format = OutputFormat.JSON,
+    ) -> Response:
+        names, start, end = checked_range(settings, symbol, start_time, end_time)
+        query = TickQuery(
+            symbols=names,
+            exchange=exchange,
+            start=start,
+            end=end,
+            limit=limit,
+            descending=order is Order.DESC,
+            cursor=cursor,
+            as_of=as_of(as_of_snapshot, as_of_time, as_of_tag),
+        )
+        return respond(
+            request,
+            kind,
+            run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings),
+            limit,
+            format,
+        )
+
+    endpoint.__name__ = f"get_{kind}"
+    endpoint.__doc__ = (
+        f"{kind.capitalize()} by symbol, exchange and time range; follow `next_cursor` for the "
+        "next page, which reads the same snapshot."
+    )
+    return endpoint
+
+
+router.add_api_route("/trades", _get("trades", trades), methods=["GET"], response_model=RowsResponse)
+router.add_api_route("/quotes", _get("quotes", quotes), methods=["GET"], response_model=RowsResponse)

@@ -1,0 +1,205 @@
+"""The REST API over a real embedded lake holding the ASX sample."""
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
+
+from k2.api import create_app
+from k2.settings import ApiSettings, K2Settings
+from k2.testing import EmbeddedLake
+
+pytestmark = pytest.mark.integration
+
+KEY = {"X-API-Key": "test-key"}
+
+
+def _client(lake: EmbeddedLake, rate_limit: str = "100/minute") -> TestClient:
+    keys = SecretStr("tester:test-key,other:other-key")
+    settings = K2Settings(data_dir=lake.settings.data_dir, api=ApiSettings(keys=keys, rate_limit=rate_limit))
+    return TestClient(create_app(settings, registry=CollectorRegistry()))
+
+
+@pytest.fixture(scope="module")
+def client(asx_lake: EmbeddedLake) -> Iterator[TestClient]:
+    with _client(asx_lake, "100000/minute") as test_client:
+        yield test_client
+
+
+def test_trades_page_with_exact_decimals_and_utc_times(client: TestClient) -> None:
+    """GET /v1/trades returns rows with decimal strings, Z times, snapshot and cursor."""
+    response = client.get("/v1/trades", params={"symbol": "BHP", "limit": 3}, headers=KEY)
+    assert response.status_code == 200
+    body = response.json()
+    first = body["data"][0]
+    assert (first["price"], first["quantity"], first["timestamp"]) == (
+        "36.667",
+        "20000",
+        "2014-03-09T20:57:14.754000Z",
+    )
+    assert body["meta"]["count"] == 3
+    assert body["pagination"]["next_cursor"]
+    assert response.headers["x-snapshot-id"] == str(body["meta"]["snapshot_id"])
+
+
+def test_cursor_pages_walk_the_whole_range_once(client: TestClient) -> None:
+    """Following next_cursor returns every trade of the window exactly once."""
+    params: dict[str, str | int] = {"symbol": "DVN", "limit": 50}
+    seen: list[str] = []
+    while True:
+        body = client.get("/v1/trades", params=params, headers=KEY).json()
+        seen += [row["message_id"] for row in body["data"]]
+        if not body["pagination"]["next_cursor"]:
+            break
+        params["cursor"] = body["pagination"]["next_cursor"]
+    assert len(seen) == len(set(seen)) == 232
+
+
+def test_summary_uses_the_exchange_local_day(client: TestClient) -> None:
+    """The brief's example: BHP on the ASX trading day 2014-03-10."""
+    body = client.get("/v1/summary/BHP/2014-03-10", headers=KEY).json()["data"]
+    assert (body["open"], body["close"], body["trade_count"], body["exchange"]) == (
+        "36.667",
+        "36.16",
+        17000,
+        "ASX",
+    )
+    assert Decimal(body["vwap"]) == Decimal("36.52264159")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "arrow"])
+def test_other_formats_carry_the_same_rows(client: TestClient, fmt: str) -> None:
+    """CSV, Parquet and Arrow IPC give the same rows as JSON; Parquet keeps decimals as decimals."""
+    params: dict[str, str | int] = {"symbol": "MWR", "limit": 100, "format": fmt}
+    response = client.get("/v1/trades", params=params, headers=KEY)
+    assert response.status_code == 200
+    if fmt == "csv":
+        lines = response.text.strip().splitlines()
+        assert lines[0].startswith("message_id,trade_id")
+        assert len(lines) == 12
+    else:
+        table = (
+            pq.read_table(pa.BufferReader(response.content))
+            if fmt == "parquet"
+            else pa.ipc.open_stream(response.content).read_all()
+        )
+        assert table.num_rows == 11
+        assert pa.types.is_decimal(table.schema.field("price").type)
+
+
+def test_metadata_endpoints(client: TestClient) -> None:
+    """Symbols, stats and snapshots answer from metadata."""
+    symbols = client.get("/v1/symbols", headers=KEY).json()["data"]
+    assert [s["symbol"] for s in symbols] == ["BHP", "DVN", "MWR", "RIO"]
+    stats = {t["table"]: t["rows"] for t in client.get("/v1/stats", headers=KEY).json()["data"]}
+    assert stats == {"trades": 200_545, "quotes": 169_629}
+    snapshots = client.get("/v1/snapshots", params={"table": "quotes"}, headers=KEY).json()["data"]
+    assert snapshots[0]["total_records"] == 169_629
+
+
+def test_time_travel_on_reads(client: TestClient) -> None:
+    """as_of_snapshot reads that snapshot; an unknown one is a 404 with the stable body."""
+    snapshot = client.get("/v1/snapshots", headers=KEY).json()["data"][-1]["snapshot_id"]
+    ok = client.get("/v1/trades", params={"symbol": "MWR", "as_of_snapshot": snapshot}, headers=KEY)
+    assert ok.json()["meta"]["snapshot_id"] == snapshot
+    missing = client.get("/v1/trades", params={"as_of_snapshot": 1}, headers=KEY)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "SNAPSHOT_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [({}, 401, "UNAUTHORIZED"), ({"X-API-Key": "wrong"}, 403, "FORBIDDEN")],
+)
+def test_keys_are_required_on_v1(client: TestClient, headers: dict[str, str], status: int, code: str) -> None:
+    """A missing key is 401, a wrong one 403; health and metrics need none."""
+    response = client.get("/v1/symbols", headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+    assert client.get("/health").status_code == 200
+    assert client.get("/metrics").status_code == 200
+
+
+def test_rate_limit_per_key_with_headers(asx_lake: EmbeddedLake) -> None:
+    """Past its allowance a key gets 429 with Retry-After; other keys are unaffected."""
+    with _client(asx_lake, "3/minute") as limited:
+        codes = []
+        for _ in range(4):
+            response = limited.get("/v1/symbols", headers=KEY)
+            codes.append(response.status_code)
+        assert codes == [200, 200, 200, 429]
+        assert response.json()["error"]["code"] == "RATE_LIMITED"
+        assert int(response.headers["retry-after"]) >= 1
+        ok = limited.get("/v1/symbols", headers={"X-API-Key": "other-key"})
+        assert ok.status_code == 200
+        assert ok.headers["x-ratelimit-limit"] == "3"
+        assert ok.headers["x-ratelimit-remaining"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "query.limit"),
+        ({"start_time": "yesterday"}, "query.start_time"),
+        ({"symbol": "BHP' OR '1'='1"}, "query.symbol.0"),
+        ({"exchange": "ASX; DROP TABLE trades"}, "query.exchange"),
+        ({"format": "xml"}, "query.format"),
+    ],
+)
+def test_bad_parameters_are_400_naming_the_field(
+    client: TestClient, params: dict[str, str | int], field: str
+) -> None:
+    """Malformed and hostile values are refused by type with the field named, never a 500."""
+    response = client.get("/v1/trades", params=params, headers=KEY)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert field in [d["field"] for d in error["details"]]
+
+
+def test_limits_on_rows_and_span(client: TestClient) -> None:
+    """Too many rows or too long a span is a clear 400."""
+    too_many = client.get("/v1/trades", params={"limit": 10_000_000}, headers=KEY)
+    assert too_many.json()["error"]["code"] == "INVALID_PARAMETER"
+    too_long = client.get(
+        "/v1/trades", params={"start_time": "2000-01-01", "end_time": "2014-01-01"}, headers=KEY
+    )
+    assert too_long.status_code == 400
+
+
+def test_correlation_id_is_echoed_or_made(client: TestClient) -> None:
+    """A valid X-Correlation-ID comes back; an invalid one is replaced, never echoed."""
+    good = client.get("/health", headers={"X-Correlation-ID": "abc-123"})
+    assert good.headers["x-correlation-id"] == "abc-123"
+    bad = client.get("/v1/trades", headers={"X-Correlation-ID": "x" * 500})
+    assert bad.headers["x-correlation-id"] != "x" * 500
+    assert bad.json()["error"]["correlation_id"] == bad.headers["x-correlation-id"]
+
+
+def test_unknown_routes_and_summaries_use_the_error_body(client: TestClient) -> None:
+    """404s, whether route or data, carry the same body."""
+    assert client.get("/nope").json()["error"]["code"] == "NOT_FOUND"
+    missing = client.get(f"/v1/summary/MWR/{date(2014, 3, 15)}", headers=KEY)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "NOT_FOUND")
+
+
+def test_metrics_use_route_templates(client: TestClient) -> None:
+    """Request metrics are labelled by route template, never by raw path."""
+    client.get("/v1/summary/BHP/2014-03-11", headers=KEY)
+    text = client.get("/metrics").text
+    assert 'route="/v1/summary/{symbol}/{day}"' in text
+    assert "2014-03-11" not in text
+
+
+def test_empty_lake_reports_no_data(tmp_path: Path) -> None:
+    """Before any load, reads are a 404 NO_DATA and health still answers."""
+    with _client(EmbeddedLake.create(tmp_path / "empty")) as empty:
+        assert empty.get("/v1/trades", headers=KEY).json()["error"]["code"] == "NO_DATA"
+        assert orjson.loads(empty.get("/health").content)["status"] == "ok"
