@@ -1,7 +1,7 @@
 """The REST API over a real embedded lake holding the ASX sample."""
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,8 +14,9 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from k2.api import create_app
+from k2.lake.tables import TRADES
 from k2.settings import ApiSettings, K2Settings
-from k2.testing import EmbeddedLake
+from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 
 pytestmark = pytest.mark.integration
 
@@ -203,3 +204,111 @@ def test_empty_lake_reports_no_data(tmp_path: Path) -> None:
     with _client(EmbeddedLake.create(tmp_path / "empty")) as empty:
         assert empty.get("/v1/trades", headers=KEY).json()["error"]["code"] == "NO_DATA"
         assert orjson.loads(empty.get("/health").content)["status"] == "ok"
+
+
+def test_post_query_several_symbols_and_chosen_fields(client: TestClient) -> None:
+    """POST /v1/trades/query returns only the asked fields for all the asked symbols."""
+    body = {"symbols": ["MWR", "DVN"], "fields": ["symbol", "price"], "limit": 1000}
+    data = client.post("/v1/trades/query", json=body, headers=KEY).json()["data"]
+    assert set(data[0]) == {"symbol", "price"}
+    assert {row["symbol"] for row in data} == {"MWR", "DVN"}
+    assert len(data) == 11 + 232
+
+
+def test_post_query_rejects_unknown_fields_and_extra_keys(client: TestClient) -> None:
+    """Unknown columns and unknown body keys are 400s that say what is wrong."""
+    unknown = client.post("/v1/trades/query", json={"fields": ["price", "colour"]}, headers=KEY)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (400, "INVALID_PARAMETER")
+    extra = client.post("/v1/trades/query", json={"sql": "SELECT 1"}, headers=KEY)
+    assert extra.status_code == 400
+    assert "body.sql" in [d["field"] for d in extra.json()["error"]["details"]]
+
+
+def test_snapshot_query_reads_that_snapshot(client: TestClient) -> None:
+    """POST /v1/snapshots/{id}/query answers from the named snapshot; unknown ids are 404."""
+    snapshot = client.get("/v1/snapshots", params={"table": "quotes"}, headers=KEY).json()["data"][0][
+        "snapshot_id"
+    ]
+    ok = client.post(
+        f"/v1/snapshots/{snapshot}/query", json={"data_type": "quotes", "symbols": ["MWR"]}, headers=KEY
+    )
+    assert ok.json()["meta"]["snapshot_id"] == snapshot
+    assert ok.json()["meta"]["count"] == 60
+    assert client.post("/v1/snapshots/42/query", json={}, headers=KEY).status_code == 404
+
+
+def test_replay_walks_in_event_order_with_progress(client: TestClient) -> None:
+    """Replay pages cover the range once, in (timestamp, sequence) order, ending at 100 %."""
+    body: dict[str, object] = {
+        "symbols": ["DVN"],
+        "start_time": "2014-03-09T00:00:00Z",
+        "end_time": "2014-03-15T00:00:00Z",
+        "batch_size": 100,
+    }
+    rows: list[dict[str, object]] = []
+    progress: list[float] = []
+    while True:
+        page = client.post("/v1/replay", json=body, headers=KEY).json()
+        rows += page["data"]
+        progress.append(page["progress"]["percent"])
+        if page["progress"]["done"]:
+            break
+        body["cursor"] = page["pagination"]["next_cursor"]
+    assert len(rows) == 232
+    keys = [(r["timestamp"], r["source_sequence"]) for r in rows]
+    assert keys == sorted(keys)
+    assert progress == sorted(progress)
+    assert progress[-1] == 100.0
+
+
+def test_aggregations_ohlcv_vwap_and_time_weighted_twap(lake: EmbeddedLake) -> None:
+    """TWAP weighs each price by how long it stood, unlike the plain mean the reference used."""
+    t0 = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
+    rows = [
+        trade_row("BHP", t0, "10", sequence=1),
+        trade_row("BHP", t0 + timedelta(seconds=45), "20", sequence=2),
+    ]
+    lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "t"})
+    with _client(lake) as api:
+        body = {
+            "symbols": ["BHP"],
+            "metrics": ["ohlcv", "vwap", "twap", "trade_count"],
+            "interval": "1m",
+            "start_time": "2024-01-08T00:00:00Z",
+            "end_time": "2024-01-08T00:05:00Z",
+        }
+        (bucket,) = api.post("/v1/aggregations", json=body, headers=KEY).json()["data"]
+    assert (bucket["open"], bucket["close"], bucket["trade_count"]) == ("10", "20", 2)
+    assert bucket["vwap"] == "15"
+    assert bucket["twap"] == "12.5"  # 10 stood 45 s, 20 stood 15 s
+    assert bucket["interval_start"] == "2024-01-08T00:00:00Z"
+
+
+def test_aggregations_refuse_huge_bucket_counts(client: TestClient) -> None:
+    """Asking for millions of buckets is a 400, not a slow death."""
+    body = {
+        "symbols": ["BHP", "RIO"],
+        "interval": "1m",
+        "start_time": "2013-01-01T00:00:00Z",
+        "end_time": "2014-01-01T00:00:00Z",
+    }
+    response = client.post("/v1/aggregations", json=body, headers=KEY)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "INVALID_PARAMETER")
+
+
+def test_oversized_bodies_are_413(client: TestClient) -> None:
+    """Bodies over the limit are refused whether or not they declare their length."""
+    huge = b'{"symbols": [' + b'"BHP",' * 400_000 + b'"RIO"]}'
+    declared = client.post(
+        "/v1/trades/query", content=huge, headers={**KEY, "Content-Type": "application/json"}
+    )
+    assert (declared.status_code, declared.json()["error"]["code"]) == (413, "PAYLOAD_TOO_LARGE")
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(huge), 65536):
+            yield huge[start : start + 65536]
+
+    streamed = client.post(
+        "/v1/trades/query", content=chunks(), headers={**KEY, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413

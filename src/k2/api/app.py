@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from k2 import __version__
 from k2.api import exception_handlers
 from k2.api.middleware import RequestMiddleware
-from k2.api.routes import health, metadata, summary, ticks
+from k2.api.routes import aggregations, health, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import open_catalog
 from k2.obs.metrics import K2Metrics
@@ -55,6 +55,13 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
     app.state.rate_limiter = RateLimiter(settings.api)
     exception_handlers.install(app)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.api.max_body_bytes)
-    for router in (health.router, ticks.router, summary.router, metadata.router):
+    for router in (
+        health.router,
+        ticks.router,
+        queries.router,
+        summary.router,
+        aggregations.router,
+        metadata.router,
+    ):
         app.include_router(router)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from k2.errors import InvalidInputError, K2Error
+from k2.errors import K2Error
 
 
 class ApiKeyMissingError(K2Error):
@@ -19,7 +19,3 @@ class RateLimitedError(K2Error):
     def __init__(self, message: str, retry_after_seconds: int) -> None:
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
-
-
-class PayloadTooLargeError(InvalidInputError):
-    """The request body is larger than the API accepts."""

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from k2.api.envelope import correlation_id_of, error_response
-from k2.api.errors import ApiKeyInvalidError, ApiKeyMissingError, PayloadTooLargeError, RateLimitedError
+from k2.api.errors import ApiKeyInvalidError, ApiKeyMissingError, RateLimitedError
 from k2.api.models import ErrorDetail
 from k2.errors import ConfigurationError, InvalidInputError, K2Error, NotFoundError, RetryableError
 from k2.lake.errors import SnapshotNotFoundError, TableNotFoundError
@@ -26,7 +26,6 @@ _STATUS: list[tuple[type[K2Error], int, str]] = [
     (ApiKeyMissingError, 401, "UNAUTHORIZED"),
     (ApiKeyInvalidError, 403, "FORBIDDEN"),
     (RateLimitedError, 429, "RATE_LIMITED"),
-    (PayloadTooLargeError, 413, "PAYLOAD_TOO_LARGE"),
     (InvalidCursorError, 400, "INVALID_CURSOR"),
     (InvalidInputError, 400, "INVALID_PARAMETER"),
     (SnapshotNotFoundError, 404, "SNAPSHOT_NOT_FOUND"),

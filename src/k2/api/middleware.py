@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 
 from k2.api.envelope import error_response
-from k2.api.errors import PayloadTooLargeError
 from k2.obs.metrics import K2Metrics
 
 Scope = MutableMapping[str, Any]
@@ -23,9 +22,26 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CORRELATION_HEADER = "x-correlation-id"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _CORRELATION_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 log = structlog.get_logger("k2.api.access")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive callable that hands the app an already read body, then the client's own
+    messages (a streaming response listens for the disconnect).
+    """
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 class RequestMiddleware:
@@ -35,6 +51,26 @@ class RequestMiddleware:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The whole request body, or None once it passes the size cap (declared or streamed)."""
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
@@ -53,17 +89,6 @@ class RequestMiddleware:
         in_progress = self.metrics.http_in_progress.labels(method=method, route="*")
         in_progress.inc()
 
-        received = 0
-
-        async def capped_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise PayloadTooLargeError(f"request body larger than {self.max_body_bytes} bytes")
-            return message
-
         async def tagged_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
@@ -79,9 +104,10 @@ class RequestMiddleware:
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
-        declared = headers.get("content-length", "")
         try:
-            if declared.isdigit() and int(declared) > self.max_body_bytes:
+            has_body = method in _BODY_METHODS
+            body = await self._read_body(scope, receive) if has_body else None
+            if has_body and body is None:
                 response = error_response(
                     413,
                     "PAYLOAD_TOO_LARGE",
@@ -90,7 +116,7 @@ class RequestMiddleware:
                 )
                 await response(scope, receive, tagged_send)
                 return
-            await self.app(scope, capped_receive, tagged_send)
+            await self.app(scope, _replay(body, receive) if body is not None else receive, tagged_send)
         finally:
             in_progress.dec()
             route = getattr(scope.get("route"), "path", "<unmatched>")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OutputFormat(StrEnum):
@@ -86,3 +86,105 @@ class HealthResponse(BaseModel):
     version: str
     checked_at: datetime
     dependencies: list[DependencyHealth]
+
+
+Symbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")]
+ExchangeCode = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,15}$")]
+TagName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+
+
+class TickTable(StrEnum):
+    """The market-data tables."""
+
+    TRADES = "trades"
+    QUOTES = "quotes"
+
+
+class TimeTravel(BaseModel):
+    """Read the table as it was: at most one of these."""
+
+    as_of_snapshot: int | None = Field(None, ge=0, description="Iceberg snapshot id.")
+    as_of_time: datetime | None = Field(None, description="The snapshot current at this instant.")
+    as_of_tag: TagName | None = Field(None, description="The snapshot this tag names.")
+
+
+class TickQueryBody(TimeTravel):
+    """A trades or quotes read with several symbols and a choice of columns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbols: list[Symbol] = Field(default_factory=list, description="Symbols; empty means all.")
+    exchange: ExchangeCode | None = None
+    start_time: datetime | None = Field(None, description="Inclusive; UTC if no offset.")
+    end_time: datetime | None = Field(None, description="Exclusive; UTC if no offset.")
+    fields: list[str] | None = Field(None, description="Columns to return; default all.")
+    limit: int = Field(1000, ge=1, description="Rows per page (at most K2_API_MAX_ROWS).")
+    cursor: str | None = Field(None, max_length=512, description="next_cursor of the previous page.")
+    order: Order = Order.ASC
+    format: OutputFormat = OutputFormat.JSON
+
+
+class SnapshotQueryBody(BaseModel):
+    """A read pinned to one snapshot (the path names it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_type: TickTable = TickTable.TRADES
+    symbols: list[Symbol] = Field(default_factory=list)
+    exchange: ExchangeCode | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    fields: list[str] | None = None
+    limit: int = Field(1000, ge=1)
+    cursor: str | None = Field(None, max_length=512)
+    format: OutputFormat = OutputFormat.JSON
+
+
+class ReplayBody(BaseModel):
+    """Replay a time range in event order, page by page, pinned to one snapshot."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_type: TickTable = TickTable.TRADES
+    symbols: list[Symbol] = Field(default_factory=list)
+    exchange: ExchangeCode | None = None
+    start_time: datetime = Field(description="Inclusive; UTC if no offset.")
+    end_time: datetime = Field(description="Exclusive; UTC if no offset.")
+    batch_size: int = Field(1000, ge=1, le=100_000)
+    snapshot_id: int | None = Field(None, ge=0, description="Pin to this snapshot; default the current one.")
+    cursor: str | None = Field(None, max_length=512)
+    format: OutputFormat = OutputFormat.JSON
+
+
+class Metric(StrEnum):
+    """What an aggregation computes per bucket."""
+
+    OHLCV = "ohlcv"
+    VWAP = "vwap"
+    TWAP = "twap"
+    TRADE_COUNT = "trade_count"
+
+
+class BarInterval(StrEnum):
+    """Bucket sizes of aggregations."""
+
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    M30 = "30m"
+    H1 = "1h"
+    D1 = "1d"
+
+
+class AggregationBody(TimeTravel):
+    """Bucketed OHLCV, VWAP, TWAP and trade counts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbols: list[Symbol] = Field(min_length=1, description="At most K2_API_MAX_SYMBOLS.")
+    metrics: list[Metric] = Field(default_factory=lambda: [Metric.OHLCV, Metric.VWAP], min_length=1)
+    interval: BarInterval = BarInterval.M1
+    exchange: ExchangeCode | None = None
+    start_time: datetime
+    end_time: datetime
+    format: OutputFormat = OutputFormat.JSON

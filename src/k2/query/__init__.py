@@ -1,8 +1,9 @@
 """The read path: typed queries over K2's tables, answered by DuckDB."""
 
-from k2.query.bars import BarQuery, DailySummary, bars, daily_summary
+from k2.query.bars import BarQuery, DailySummary, bars, daily_summary, twap
 from k2.query.engine import CURRENT, AsOf, QueryEngine
 from k2.query.metadata import SnapshotInfo, TableStats, snapshots, stats, symbols, table_stats
+from k2.query.replay import ReplayPage, replay
 from k2.query.ticks import Page, TickQuery, quotes, trades
 
 __all__ = [
@@ -12,15 +13,18 @@ __all__ = [
     "DailySummary",
     "Page",
     "QueryEngine",
+    "ReplayPage",
     "SnapshotInfo",
     "TableStats",
     "TickQuery",
     "bars",
     "daily_summary",
     "quotes",
+    "replay",
     "snapshots",
     "stats",
     "symbols",
     "table_stats",
     "trades",
+    "twap",
 ]

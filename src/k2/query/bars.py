@@ -191,6 +191,74 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         cursor.close()
 
 
+TWAP_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("exchange", pa.string(), nullable=False),
+        pa.field("interval_start", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("twap", pa.decimal128(18, 8), nullable=True),
+    ]
+)
+
+
+def _twap_sql(source: str, where: str) -> str:
+    # Each price is weighted by how long it stood: until the next trade in the bucket, and the
+    # bucket's last price until the bucket ends. Buckets follow the venue's clock.
+    return f"""
+        WITH t AS (
+            SELECT symbol, exchange, timestamp, price, {_ORDER_KEY} AS order_key,
+                   date_trunc('hour', timestamp) AS utc_hour
+            FROM {source} WHERE {where}
+        ), offsets AS (
+            SELECT h.exchange, h.utc_hour, z.zone,
+                   timezone(z.zone, h.utc_hour) - CAST(h.utc_hour AS TIMESTAMP) AS offset
+            FROM (SELECT DISTINCT exchange, utc_hour FROM t) h JOIN zones z USING (exchange)
+        ), bucketed AS (
+            SELECT t.symbol, t.exchange, t.timestamp, t.price, t.order_key, o.zone,
+                   time_bucket(INTERVAL ($seconds) SECOND, CAST(t.timestamp AS TIMESTAMP) + o.offset,
+                               TIMESTAMP '2000-01-01') AS local_start
+            FROM t JOIN offsets o USING (exchange, utc_hour)
+        ), bounds AS (
+            SELECT DISTINCT exchange, zone, local_start,
+                   timezone(zone, local_start) AS interval_start,
+                   timezone(zone, local_start + INTERVAL ($seconds) SECOND) AS interval_end
+            FROM bucketed
+        ), held AS (
+            SELECT b.symbol, b.exchange, x.interval_start, b.price,
+                   epoch_us(coalesce(
+                       lead(b.timestamp) OVER (PARTITION BY b.symbol, b.exchange, b.local_start
+                                               ORDER BY b.order_key),
+                       x.interval_end)) - epoch_us(b.timestamp) AS micros
+            FROM bucketed b JOIN bounds x USING (exchange, zone, local_start)
+        )
+        SELECT symbol, exchange, interval_start,
+               CAST(round(CASE WHEN sum(micros) > 0
+                               THEN sum(CAST(price AS DOUBLE) * micros) / sum(micros)
+                               ELSE avg(CAST(price AS DOUBLE)) END, 8) AS DECIMAL(18, 8)) AS twap
+        FROM held GROUP BY symbol, exchange, interval_start ORDER BY symbol, exchange, interval_start
+    """
+
+
+def twap(engine: QueryEngine, query: BarQuery) -> pa.Table:
+    """Time-weighted average price per bucket: each price weighs the time it stood.
+
+    Raises:
+        TableNotFoundError: when no trades were ever loaded.
+    """
+    symbols = tuple(sorted({s.upper() for s in query.symbols}))
+    scan = engine.scan(TRADES, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
+    if not scan.paths:
+        return TWAP_SCHEMA.empty_table()
+    params: dict[str, object] = {"paths": scan.paths, "seconds": query.interval.seconds}
+    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    cursor = engine.cursor()
+    try:
+        cursor.register("zones", _zones_table())
+        return cursor.sql(_twap_sql(scan.source_sql, where), params=params).to_arrow_table().cast(TWAP_SCHEMA)
+    finally:
+        cursor.close()
+
+
 def daily_summary(
     engine: QueryEngine, symbol: str, day: date, exchange: str | None = None, as_of: AsOf = CURRENT
 ) -> DailySummary | None:

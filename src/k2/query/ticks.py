@@ -109,7 +109,8 @@ def where_sql(
     return " AND ".join(clauses)
 
 
-def _page(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
+def page_of(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
+    """One page of ``spec``'s rows matching ``query``; see :func:`trades`."""
     if query.limit > engine.settings.max_limit:
         raise InvalidQueryError(f"limit may be at most {engine.settings.max_limit}")
     symbols = tuple(sorted({s.upper() for s in query.symbols}))
@@ -159,9 +160,9 @@ def trades(engine: QueryEngine, query: TickQuery) -> Page:
         TableNotFoundError: when no trades were ever loaded.
         SnapshotNotFoundError: for an unknown ``as_of``.
     """
-    return _page(engine, TRADES, query)
+    return page_of(engine, TRADES, query)
 
 
 def quotes(engine: QueryEngine, query: TickQuery) -> Page:
     """One page of quotes matching ``query``; raises as :func:`trades` does."""
-    return _page(engine, QUOTES, query)
+    return page_of(engine, QUOTES, query)

@@ -1,0 +1,67 @@
+"""``POST /v1/aggregations``: OHLCV, VWAP, TWAP and counts per bucket on the venue's clock."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from fastapi import APIRouter, Request, Response
+
+from k2.api import formats
+from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep
+from k2.api.envelope import correlation_id_of
+from k2.api.models import AggregationBody, Metric
+from k2.api.params import as_of, checked_range
+from k2.domain.bars import Interval
+from k2.query import BarQuery, bars, twap
+from k2.query.errors import InvalidQueryError
+
+router = APIRouter(prefix="/v1", tags=["analytics"])
+
+_COLUMNS = {
+    Metric.OHLCV: ["open", "high", "low", "close", "volume"],
+    Metric.VWAP: ["vwap"],
+    Metric.TRADE_COUNT: ["trade_count"],
+}
+MAX_BUCKETS = 1_000_000
+
+
+@router.post("/aggregations")
+def aggregate(
+    request: Request, body: AggregationBody, _caller: CallerDep, settings: ApiSettingsDep, engine: EngineDep
+) -> Response:
+    """Buckets of 1m … 1d per symbol: `ohlcv`, `vwap`, `twap` (each price weighted by the time
+    it stood) and `trade_count`. Daily buckets are the venue's trading days.
+    """
+    names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
+    interval = Interval.parse(body.interval.value)
+    assert start is not None
+    assert end is not None
+    buckets = len(names) * int((end - start).total_seconds() // interval.seconds + 1)
+    if buckets > MAX_BUCKETS:
+        raise InvalidQueryError(f"that asks for {buckets} buckets; at most {MAX_BUCKETS}")
+    query = BarQuery(
+        interval,
+        symbols=names,
+        exchange=body.exchange,
+        start=start,
+        end=end,
+        as_of=as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag),
+    )
+    table = bars(engine, query)
+    keep = ["symbol", "exchange", "interval_start", "interval_end"]
+    for metric in body.metrics:
+        keep += _COLUMNS.get(metric, [])
+    result = table.select(list(dict.fromkeys(keep)))
+    if Metric.TWAP in body.metrics:
+        weighted = twap(engine, query)
+        result = result.join(weighted, ["symbol", "exchange", "interval_start"], join_type="left outer")
+        result = result.sort_by(
+            [("symbol", "ascending"), ("exchange", "ascending"), ("interval_start", "ascending")]
+        )
+    envelope = {
+        "meta": {
+            "count": result.num_rows,
+            "interval": interval.__str__(),
+            "correlation_id": correlation_id_of(request.scope),
+        }
+    }
+    return formats.encode(pa.table(result), body.format, envelope, "aggregations", {})

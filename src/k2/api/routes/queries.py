@@ -1,0 +1,146 @@
+"""POST reads: ``/v1/trades/query``, ``/v1/quotes/query``, ``/v1/snapshots/{id}/query`` and
+``/v1/replay`` — several symbols, column choice, time travel, replay with progress.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from k2.api import formats
+from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
+from k2.api.envelope import correlation_id_of
+from k2.api.models import Order, ReplayBody, RowsResponse, SnapshotQueryBody, TickQueryBody, TickTable
+from k2.api.params import as_of, checked_range
+from k2.api.routes.ticks import respond, run_page
+from k2.lake.tables import table_spec
+from k2.query import Page, TickQuery, quotes, replay, trades
+from k2.query.engine import AsOf
+from k2.query.errors import InvalidQueryError
+
+router = APIRouter(prefix="/v1", tags=["queries"])
+
+
+def _select(page: Page, fields: list[str] | None, table: TickTable) -> Page:
+    if not fields:
+        return page
+    known = table_spec(table.value).record.names
+    unknown = [f for f in fields if f not in known]
+    if unknown:
+        raise InvalidQueryError(f"unknown fields for {table.value}: {', '.join(unknown)}")
+    return Page(page.rows.select(list(dict.fromkeys(fields))), page.snapshot_id, page.next_cursor)
+
+
+def _post(table: TickTable) -> Callable[..., Response]:
+    read = trades if table is TickTable.TRADES else quotes
+
+    def endpoint(
+        request: Request,
+        body: TickQueryBody,
+        _caller: CallerDep,
+        settings: ApiSettingsDep,
+        engine: EngineDep,
+        metrics: MetricsDep,
+    ) -> Response:
+        names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
+        query = TickQuery(
+            symbols=names,
+            exchange=body.exchange,
+            start=start,
+            end=end,
+            limit=body.limit,
+            descending=body.order is Order.DESC,
+            cursor=body.cursor,
+            as_of=as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag),
+        )
+        page = run_page(
+            kind=table.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
+        )
+        return respond(request, table.value, _select(page, body.fields, table), body.limit, body.format)
+
+    endpoint.__name__ = f"query_{table.value}"
+    endpoint.__doc__ = (
+        f"{table.value.capitalize()} for several symbols with a choice of fields and formats; "
+        "pages follow `next_cursor` on the same snapshot."
+    )
+    return endpoint
+
+
+for _table in TickTable:
+    router.add_api_route(
+        f"/{_table.value}/query",
+        _post(_table),
+        methods=["POST"],
+        response_model=RowsResponse,
+    )
+
+
+@router.post("/snapshots/{snapshot_id}/query", response_model=RowsResponse)
+def query_snapshot(
+    request: Request,
+    snapshot_id: Annotated[int, Path(ge=0)],
+    body: SnapshotQueryBody,
+    _caller: CallerDep,
+    settings: ApiSettingsDep,
+    engine: EngineDep,
+    metrics: MetricsDep,
+) -> Response:
+    """Rows exactly as they were in one snapshot (an audit view); 404 for an unknown snapshot."""
+    names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
+    query = TickQuery(
+        symbols=names,
+        exchange=body.exchange,
+        start=start,
+        end=end,
+        limit=body.limit,
+        cursor=body.cursor,
+        as_of=AsOf(snapshot_id=snapshot_id),
+    )
+    read = trades if body.data_type is TickTable.TRADES else quotes
+    page = run_page(
+        kind=body.data_type.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
+    )
+    return respond(
+        request, body.data_type.value, _select(page, body.fields, body.data_type), body.limit, body.format
+    )
+
+
+@router.post("/replay", response_model=RowsResponse)
+def replay_range(
+    request: Request, body: ReplayBody, _caller: CallerDep, settings: ApiSettingsDep, engine: EngineDep
+) -> Response:
+    """Replay a time range in event order (timestamp, then exchange sequence), page by page from
+    one snapshot, with progress. Pass `cursor` from the previous page to continue.
+    """
+    if body.batch_size > settings.max_rows:
+        raise InvalidQueryError(f"batch_size may be at most {settings.max_rows}")
+    names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
+    query = TickQuery(
+        symbols=names,
+        exchange=body.exchange,
+        start=start,
+        end=end,
+        limit=body.batch_size,
+        cursor=body.cursor,
+        as_of=AsOf(snapshot_id=body.snapshot_id),
+    )
+    result = replay(engine, table_spec(body.data_type.value), query)
+    page = result.page
+    envelope = {
+        "meta": {
+            "snapshot_id": page.snapshot_id,
+            "count": page.rows.num_rows,
+            "correlation_id": correlation_id_of(request.scope),
+        },
+        "pagination": {"limit": body.batch_size, "next_cursor": page.next_cursor},
+        "progress": {
+            "delivered": result.delivered,
+            "total": result.total,
+            "percent": result.progress_percent,
+            "done": page.next_cursor is None,
+        },
+    }
+    headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
+    return formats.encode(page.rows, body.format, envelope, f"replay_{body.data_type.value}", headers)
