@@ -44,6 +44,8 @@ def replay(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> ReplayPage
         pushdown_filter(symbols, query.exchange, query.start, query.end),
         AsOf(snapshot_id=page.snapshot_id),
     )
+    if not scan.paths:
+        return ReplayPage(page, 0, 0)
     params: dict[str, object] = {"paths": scan.paths}
     where = where_sql(symbols, query.exchange, query.start, query.end, params)
     if page.rows.num_rows:
