@@ -9,8 +9,8 @@ install:  ## install uv when missing, then the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --quiet
 
-demo: install  ## load a synthetic week into the embedded lake (./.k2) and tour it
-	@$(UV) run --frozen k2 demo
+demo: install  ## load a synthetic week into the embedded lake (./.k2), tour it, then serve it (Ctrl-C stops)
+	@$(UV) run --frozen k2 demo --serve
 
 test: install  ## every test tier but benchmarks
 	@$(UV) run --frozen pytest -m "not benchmark" $(PYTEST_ARGS)

@@ -8,8 +8,35 @@ from typing import Annotated
 import typer
 
 from k2.cli._context import context
+from k2.settings import K2Settings
 
 app = typer.Typer()
+
+
+def run_server(
+    settings: K2Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    api_keys: str | None = None,
+) -> None:
+    """Serve the lake of ``settings`` until interrupted."""
+    import uvicorn
+
+    api = settings.api
+    # Workers build their app from the environment; hand them the lake (and keys) resolved here.
+    os.environ["K2_DATA_DIR"] = str(settings.data_dir.resolve())
+    if api_keys is not None:
+        os.environ["K2_API_KEYS"] = api_keys
+    uvicorn.run(
+        "k2.api.app:create_app",
+        factory=True,
+        host=host or api.host,
+        port=port or api.port,
+        workers=workers or api.workers,
+        log_level=settings.obs.log_level.value.lower(),
+    )
 
 
 @app.command()
@@ -20,17 +47,4 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes (K2_API_WORKERS).")] = None,
 ) -> None:
     """Serve the lake over HTTP; open /docs for the interactive reference."""
-    import uvicorn
-
-    settings = context(ctx).settings
-    api = settings.api
-    # Workers build their app from the environment; hand them the lake this command resolved.
-    os.environ["K2_DATA_DIR"] = str(settings.data_dir.resolve())
-    uvicorn.run(
-        "k2.api.app:create_app",
-        factory=True,
-        host=host or api.host,
-        port=port or api.port,
-        workers=workers or api.workers,
-        log_level=settings.obs.log_level.value.lower(),
-    )
+    run_server(context(ctx).settings, host=host, port=port, workers=workers)
