@@ -319,3 +319,48 @@ def test_replay_of_an_empty_range_is_done_at_once(client: TestClient) -> None:
     body = {"start_time": "2001-01-01T00:00:00Z", "end_time": "2001-01-02T00:00:00Z"}
     page = client.post("/v1/replay", json=body, headers=KEY).json()
     assert (page["data"], page["progress"]["done"], page["progress"]["total"]) == ([], True, 0)
+
+
+def test_trades_with_prevailing_quotes(client: TestClient) -> None:
+    """with_quotes adds the bid/ask in force at each trade, within the tolerance, else nulls."""
+    params: dict[str, str | int] = {
+        "symbol": "BHP",
+        "start_time": "2014-03-09T23:30:00Z",
+        "limit": 3,
+        "with_quotes": "true",
+    }
+    (first, *_) = client.get("/v1/trades", params=params, headers=KEY).json()["data"]
+    assert (first["bid_price"], first["ask_price"], first["mid_price"], first["spread"]) == (
+        "36.75",
+        "36.76",
+        "36.755",
+        "0.01",
+    )
+    assert first["quote_timestamp"] <= first["timestamp"]
+    pre_open = client.get(
+        "/v1/trades",
+        params={"symbol": "BHP", "limit": 1, "with_quotes": "true", "quote_tolerance_ms": 1000},
+        headers=KEY,
+    ).json()["data"][0]
+    assert pre_open["bid_price"] is None
+
+
+def test_coverage_lists_days_and_missing_weekdays(client: TestClient, lake: EmbeddedLake) -> None:
+    """Days with data carry counts; a weekday between them with nothing shows as zero rows."""
+    data = client.get("/v1/coverage", params={"symbol": "MWR"}, headers=KEY).json()["data"]
+    assert {row["day"]: row["rows"] for row in data} == {
+        "2014-03-10": 4,
+        "2014-03-11": 3,
+        "2014-03-12": 3,
+        "2014-03-13": 1,
+    }
+    monday, wednesday = datetime(2024, 1, 8, 1, tzinfo=UTC), datetime(2024, 1, 10, 1, tzinfo=UTC)
+    rows = [trade_row("BHP", monday), trade_row("BHP", wednesday, sequence=2)]
+    lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "t"})
+    with _client(lake) as api:
+        gap = api.get("/v1/coverage", headers=KEY).json()["data"]
+    assert [(row["day"], row["rows"]) for row in gap] == [
+        ("2024-01-08", 1),
+        ("2024-01-09", 0),
+        ("2024-01-10", 1),
+    ]

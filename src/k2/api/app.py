@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from k2 import __version__
 from k2.api import exception_handlers
 from k2.api.middleware import RequestMiddleware
-from k2.api.routes import aggregations, health, metadata, queries, summary, ticks
+from k2.api.routes import aggregations, coverage, health, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import open_catalog
 from k2.obs.metrics import K2Metrics
@@ -62,6 +62,7 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
         summary.router,
         aggregations.router,
         metadata.router,
+        coverage.router,
     ):
         app.include_router(router)
     return app

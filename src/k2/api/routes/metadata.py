@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,18 +10,12 @@ from fastapi import APIRouter, Query, Request, Response
 from k2.api import formats
 from k2.api.deps import CallerDep, EngineDep
 from k2.api.envelope import correlation_id_of
+from k2.api.models import TickTable
 from k2.api.params import Exchange
 from k2.lake.tables import table_spec
 from k2.query import snapshots, stats, symbols
 
 router = APIRouter(prefix="/v1", tags=["metadata"])
-
-
-class TickTable(StrEnum):
-    """The market-data tables."""
-
-    TRADES = "trades"
-    QUOTES = "quotes"
 
 
 TableParam = Annotated[TickTable, Query(description="trades or quotes.")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -25,7 +26,8 @@ from k2.api.params import (
     checked_range,
 )
 from k2.query import Page, TickQuery, quotes, trades
-from k2.query.engine import QueryEngine
+from k2.query.engine import AsOf, QueryEngine
+from k2.query.enrich import with_prevailing_quotes
 from k2.query.errors import InvalidQueryError
 from k2.settings import ApiSettings
 
@@ -71,51 +73,93 @@ def run_page(
     return page
 
 
-def _get(kind: str, read: Callable[[QueryEngine, TickQuery], Page]) -> Callable[..., Response]:
-    def endpoint(
-        request: Request,
-        _caller: CallerDep,
-        settings: ApiSettingsDep,
-        engine: EngineDep,
-        metrics: MetricsDep,
-        symbol: Symbols = None,
-        exchange: Exchange = None,
-        start_time: Start = None,
-        end_time: End = None,
-        limit: Limit = 100,
-        cursor: Cursor = None,
-        order: PageOrder = Order.ASC,
-        as_of_snapshot: AsOfSnapshot = None,
-        as_of_time: AsOfTime = None,
-        as_of_tag: AsOfTag = None,
-        format: Format = OutputFormat.JSON,
-    ) -> Response:
-        names, start, end = checked_range(settings, symbol, start_time, end_time)
-        query = TickQuery(
-            symbols=names,
-            exchange=exchange,
-            start=start,
-            end=end,
-            limit=limit,
-            descending=order is Order.DESC,
-            cursor=cursor,
-            as_of=as_of(as_of_snapshot, as_of_time, as_of_tag),
-        )
-        return respond(
-            request,
-            kind,
-            run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings),
-            limit,
-            format,
-        )
-
-    endpoint.__name__ = f"get_{kind}"
-    endpoint.__doc__ = (
-        f"{kind.capitalize()} by symbol, exchange and time range; follow `next_cursor` for the "
-        "next page, which reads the same snapshot."
+def _query(
+    settings: ApiSettings,
+    symbol: list[str] | None,
+    exchange: str | None,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    limit: int,
+    cursor: str | None,
+    order: Order,
+    point: AsOf,
+) -> TickQuery:
+    names, start, end = checked_range(settings, symbol, start_time, end_time)
+    return TickQuery(
+        symbols=names,
+        exchange=exchange,
+        start=start,
+        end=end,
+        limit=limit,
+        descending=order is Order.DESC,
+        cursor=cursor,
+        as_of=point,
     )
-    return endpoint
 
 
-router.add_api_route("/trades", _get("trades", trades), methods=["GET"], response_model=RowsResponse)
-router.add_api_route("/quotes", _get("quotes", quotes), methods=["GET"], response_model=RowsResponse)
+@router.get("/trades", response_model=RowsResponse)
+def get_trades(
+    request: Request,
+    _caller: CallerDep,
+    settings: ApiSettingsDep,
+    engine: EngineDep,
+    metrics: MetricsDep,
+    symbol: Symbols = None,
+    exchange: Exchange = None,
+    start_time: Start = None,
+    end_time: End = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    order: PageOrder = Order.ASC,
+    as_of_snapshot: AsOfSnapshot = None,
+    as_of_time: AsOfTime = None,
+    as_of_tag: AsOfTag = None,
+    with_quotes: Annotated[
+        bool, Query(description="Add the prevailing bid/ask (as-of join) to each trade.")
+    ] = False,
+    quote_tolerance_ms: Annotated[
+        int, Query(ge=0, le=86_400_000, description="Oldest quote that still counts as prevailing.")
+    ] = 5_000,
+    format: Format = OutputFormat.JSON,
+) -> Response:
+    """Trades by symbol, exchange and time range; follow `next_cursor` for the next page, which
+    reads the same snapshot. `with_quotes=true` adds the quote in force at each trade (bid, ask,
+    mid, spread; null when the last quote is older than `quote_tolerance_ms`).
+    """
+    point = as_of(as_of_snapshot, as_of_time, as_of_tag)
+    query = _query(settings, symbol, exchange, start_time, end_time, limit, cursor, order, point)
+    page = run_page(
+        kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
+    )
+    if with_quotes:
+        rows = with_prevailing_quotes(engine, page.rows, timedelta(milliseconds=quote_tolerance_ms), point)
+        page = Page(rows, page.snapshot_id, page.next_cursor)
+    return respond(request, "trades", page, limit, format)
+
+
+@router.get("/quotes", response_model=RowsResponse)
+def get_quotes(
+    request: Request,
+    _caller: CallerDep,
+    settings: ApiSettingsDep,
+    engine: EngineDep,
+    metrics: MetricsDep,
+    symbol: Symbols = None,
+    exchange: Exchange = None,
+    start_time: Start = None,
+    end_time: End = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    order: PageOrder = Order.ASC,
+    as_of_snapshot: AsOfSnapshot = None,
+    as_of_time: AsOfTime = None,
+    as_of_tag: AsOfTag = None,
+    format: Format = OutputFormat.JSON,
+) -> Response:
+    """Best bid/ask updates by symbol, exchange and time range, in stable pages like trades."""
+    point = as_of(as_of_snapshot, as_of_time, as_of_tag)
+    query = _query(settings, symbol, exchange, start_time, end_time, limit, cursor, order, point)
+    page = run_page(
+        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
+    )
+    return respond(request, "quotes", page, limit, format)
