@@ -19,8 +19,8 @@ test-quick: install  ## unit tests only, for the edit loop
 	@$(UV) run --frozen pytest -m "not integration and not kafka and not e2e and not benchmark" $(PYTEST_ARGS)
 
 lint: install  ## ruff, mypy strict, import layers
-	@$(UV) run --frozen ruff check src tests benchmarks
-	@$(UV) run --frozen ruff format --check src tests benchmarks
+	@$(UV) run --frozen ruff check src tests benchmarks examples
+	@$(UV) run --frozen ruff format --check src tests benchmarks examples
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen lint-imports
 

@@ -47,3 +47,7 @@ def root(
 def main() -> None:
     """Entry point of the ``k2`` script."""
     app()
+
+
+if __name__ == "__main__":
+    main()
