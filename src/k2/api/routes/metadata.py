@@ -11,7 +11,7 @@ from k2.api import formats
 from k2.api.deps import CallerDep, EngineDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import TickTable
-from k2.api.params import Exchange
+from k2.api.params import AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
 from k2.lake.tables import table_spec
 from k2.query import snapshots, stats, symbols
 
@@ -32,9 +32,12 @@ def get_symbols(
     engine: EngineDep,
     exchange: Exchange = None,
     table: TableParam = TickTable.TRADES,
+    as_of_snapshot: AsOfSnapshot = None,
+    as_of_time: AsOfTime = None,
+    as_of_tag: AsOfTag = None,
 ) -> Response:
     """Symbols present in a table, per exchange, from table metadata (no data scan)."""
-    pairs = symbols(engine, exchange, table_spec(table.value))
+    pairs = symbols(engine, exchange, table_spec(table.value), as_of(as_of_snapshot, as_of_time, as_of_tag))
     return formats.one({"data": [{"exchange": e, "symbol": s} for e, s in pairs], "meta": _meta(request)})
 
 
