@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from k2.api import create_app
-from k2.lake.tables import TRADES
+from k2.lake.tables import DIVIDENDS, SPLITS, TRADES
+from k2.schemas.market import DIVIDEND, SPLIT
 from k2.settings import ApiSettings, K2Settings
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 
@@ -364,3 +365,53 @@ def test_coverage_lists_days_and_missing_weekdays(client: TestClient, lake: Embe
         ("2024-01-09", 0),
         ("2024-01-10", 1),
     ]
+
+
+def test_split_and_dividend_adjusted_prices(lake: EmbeddedLake) -> None:
+    """Before a 2:1 split prices halve and sizes double; before a dividend of 1 on a close of 50,
+    prices scale by 0.98; only events up to adjustment_as_of count; raw leaves prices alone."""
+    day = [datetime(2024, 1, d, 1, tzinfo=UTC) for d in (8, 9, 10)]  # ASX local days 8, 9, 10 January
+    rows = [
+        trade_row("BHP", day[0], "100", "10", sequence=1),
+        trade_row("BHP", day[1], "50", "20", sequence=1),
+        trade_row("BHP", day[2], "49", "20", sequence=1),
+    ]
+    lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "t"})
+    stamp = datetime(2024, 1, 1, tzinfo=UTC)
+    split = {
+        "symbol": "BHP",
+        "exchange": "ASX",
+        "effective_date": date(2024, 1, 9),
+        "ratio": Decimal(2),
+        "ingestion_timestamp": stamp,
+    }
+    dividend = {
+        "symbol": "BHP",
+        "exchange": "ASX",
+        "declared_date": date(2024, 1, 2),
+        "ex_date": date(2024, 1, 10),
+        "record_date": None,
+        "pay_date": None,
+        "net_amount": Decimal(1),
+        "gross_amount": None,
+        "currency": "AUD",
+        "ingestion_timestamp": stamp,
+    }
+    lake.writer.replace(SPLITS, pa.Table.from_pylist([split], schema=SPLIT.arrow_schema()), "ASX", {})
+    lake.writer.replace(
+        DIVIDENDS, pa.Table.from_pylist([dividend], schema=DIVIDEND.arrow_schema()), "ASX", {}
+    )
+    with _client(lake) as api:
+
+        def prices(**params: str) -> list[tuple[str, str]]:
+            data = api.get("/v1/trades", params={"symbol": "BHP", **params}, headers=KEY).json()["data"]
+            return [(row["price"], row["quantity"]) for row in data]
+
+        assert prices() == [("100", "10"), ("50", "20"), ("49", "20")]
+        assert prices(adjustment="split") == [("50", "20"), ("50", "20"), ("49", "20")]
+        assert prices(adjustment="all") == [("49", "20"), ("49", "20"), ("49", "20")]
+        assert prices(adjustment="all", adjustment_as_of="2024-01-09") == [
+            ("50", "20"),
+            ("50", "20"),
+            ("49", "20"),
+        ]

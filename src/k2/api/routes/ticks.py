@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,6 +26,7 @@ from k2.api.params import (
     checked_range,
 )
 from k2.query import Page, TickQuery, quotes, trades
+from k2.query.adjust import Adjustment, adjust
 from k2.query.engine import AsOf, QueryEngine
 from k2.query.enrich import with_prevailing_quotes
 from k2.query.errors import InvalidQueryError
@@ -120,20 +121,28 @@ def get_trades(
     quote_tolerance_ms: Annotated[
         int, Query(ge=0, le=86_400_000, description="Oldest quote that still counts as prevailing.")
     ] = 5_000,
+    adjustment: Annotated[
+        Adjustment, Query(description="raw, split, dividend or all: corporate-action adjusted prices.")
+    ] = Adjustment.RAW,
+    adjustment_as_of: Annotated[
+        date | None, Query(description="Count only corporate actions on or before this day (default today).")
+    ] = None,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Trades by symbol, exchange and time range; follow `next_cursor` for the next page, which
     reads the same snapshot. `with_quotes=true` adds the quote in force at each trade (bid, ask,
-    mid, spread; null when the last quote is older than `quote_tolerance_ms`).
+    mid, spread; null when the last quote is older than `quote_tolerance_ms`); `adjustment`
+    scales prices before splits and dividends (see `adjustment_factor`).
     """
     point = as_of(as_of_snapshot, as_of_time, as_of_tag)
     query = _query(settings, symbol, exchange, start_time, end_time, limit, cursor, order, point)
     page = run_page(
         kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
     )
+    rows = adjust(engine, page.rows, adjustment, adjustment_as_of or datetime.now(UTC).date())
     if with_quotes:
-        rows = with_prevailing_quotes(engine, page.rows, timedelta(milliseconds=quote_tolerance_ms), point)
-        page = Page(rows, page.snapshot_id, page.next_cursor)
+        rows = with_prevailing_quotes(engine, rows, timedelta(milliseconds=quote_tolerance_ms), point)
+    page = Page(rows, page.snapshot_id, page.next_cursor)
     return respond(request, "trades", page, limit, format)
 
 
