@@ -37,6 +37,10 @@ class Sizes:
     bar_query_runs: int
     summary_runs: int
     warmup_runs: int
+    # An API latency series stops after this long once it has its minimum runs.
+    api_series_seconds: float
+    api_throughput_seconds: float
+    api_export_runs: int
 
     @property
     def trades(self) -> int:
@@ -60,6 +64,9 @@ FULL = Sizes(
     bar_query_runs=10,
     summary_runs=200,
     warmup_runs=3,
+    api_series_seconds=20.0,
+    api_throughput_seconds=20.0,
+    api_export_runs=3,
 )
 QUICK = Sizes(
     name="quick",
@@ -72,6 +79,9 @@ QUICK = Sizes(
     bar_query_runs=3,
     summary_runs=30,
     warmup_runs=1,
+    api_series_seconds=3.0,
+    api_throughput_seconds=3.0,
+    api_export_runs=1,
 )
 
 

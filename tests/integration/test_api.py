@@ -415,3 +415,14 @@ def test_split_and_dividend_adjusted_prices(lake: EmbeddedLake) -> None:
             ("50", "20"),
             ("49", "20"),
         ]
+
+
+def test_health_is_503_when_k2_cannot_serve(lake: EmbeddedLake) -> None:
+    """With its query engine gone, K2 says so: 503 and the failing dependency named."""
+    with _client(lake) as api:
+        api.app.state.engine.close()  # type: ignore[attr-defined]
+        response = api.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert {d["name"]: d["status"] for d in body["dependencies"]}["duckdb"] == "failing"
