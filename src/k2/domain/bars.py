@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from k2.errors import InvalidInputError
 
@@ -49,10 +48,6 @@ class Interval:
     def is_daily(self) -> bool:
         """Whether buckets are whole venue-local days."""
         return self.seconds == 86400
-
-    def as_timedelta(self) -> timedelta:
-        """Length as a timedelta."""
-        return timedelta(seconds=self.seconds)
 
     def __str__(self) -> str:
         return f"{self.count}{self.unit}"
