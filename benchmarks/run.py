@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import ingest_asx, ingest_synthetic, query_latency
+from benchmarks import api_latency, ingest_asx, ingest_synthetic, query_latency
 from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, Sizes, log
 from benchmarks.report import machine, render
 from benchmarks.results import Section
@@ -26,6 +26,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
     "asx": ingest_asx.run,
     "synthetic": ingest_synthetic.run,
     "query": query_latency.run,
+    "api": api_latency.run,
 }
 
 

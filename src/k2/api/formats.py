@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +22,7 @@ from fastapi.responses import Response, StreamingResponse
 from k2.api.models import OutputFormat
 
 BATCH_ROWS = 10_000
+JSON_CHUNK_ROWS = 50_000
 MEDIA_TYPES = {
     OutputFormat.JSON: "application/json",
     OutputFormat.CSV: "text/csv; charset=utf-8",
@@ -35,20 +37,41 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def plain_rows(batch: pa.RecordBatch | pa.Table) -> list[dict[str, Any]]:
-    """Rows as dicts JSON can carry: maps become objects."""
-    rows: list[dict[str, Any]] = batch.to_pylist()
-    maps = [f.name for f in batch.schema if pa.types.is_map(f.type)]
-    for row in rows:
-        for name in maps:
-            if row[name] is not None:
-                row[name] = dict(row[name])
-    return rows
-
-
 def dumps(value: Any) -> bytes:
     """K2's JSON encoding: exact decimals as strings, UTC times with ``Z``."""
     return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+
+
+def _json_expression(field: pa.Field) -> str:
+    """SQL rendering one column as K2's JSON value: exact decimal strings, ISO UTC times."""
+    name: str = '"' + field.name.replace('"', '""') + '"'
+    if pa.types.is_decimal(field.type):
+        # 36.66700000 -> 36.667, 20000.00000000 -> 20000
+        return (
+            f"rtrim(rtrim(CAST({name} AS VARCHAR), '0'), '.')"
+            if field.type.scale > 0
+            else f"CAST({name} AS VARCHAR)"
+        )
+    if pa.types.is_timestamp(field.type):
+        return f"replace(strftime({name}, '%Y-%m-%dT%H:%M:%S.%fZ'), '.000000Z', 'Z')"
+    if pa.types.is_date(field.type):
+        return f"strftime({name}, '%Y-%m-%d')"
+    return name
+
+
+def _json_rows(table: pa.Table) -> bytes:
+    """The rows of ``table`` as comma-separated JSON objects, encoded column-wise by DuckDB."""
+    members = ", ".join(f'"{f.name}" := {_json_expression(f)}' for f in table.schema)
+    duck = duckdb.connect()
+    try:
+        duck.execute("SET TimeZone = 'UTC'")
+        duck.register("page", table)
+        objects = duck.sql(f"SELECT to_json(struct_pack({members})) AS j FROM page").to_arrow_table()["j"]
+    finally:
+        duck.close()
+    whole = pa.ListArray.from_arrays(pa.array([0, len(objects)], pa.int32()), objects.combine_chunks())
+    text: bytes = pc.binary_join(whole, ",")[0].as_buffer().to_pybytes()
+    return text
 
 
 def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes]:
@@ -56,11 +79,9 @@ def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes]:
     # The envelope is written around the streamed rows: '{..., "data": [' rows '], ...}'.
     prefix, suffix = head.split(b'"data":[]', 1)
     yield prefix + b'"data":['
-    first = True
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-        for row in plain_rows(batch):
-            yield (b"" if first else b",") + dumps(row)
-            first = False
+    for start in range(0, table.num_rows, JSON_CHUNK_ROWS):
+        chunk = _json_rows(table.slice(start, JSON_CHUNK_ROWS))
+        yield chunk if start == 0 else b"," + chunk
     yield b"]" + suffix
 
 
