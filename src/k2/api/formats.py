@@ -62,13 +62,7 @@ def _json_expression(field: pa.Field) -> str:
 def _json_rows(table: pa.Table) -> bytes:
     """The rows of ``table`` as comma-separated JSON objects, encoded column-wise by DuckDB."""
     members = ", ".join(f'"{f.name}" := {_json_expression(f)}' for f in table.schema)
-    duck = duckdb.connect()
-    try:
-        duck.execute("SET TimeZone = 'UTC'")
-        duck.register("page", table)
-        objects = duck.sql(f"SELECT to_json(struct_pack({members})) AS j FROM page").to_arrow_table()["j"]
-    finally:
-        duck.close()
+    objects = _duck_select(table, f"to_json(struct_pack({members})) AS j")["j"]
     whole = pa.ListArray.from_arrays(pa.array([0, len(objects)], pa.int32()), objects.combine_chunks())
     text: bytes = pc.binary_join(whole, ",")[0].as_buffer().to_pybytes()
     return text
@@ -86,20 +80,26 @@ def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes]:
 
 
 def _flat(table: pa.Table) -> pa.Table:
-    """Lists and maps as JSON text, for CSV."""
+    """Columns as CSV can carry them: lists and maps as JSON text, K2's decimal and time text."""
     columns = []
-    for field, column in zip(table.schema, table.columns, strict=True):
+    for field in table.schema:
+        name = '"' + field.name.replace('"', '""') + '"'
         if pa.types.is_map(field.type) or pa.types.is_list(field.type):
-            values = [
-                None if v is None else dumps(dict(v) if pa.types.is_map(field.type) else v).decode()
-                for v in column.to_pylist()
-            ]
-            columns.append(pa.array(values, pa.string()))
-        elif pa.types.is_timestamp(field.type):
-            columns.append(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S.%fZ"))
+            columns.append(f"CAST(to_json({name}) AS VARCHAR) AS {name}")
         else:
-            columns.append(column)
-    return pa.table(columns, names=table.column_names)
+            columns.append(f"{_json_expression(field)} AS {name}")
+    return _duck_select(table, ", ".join(columns))
+
+
+def _duck_select(table: pa.Table, select: str) -> pa.Table:
+    """``SELECT <select> FROM table`` in a throwaway DuckDB connection."""
+    duck = duckdb.connect()
+    try:
+        duck.execute("SET TimeZone = 'UTC'")
+        duck.register("page", table)
+        return duck.sql(f"SELECT {select} FROM page").to_arrow_table()
+    finally:
+        duck.close()
 
 
 def _csv_stream(table: pa.Table) -> Iterator[bytes]:
