@@ -7,7 +7,7 @@ Arrow are streamed batch by batch rather than built whole in memory.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -59,27 +59,30 @@ def _json_expression(field: pa.Field) -> str:
     return name
 
 
-def _json_rows(table: pa.Table) -> bytes:
+CursorFactory = Callable[[], duckdb.DuckDBPyConnection]
+
+
+def _json_rows(duck: CursorFactory, table: pa.Table) -> bytes:
     """The rows of ``table`` as comma-separated JSON objects, encoded column-wise by DuckDB."""
     members = ", ".join(f'"{f.name}" := {_json_expression(f)}' for f in table.schema)
-    objects = _duck_select(table, f"to_json(struct_pack({members})) AS j")["j"]
+    objects = _duck_select(duck, table, f"to_json(struct_pack({members})) AS j")["j"]
     whole = pa.ListArray.from_arrays(pa.array([0, len(objects)], pa.int32()), objects.combine_chunks())
     text: bytes = pc.binary_join(whole, ",")[0].as_buffer().to_pybytes()
     return text
 
 
-def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes]:
+def _json_stream(duck: CursorFactory, table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes]:
     head = dumps({**envelope, "data": []})
     # The envelope is written around the streamed rows: '{..., "data": [' rows '], ...}'.
     prefix, suffix = head.split(b'"data":[]', 1)
     yield prefix + b'"data":['
     for start in range(0, table.num_rows, JSON_CHUNK_ROWS):
-        chunk = _json_rows(table.slice(start, JSON_CHUNK_ROWS))
+        chunk = _json_rows(duck, table.slice(start, JSON_CHUNK_ROWS))
         yield chunk if start == 0 else b"," + chunk
     yield b"]" + suffix
 
 
-def _flat(table: pa.Table) -> pa.Table:
+def _flat(duck: CursorFactory, table: pa.Table) -> pa.Table:
     """Columns as CSV can carry them: lists and maps as JSON text, K2's decimal and time text."""
     columns = []
     for field in table.schema:
@@ -88,27 +91,28 @@ def _flat(table: pa.Table) -> pa.Table:
             columns.append(f"CAST(to_json({name}) AS VARCHAR) AS {name}")
         else:
             columns.append(f"{_json_expression(field)} AS {name}")
-    return _duck_select(table, ", ".join(columns))
+    return _duck_select(duck, table, ", ".join(columns))
 
 
-def _duck_select(table: pa.Table, select: str) -> pa.Table:
-    """``SELECT <select> FROM table`` in a throwaway DuckDB connection."""
-    duck = duckdb.connect()
+def _duck_select(duck: CursorFactory, table: pa.Table, select: str) -> pa.Table:
+    """``SELECT <select> FROM table`` on a fresh cursor of the engine's DuckDB database (a new
+    database would cost more than the encoding itself).
+    """
+    cursor = duck()
     try:
-        duck.execute("SET TimeZone = 'UTC'")
-        duck.register("page", table)
-        return duck.sql(f"SELECT {select} FROM page").to_arrow_table()
+        cursor.register("page", table)
+        return cursor.sql(f"SELECT {select} FROM page").to_arrow_table()
     finally:
-        duck.close()
+        cursor.close()
 
 
-def _csv_stream(table: pa.Table) -> Iterator[bytes]:
+def _csv_stream(duck: CursorFactory, table: pa.Table) -> Iterator[bytes]:
     # pyarrow quotes every header name; column names here never need quoting.
     yield (",".join(table.column_names) + "\n").encode()
     for batch in table.to_batches(max_chunksize=BATCH_ROWS):
         buffer = io.BytesIO()
         pacsv.write_csv(
-            _flat(pa.Table.from_batches([batch])),
+            _flat(duck, pa.Table.from_batches([batch])),
             buffer,
             write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
         )
@@ -127,15 +131,26 @@ def _arrow_stream(table: pa.Table) -> Iterator[bytes]:
 
 
 def encode(
-    table: pa.Table, fmt: OutputFormat, envelope: dict[str, Any], filename: str, headers: dict[str, str]
+    table: pa.Table,
+    fmt: OutputFormat,
+    envelope: dict[str, Any],
+    filename: str,
+    headers: dict[str, str],
+    *,
+    duck: CursorFactory,
 ) -> Response:
-    """The response carrying ``table`` in ``fmt``; ``envelope`` wraps JSON rows (meta, pagination)."""
+    """The response carrying ``table`` in ``fmt``; ``envelope`` wraps JSON rows (meta, pagination).
+
+    ``duck`` gives DuckDB cursors for the column-wise text encoding of JSON and CSV.
+    """
     headers = {**headers, "X-Record-Count": str(table.num_rows)}
     if fmt is OutputFormat.JSON:
-        return StreamingResponse(_json_stream(table, envelope), media_type=MEDIA_TYPES[fmt], headers=headers)
+        return StreamingResponse(
+            _json_stream(duck, table, envelope), media_type=MEDIA_TYPES[fmt], headers=headers
+        )
     headers["Content-Disposition"] = f'attachment; filename="{filename}.{fmt.value}"'
     if fmt is OutputFormat.CSV:
-        return StreamingResponse(_csv_stream(table), media_type=MEDIA_TYPES[fmt], headers=headers)
+        return StreamingResponse(_csv_stream(duck, table), media_type=MEDIA_TYPES[fmt], headers=headers)
     if fmt is OutputFormat.ARROW:
         return StreamingResponse(_arrow_stream(table), media_type=MEDIA_TYPES[fmt], headers=headers)
     buffer = io.BytesIO()

@@ -55,4 +55,4 @@ def get_coverage(
     )
     result = coverage(engine, table_spec(table.value), query)
     envelope = {"meta": {"count": result.num_rows, "correlation_id": correlation_id_of(request.scope)}}
-    return formats.encode(result, format, envelope, f"coverage_{table.value}", {})
+    return formats.encode(result, format, envelope, f"coverage_{table.value}", {}, duck=engine.cursor)

@@ -39,7 +39,9 @@ Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of
 PageOrder = Annotated[Order, Query(description="asc: oldest first; desc: newest first.")]
 
 
-def respond(request: Request, kind: str, page: Page, limit: int, fmt: OutputFormat) -> Response:
+def respond(
+    request: Request, engine: QueryEngine, kind: str, page: Page, limit: int, fmt: OutputFormat
+) -> Response:
     """Encode one page with its meta and pagination."""
     envelope = {
         "meta": {
@@ -52,7 +54,7 @@ def respond(request: Request, kind: str, page: Page, limit: int, fmt: OutputForm
     headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
-    return formats.encode(page.rows, fmt, envelope, kind, headers)
+    return formats.encode(page.rows, fmt, envelope, kind, headers, duck=engine.cursor)
 
 
 def run_page(
@@ -143,7 +145,7 @@ def get_trades(
     if with_quotes:
         rows = with_prevailing_quotes(engine, rows, timedelta(milliseconds=quote_tolerance_ms), point)
     page = Page(rows, page.snapshot_id, page.next_cursor)
-    return respond(request, "trades", page, limit, format)
+    return respond(request, engine, "trades", page, limit, format)
 
 
 @router.get("/quotes", response_model=RowsResponse)
@@ -171,4 +173,4 @@ def get_quotes(
     page = run_page(
         kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
     )
-    return respond(request, "quotes", page, limit, format)
+    return respond(request, engine, "quotes", page, limit, format)
