@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -75,72 +76,48 @@ def _ticks(
         typer.echo(f"next page: --cursor {page.next_cursor}", err=True)
 
 
-@app.command()
-@catch_errors
-def trades(
-    ctx: typer.Context,
-    symbol: SymbolOption = None,
-    exchange: ExchangeOption = None,
-    start: StartOption = None,
-    end: EndOption = None,
-    limit: LimitOption = 20,
-    cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
-    desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
-    as_of_snapshot: SnapshotOption = None,
-    as_of_tag: TagOption = None,
-    as_of: TimeOption = None,
-    fmt: FormatOption = Format.TEXT,
-) -> None:
-    """Trades by symbol, exchange and time range, oldest first."""
-    _ticks(
-        ctx,
-        "trades",
-        symbol,
-        exchange,
-        start,
-        end,
-        limit,
-        cursor,
-        desc,
-        as_of_snapshot,
-        as_of_tag,
-        as_of,
-        fmt,
-    )
+def _tick_command(table: str, doc: str) -> Callable[..., None]:
+    """The `trades` or `quotes` command: both take the same options."""
+
+    @catch_errors
+    def command(
+        ctx: typer.Context,
+        symbol: SymbolOption = None,
+        exchange: ExchangeOption = None,
+        start: StartOption = None,
+        end: EndOption = None,
+        limit: LimitOption = 20,
+        cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
+        desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
+        as_of_snapshot: SnapshotOption = None,
+        as_of_tag: TagOption = None,
+        as_of: TimeOption = None,
+        fmt: FormatOption = Format.TEXT,
+    ) -> None:
+        _ticks(
+            ctx,
+            table,
+            symbol,
+            exchange,
+            start,
+            end,
+            limit,
+            cursor,
+            desc,
+            as_of_snapshot,
+            as_of_tag,
+            as_of,
+            fmt,
+        )
+
+    command.__doc__ = doc
+    return command
 
 
-@app.command()
-@catch_errors
-def quotes(
-    ctx: typer.Context,
-    symbol: SymbolOption = None,
-    exchange: ExchangeOption = None,
-    start: StartOption = None,
-    end: EndOption = None,
-    limit: LimitOption = 20,
-    cursor: Annotated[str | None, typer.Option(help="Cursor printed by the previous page.")] = None,
-    desc: Annotated[bool, typer.Option("--desc", help="Newest first.")] = False,
-    as_of_snapshot: SnapshotOption = None,
-    as_of_tag: TagOption = None,
-    as_of: TimeOption = None,
-    fmt: FormatOption = Format.TEXT,
-) -> None:
-    """Best bid and ask updates by symbol, exchange and time range, oldest first."""
-    _ticks(
-        ctx,
-        "quotes",
-        symbol,
-        exchange,
-        start,
-        end,
-        limit,
-        cursor,
-        desc,
-        as_of_snapshot,
-        as_of_tag,
-        as_of,
-        fmt,
-    )
+app.command("trades")(_tick_command("trades", "Trades by symbol, exchange and time range, oldest first."))
+app.command("quotes")(
+    _tick_command("quotes", "Best bid and ask updates by symbol, exchange and time range, oldest first.")
+)
 
 
 @app.command()

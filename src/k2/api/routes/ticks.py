@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from k2.api import formats
 from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
@@ -27,7 +27,7 @@ from k2.api.params import (
 )
 from k2.query import Page, TickQuery, quotes, trades
 from k2.query.adjust import Adjustment, adjust
-from k2.query.engine import AsOf, QueryEngine
+from k2.query.engine import QueryEngine
 from k2.query.enrich import with_prevailing_quotes
 from k2.query.errors import InvalidQueryError
 from k2.settings import ApiSettings
@@ -76,37 +76,8 @@ def run_page(
     return page
 
 
-def _query(
-    settings: ApiSettings,
-    symbol: list[str] | None,
-    exchange: str | None,
-    start_time: datetime | None,
-    end_time: datetime | None,
-    limit: int,
-    cursor: str | None,
-    order: Order,
-    point: AsOf,
-) -> TickQuery:
-    names, start, end = checked_range(settings, symbol, start_time, end_time)
-    return TickQuery(
-        symbols=names,
-        exchange=exchange,
-        start=start,
-        end=end,
-        limit=limit,
-        descending=order is Order.DESC,
-        cursor=cursor,
-        as_of=point,
-    )
-
-
-@router.get("/trades", response_model=RowsResponse)
-def get_trades(
-    request: Request,
-    _caller: CallerDep,
+def tick_query(
     settings: ApiSettingsDep,
-    engine: EngineDep,
-    metrics: MetricsDep,
     symbol: Symbols = None,
     exchange: Exchange = None,
     start_time: Start = None,
@@ -117,6 +88,32 @@ def get_trades(
     as_of_snapshot: AsOfSnapshot = None,
     as_of_time: AsOfTime = None,
     as_of_tag: AsOfTag = None,
+) -> TickQuery:
+    """The query parameters every tick read takes, as one validated query."""
+    names, start, end = checked_range(settings, symbol, start_time, end_time)
+    return TickQuery(
+        symbols=names,
+        exchange=exchange,
+        start=start,
+        end=end,
+        limit=limit,
+        descending=order is Order.DESC,
+        cursor=cursor,
+        as_of=as_of(as_of_snapshot, as_of_time, as_of_tag),
+    )
+
+
+TickQueryDep = Annotated[TickQuery, Depends(tick_query)]
+
+
+@router.get("/trades", response_model=RowsResponse)
+def get_trades(
+    request: Request,
+    _caller: CallerDep,
+    settings: ApiSettingsDep,
+    engine: EngineDep,
+    metrics: MetricsDep,
+    query: TickQueryDep,
     with_quotes: Annotated[
         bool, Query(description="Add the prevailing bid/ask (as-of join) to each trade.")
     ] = False,
@@ -136,16 +133,15 @@ def get_trades(
     mid, spread; null when the last quote is older than `quote_tolerance_ms`); `adjustment`
     scales prices before splits and dividends (see `adjustment_factor`).
     """
-    point = as_of(as_of_snapshot, as_of_time, as_of_tag)
-    query = _query(settings, symbol, exchange, start_time, end_time, limit, cursor, order, point)
     page = run_page(
         kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
     )
     rows = adjust(engine, page.rows, adjustment, adjustment_as_of or datetime.now(UTC).date())
     if with_quotes:
-        rows = with_prevailing_quotes(engine, rows, timedelta(milliseconds=quote_tolerance_ms), point)
-    page = Page(rows, page.snapshot_id, page.next_cursor)
-    return respond(request, engine, "trades", page, limit, format)
+        rows = with_prevailing_quotes(engine, rows, timedelta(milliseconds=quote_tolerance_ms), query.as_of)
+    return respond(
+        request, engine, "trades", Page(rows, page.snapshot_id, page.next_cursor), query.limit, format
+    )
 
 
 @router.get("/quotes", response_model=RowsResponse)
@@ -155,22 +151,11 @@ def get_quotes(
     settings: ApiSettingsDep,
     engine: EngineDep,
     metrics: MetricsDep,
-    symbol: Symbols = None,
-    exchange: Exchange = None,
-    start_time: Start = None,
-    end_time: End = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
-    order: PageOrder = Order.ASC,
-    as_of_snapshot: AsOfSnapshot = None,
-    as_of_time: AsOfTime = None,
-    as_of_tag: AsOfTag = None,
+    query: TickQueryDep,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Best bid/ask updates by symbol, exchange and time range, in stable pages like trades."""
-    point = as_of(as_of_snapshot, as_of_time, as_of_tag)
-    query = _query(settings, symbol, exchange, start_time, end_time, limit, cursor, order, point)
     page = run_page(
         kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
     )
-    return respond(request, engine, "quotes", page, limit, format)
+    return respond(request, engine, "quotes", page, query.limit, format)
