@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import subprocess
@@ -25,6 +26,7 @@ class Machine:
     software: str
     code: str
     load: str
+    source: str = ""
 
 
 def _command(*args: str) -> str:
@@ -51,7 +53,12 @@ def machine() -> Machine:
     commit = _command("git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD").strip() or "unknown"
     dirty = _command("git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "src").strip()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    # K2's own code as measured: the committed `src/` tree plus any uncommitted change to it, so
+    # a commit touching only benchmarks or docs during a run does not count as K2 changing.
+    tree = _command("git", "-C", str(REPO_ROOT), "rev-parse", "HEAD:src").strip()
+    diff = _command("git", "-C", str(REPO_ROOT), "diff", "HEAD", "--", "src") + dirty
     return Machine(
+        source=tree + (f"+{hashlib.sha256(diff.encode()).hexdigest()[:12]}" if diff else ""),
         load=load,
         code=f"K2 at commit {commit}" + (" with uncommitted changes in `src/`" if dirty else ""),
         cpus=_command("nproc").strip() or "?",

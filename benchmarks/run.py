@@ -71,10 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         output = DATA_DIR / "benchmarks-failed.md"
     output.parent.mkdir(parents=True, exist_ok=True)
-    code_after = machine().code
-    if code_after != where.code:
+    after = machine()
+    if after.source != where.source:
         where = replace(
-            where, code=f"{where.code} at the start, {code_after} at the end (K2 changed during the run)"
+            where, code=f"{where.code} at the start, {after.code} at the end (K2 changed during the run)"
         )
     output.write_text(render(sections, sizes, time.perf_counter() - started, where))
     log(f"wrote {output} after {(time.perf_counter() - started) / 60:.1f} min")
