@@ -19,6 +19,7 @@ from k2.lake.tables import table_spec
 from k2.query import Page, TickQuery, quotes, replay, trades
 from k2.query.engine import AsOf
 from k2.query.errors import InvalidQueryError
+from k2.settings import ApiSettings
 
 router = APIRouter(prefix="/v1", tags=["queries"])
 
@@ -33,6 +34,23 @@ def _select(page: Page, fields: list[str] | None, table: TickTable) -> Page:
     return Page(page.rows.select(list(dict.fromkeys(fields))), page.snapshot_id, page.next_cursor)
 
 
+def _body_query(
+    settings: ApiSettings, body: TickQueryBody | SnapshotQueryBody, point: AsOf, *, descending: bool = False
+) -> TickQuery:
+    """The tick query a POST body asks for, within the configured limits."""
+    names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
+    return TickQuery(
+        symbols=names,
+        exchange=body.exchange,
+        start=start,
+        end=end,
+        limit=body.limit,
+        descending=descending,
+        cursor=body.cursor,
+        as_of=point,
+    )
+
+
 def _post(table: TickTable) -> Callable[..., Response]:
     read = trades if table is TickTable.TRADES else quotes
 
@@ -44,17 +62,8 @@ def _post(table: TickTable) -> Callable[..., Response]:
         engine: EngineDep,
         metrics: MetricsDep,
     ) -> Response:
-        names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
-        query = TickQuery(
-            symbols=names,
-            exchange=body.exchange,
-            start=start,
-            end=end,
-            limit=body.limit,
-            descending=body.order is Order.DESC,
-            cursor=body.cursor,
-            as_of=as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag),
-        )
+        point = as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag)
+        query = _body_query(settings, body, point, descending=body.order is Order.DESC)
         page = run_page(
             kind=table.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
         )
@@ -90,16 +99,7 @@ def query_snapshot(
     metrics: MetricsDep,
 ) -> Response:
     """Rows exactly as they were in one snapshot (an audit view); 404 for an unknown snapshot."""
-    names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
-    query = TickQuery(
-        symbols=names,
-        exchange=body.exchange,
-        start=start,
-        end=end,
-        limit=body.limit,
-        cursor=body.cursor,
-        as_of=AsOf(snapshot_id=snapshot_id),
-    )
+    query = _body_query(settings, body, AsOf(snapshot_id=snapshot_id))
     read = trades if body.data_type is TickTable.TRADES else quotes
     page = run_page(
         kind=body.data_type.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
