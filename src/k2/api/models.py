@@ -108,8 +108,8 @@ class TimeTravel(BaseModel):
     as_of_tag: TagName | None = Field(None, description="The snapshot this tag names.")
 
 
-class TickQueryBody(TimeTravel):
-    """A trades or quotes read with several symbols and a choice of columns."""
+class RowsQueryBody(BaseModel):
+    """What a POST read of trades or quotes selects."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -120,24 +120,19 @@ class TickQueryBody(TimeTravel):
     fields: list[str] | None = Field(None, description="Columns to return; default all.")
     limit: int = Field(1000, ge=1, description="Rows per page (at most K2_API_MAX_ROWS).")
     cursor: str | None = Field(None, max_length=512, description="next_cursor of the previous page.")
-    order: Order = Order.ASC
     format: OutputFormat = OutputFormat.JSON
 
 
-class SnapshotQueryBody(BaseModel):
+class TickQueryBody(RowsQueryBody, TimeTravel):
+    """A trades or quotes read with several symbols and a choice of columns."""
+
+    order: Order = Order.ASC
+
+
+class SnapshotQueryBody(RowsQueryBody):
     """A read pinned to one snapshot (the path names it)."""
 
-    model_config = ConfigDict(extra="forbid")
-
     data_type: TickTable = TickTable.TRADES
-    symbols: list[Symbol] = Field(default_factory=list)
-    exchange: ExchangeCode | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    fields: list[str] | None = None
-    limit: int = Field(1000, ge=1)
-    cursor: str | None = Field(None, max_length=512)
-    format: OutputFormat = OutputFormat.JSON
 
 
 class ReplayBody(BaseModel):

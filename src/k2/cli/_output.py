@@ -51,11 +51,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def vars_of(item: Any) -> dict[str, Any]:
-    """A dataclass instance's fields as a dict."""
-    return dataclasses.asdict(item)
-
-
 def records(data: pa.Table | Sequence[Any]) -> list[dict[str, Any]]:
     """Rows as plain dicts: decimals as exact strings, times as ISO-8601 UTC with ``Z``."""
     import pyarrow as pa

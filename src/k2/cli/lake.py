@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from k2.cli._context import context
-from k2.cli._output import Format, catch_errors, render, vars_of
+from k2.cli._output import Format, catch_errors, render
 
 if TYPE_CHECKING:
     from k2.lake.tables import TableSpec
@@ -83,7 +84,7 @@ def expire(
         expired = expire_table(
             iceberg_table, spec, older_than=now - timedelta(days=older_than_days), retain_last=retain_last
         )
-        row: dict[str, object] = {**vars_of(expired), "files_removed": 0, "bytes_removed": 0}
+        row: dict[str, object] = {**asdict(expired), "files_removed": 0, "bytes_removed": 0}
         if remove_orphans:
             orphans = remove_orphan_files(
                 load_table(cli.catalog, cli.settings.lake.namespace, spec),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
@@ -39,8 +40,8 @@ class TableSpec:
         schema = self.record.iceberg_schema()
         fields = []
         for offset, (column, transform_name) in enumerate(self.partition_by):
-            transform: Transform[object, object] = (
-                DayTransform() if transform_name == "day" else IdentityTransform()  # type: ignore[assignment]
+            transform: Transform[Any, Any] = (
+                DayTransform() if transform_name == "day" else IdentityTransform()
             )
             name = f"{column}_day" if transform_name == "day" else column
             fields.append(

@@ -12,7 +12,15 @@ from fastapi import APIRouter, Path, Request, Response
 from k2.api import formats
 from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
 from k2.api.envelope import correlation_id_of
-from k2.api.models import Order, ReplayBody, RowsResponse, SnapshotQueryBody, TickQueryBody, TickTable
+from k2.api.models import (
+    Order,
+    ReplayBody,
+    RowsQueryBody,
+    RowsResponse,
+    SnapshotQueryBody,
+    TickQueryBody,
+    TickTable,
+)
 from k2.api.params import as_of, checked_range
 from k2.api.routes.ticks import respond, run_page
 from k2.lake.tables import table_spec
@@ -35,7 +43,7 @@ def _select(page: Page, fields: list[str] | None, table: TickTable) -> Page:
 
 
 def _body_query(
-    settings: ApiSettings, body: TickQueryBody | SnapshotQueryBody, point: AsOf, *, descending: bool = False
+    settings: ApiSettings, body: RowsQueryBody, point: AsOf, *, descending: bool = False
 ) -> TickQuery:
     """The tick query a POST body asks for, within the configured limits."""
     names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
