@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-quick lint bench schemas clean
+.PHONY: install demo test test-quick lint bench schemas platform-up platform-down platform-status clean
 
 install:  ## install uv when missing, then the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -29,6 +29,15 @@ bench: install  ## benchmarks (not part of the test run); a full run rewrites do
 
 schemas: install  ## regenerate the Avro .avsc files from the record declarations
 	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.registry import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"
+
+platform-up: install  ## install (first run: minutes) and start PostgreSQL, MinIO, Kafka and the registry
+	@$(UV) run --frozen k2 platform up
+
+platform-down: install  ## stop the platform's services; their data stays in .k2/platform
+	@$(UV) run --frozen k2 platform down
+
+platform-status: install  ## health of each platform service
+	@$(UV) run --frozen k2 platform status
 
 clean:
 	rm -rf .k2 .pytest_cache .mypy_cache .ruff_cache

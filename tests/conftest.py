@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.lakes"]
+pytest_plugins = ["tests.fixtures.lakes", "tests.fixtures.platform"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k2.errors import ConfigurationError
@@ -105,6 +105,54 @@ class ApiSettings(BaseSettings):
         return pairs
 
 
+class KafkaSettings(BaseSettings):
+    """The Kafka cluster and schema registry the streaming pipeline talks to."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_KAFKA_", extra="forbid")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    schema_registry_url: str = Field(
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+        description="Base URL of the Confluent-compatible schema registry API.",
+    )
+    partitions: int = Field(6, gt=0, description="Partitions of each market data topic K2 creates.")
+    replication_factor: int = Field(1, gt=0, description="Replication factor of the topics K2 creates.")
+
+
+class PlatformSettings(BaseSettings):
+    """Where ``k2 platform`` installs the real services and keeps their data, and their ports."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_PLATFORM_", extra="forbid")
+
+    home: Path = Field(
+        Path.home() / ".cache" / "k2" / "platform",
+        description="Installed service software (Kafka jars, MinIO, the registry); shared by data dirs.",
+    )
+    data: Path | None = Field(
+        None, description="Service data, logs and pid files. Default: <data dir>/platform."
+    )
+    kafka_port: int = Field(9092, gt=0, lt=65536, description="Kafka broker port.")
+    kafka_controller_port: int = Field(9093, gt=0, lt=65536, description="Kafka KRaft controller port.")
+    registry_port: int = Field(8081, gt=0, lt=65536, description="Schema registry port.")
+    postgres_port: int = Field(5433, gt=0, lt=65536, description="PostgreSQL port.")
+    minio_port: int = Field(9000, gt=0, lt=65536, description="MinIO S3 API port.")
+    minio_console_port: int = Field(9001, gt=0, lt=65536, description="MinIO console port.")
+    minio_root_user: str = Field("k2admin", description="MinIO root user; K2 uses it as its S3 access key.")
+    minio_root_password: SecretStr = Field(
+        SecretStr("k2-local-secret"),
+        description="MinIO root password; loopback only, change it anywhere else.",
+    )
+    s3_bucket: str = Field("k2-lake", description="Bucket that holds the Iceberg warehouse.")
+    start_timeout_s: float = Field(180.0, gt=0, description="How long a service may take to become healthy.")
+
+
+class Profile(StrEnum):
+    """Where the lake lives."""
+
+    EMBEDDED = "embedded"
+    PLATFORM = "platform"
+
+
 class LogLevel(StrEnum):
     """Lowest level of log lines written."""
 
@@ -126,10 +174,18 @@ class ObsSettings(BaseSettings):
 
 
 class K2Settings(BaseSettings):
-    """All of K2's settings."""
+    """All of K2's settings.
+
+    ``profile`` picks where the lake lives: ``embedded`` (SQLite catalog and a local warehouse in
+    the data dir, no services) or ``platform`` (the PostgreSQL catalog and MinIO warehouse that
+    ``k2 platform up`` runs; lake and Kafka settings left unset point at those services).
+    """
 
     model_config = SettingsConfigDict(env_prefix="K2_", extra="forbid")
 
+    profile: Profile = Field(
+        Profile.EMBEDDED, description="embedded: no services; platform: the services of `k2 platform up`."
+    )
     data_dir: Path = Field(
         Path(".k2"), description="Directory of the embedded lakehouse: catalog, warehouse, rejects."
     )
@@ -138,6 +194,39 @@ class K2Settings(BaseSettings):
     query: QuerySettings = Field(default_factory=QuerySettings, description="Query engine settings.")
     obs: ObsSettings = Field(default_factory=ObsSettings, description="Logging settings.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST API settings.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="Kafka and registry settings.")
+    platform: PlatformSettings = Field(
+        default_factory=PlatformSettings, description="Settings of the local service platform."
+    )
+
+    @model_validator(mode="after")
+    def _point_at_platform(self) -> Self:
+        """Under the platform profile, fill the lake and Kafka settings left unset from the platform's."""
+        if self.profile is not Profile.PLATFORM:
+            return self
+        platform = self.platform
+        lake_defaults = {
+            "catalog_uri": f"postgresql+psycopg://k2@127.0.0.1:{platform.postgres_port}/k2",
+            "warehouse": f"s3://{platform.s3_bucket}/warehouse",
+            "s3_endpoint": f"http://127.0.0.1:{platform.minio_port}",
+            "s3_access_key_id": platform.minio_root_user,
+            "s3_secret_access_key": platform.minio_root_password,
+        }
+        kafka_defaults = {
+            "bootstrap_servers": f"127.0.0.1:{platform.kafka_port}",
+            "schema_registry_url": f"http://127.0.0.1:{platform.registry_port}/apis/ccompat/v7",
+        }
+        lake_set = self.lake.model_fields_set
+        kafka_set = self.kafka.model_fields_set
+        self.lake = self.lake.model_copy(update={k: v for k, v in lake_defaults.items() if k not in lake_set})
+        self.kafka = self.kafka.model_copy(
+            update={k: v for k, v in kafka_defaults.items() if k not in kafka_set}
+        )
+        return self
+
+    def on_profile(self, profile: Profile) -> K2Settings:
+        """These settings under ``profile``, with the platform's endpoints filled in for ``platform``."""
+        return K2Settings.model_validate({**self.model_dump(exclude_unset=True), "profile": profile})
 
     @property
     def catalog_uri(self) -> str:
@@ -152,6 +241,11 @@ class K2Settings(BaseSettings):
         if self.lake.warehouse:
             return self.lake.warehouse
         return (self.data_dir / "warehouse").resolve().as_uri()
+
+    @property
+    def platform_data(self) -> Path:
+        """Where the local platform's services keep their data and logs."""
+        return (self.platform.data or self.data_dir / "platform").resolve()
 
     @property
     def reject_dir(self) -> Path:

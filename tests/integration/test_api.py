@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from k2.api import create_app
 from k2.lake.tables import DIVIDENDS, SPLITS, TRADES
 from k2.schemas.market import DIVIDEND, SPLIT
-from k2.settings import ApiSettings, K2Settings
+from k2.settings import ApiSettings
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 
 pytestmark = pytest.mark.integration
@@ -26,13 +26,19 @@ KEY = {"X-API-Key": "test-key"}
 
 def _client(lake: EmbeddedLake, rate_limit: str = "100/minute") -> TestClient:
     keys = SecretStr("tester:test-key,other:other-key")
-    settings = K2Settings(data_dir=lake.settings.data_dir, api=ApiSettings(keys=keys, rate_limit=rate_limit))
+    settings = lake.settings.model_copy(update={"api": ApiSettings(keys=keys, rate_limit=rate_limit)})
     return TestClient(create_app(settings, registry=CollectorRegistry()))
 
 
-@pytest.fixture(scope="module")
-def client(asx_lake: EmbeddedLake) -> Iterator[TestClient]:
-    with _client(asx_lake, "100000/minute") as test_client:
+@pytest.fixture(
+    scope="module",
+    params=["asx_lake", pytest.param("platform_asx_lake", marks=pytest.mark.platform)],
+    ids=["embedded", "platform"],
+)
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The API over the ASX sample: in the embedded lake, and on PostgreSQL + MinIO unchanged."""
+    lake: EmbeddedLake = request.getfixturevalue(request.param)
+    with _client(lake, "100000/minute") as test_client:
         yield test_client
 
 

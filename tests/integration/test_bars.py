@@ -87,7 +87,7 @@ def test_bars_equal_an_independent_aggregation(
         assert isinstance(vwap, Decimal)
         assert isinstance(wanted, Decimal)
         assert abs(vwap - wanted) <= Decimal("1e-8")
-    lake.engine.close()
+    lake.close()
 
 
 def test_intervals_that_straddle_hours_are_refused(lake: EmbeddedLake) -> None:

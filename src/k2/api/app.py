@@ -13,7 +13,7 @@ from k2.api import exception_handlers
 from k2.api.middleware import RequestMiddleware
 from k2.api.routes import aggregations, coverage, health, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
-from k2.lake.catalog import open_catalog
+from k2.lake.catalog import close_catalog, open_catalog
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
 from k2.settings import K2Settings
@@ -47,6 +47,7 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
             yield
         finally:
             app.state.engine.close()
+            close_catalog(catalog)
 
     app = FastAPI(title="K2 market data API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

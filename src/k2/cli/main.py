@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from k2.cli import demo, ingest, lake, query, serve
+from k2.cli import demo, ingest, lake, platform, query, serve
 from k2.cli._context import CliContext
-from k2.settings import LogLevel
+from k2.settings import LogLevel, Profile
 
 app = typer.Typer(
     name="k2",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(ingest.app, name="ingest")
 app.add_typer(query.app, name="query")
 app.add_typer(lake.app, name="lake")
+app.add_typer(platform.app, name="platform")
 app.registered_commands.extend(demo.app.registered_commands)
 app.registered_commands.extend(serve.app.registered_commands)
 
@@ -30,6 +31,10 @@ def root(
     ctx: typer.Context,
     data_dir: Annotated[Path | None, typer.Option(help="Embedded lake directory (K2_DATA_DIR).")] = None,
     log_level: Annotated[LogLevel | None, typer.Option(case_sensitive=False, help="Log level.")] = None,
+    profile: Annotated[
+        Profile | None,
+        typer.Option(help="embedded (no services) or platform (`k2 platform up`) (K2_PROFILE)."),
+    ] = None,
 ) -> None:
     """Build settings once and configure logging for every command."""
     from k2.obs.logging import configure_logging
@@ -38,6 +43,8 @@ def root(
     settings = K2Settings()
     if data_dir is not None:
         settings = settings.model_copy(update={"data_dir": data_dir})
+    if profile is not None:
+        settings = settings.on_profile(profile)
     if log_level is not None:
         settings = settings.model_copy(update={"obs": ObsSettings(log_level=log_level)})
     configure_logging(settings.obs)

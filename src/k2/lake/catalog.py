@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 
 from k2.settings import K2Settings
@@ -40,3 +41,9 @@ def open_catalog(settings: K2Settings) -> SqlCatalog:
     catalog = SqlCatalog(settings.lake.catalog_name, **catalog_properties(settings))
     catalog.create_namespace_if_not_exists(settings.lake.namespace)
     return catalog
+
+
+def close_catalog(catalog: Catalog) -> None:
+    """Release the catalog's database connections (a PostgreSQL catalog holds a pool)."""
+    if isinstance(catalog, SqlCatalog):
+        catalog.engine.dispose()

@@ -25,7 +25,7 @@ from pyiceberg.table import Table
 from k2.domain.time import to_micros
 from k2.lake.errors import MaintenanceError, SnapshotNotFoundError
 from k2.lake.layout import arrange
-from k2.lake.scan import local_path
+from k2.lake.storage import file_system, path_within
 from k2.lake.tables import TableSpec
 from k2.lake.writer import SYMBOLS_PROPERTY, write_data_files
 
@@ -168,9 +168,9 @@ def remove_orphan_files(table: Table, spec: TableSpec, *, older_than: datetime) 
     Raises:
         MaintenanceError: when the warehouse's file system cannot be listed.
     """
-    referenced = {local_path(p) for p in table.inspect.all_data_files()["file_path"].to_pylist()}
+    referenced = {path_within(p) for p in table.inspect.all_data_files()["file_path"].to_pylist()}
     try:
-        filesystem, root = pafs.FileSystem.from_uri(f"{table.location().rstrip('/')}/data")
+        filesystem, root = file_system(f"{table.location().rstrip('/')}/data", table.io.properties)
         listing = filesystem.get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     except (OSError, ValueError) as error:
         raise MaintenanceError(f"cannot list the files of {spec.name}: {error}") from error
@@ -178,7 +178,7 @@ def remove_orphan_files(table: Table, spec: TableSpec, *, older_than: datetime) 
     removed = 0
     size = 0
     for info in listing:
-        if info.type != pafs.FileType.File or info.path in referenced or local_path(info.path) in referenced:
+        if info.type != pafs.FileType.File or info.path in referenced:
             continue
         if info.mtime is not None and info.mtime.timestamp() >= cutoff:
             continue

@@ -15,7 +15,7 @@ from k2.ingest.report import IngestReport
 from k2.ingest.sources.asx import AsxSource
 from k2.ingest.sources.base import Source
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
-from k2.lake.catalog import open_catalog
+from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.writer import LakeWriter
 from k2.query.engine import QueryEngine
 from k2.settings import K2Settings
@@ -35,11 +35,20 @@ class EmbeddedLake:
     @classmethod
     def create(cls, data_dir: Path) -> EmbeddedLake:
         """Open (creating) the embedded lake in ``data_dir``."""
-        settings = K2Settings(data_dir=data_dir)
+        return cls.open(K2Settings(data_dir=data_dir))
+
+    @classmethod
+    def open(cls, settings: K2Settings) -> EmbeddedLake:
+        """Open (creating) the lake ``settings`` name: embedded, or on the platform's services."""
         catalog = open_catalog(settings)
         writer = LakeWriter(catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
         engine = QueryEngine(catalog, settings.lake.namespace, settings.query)
         return cls(settings, catalog, writer, engine)
+
+    def close(self) -> None:
+        """Close the query engine and release the catalog's connections."""
+        self.engine.close()
+        close_catalog(self.catalog)
 
     def load(self, make_source: SourceFactory) -> IngestReport:
         """Run the source ``make_source(rejects, batch_rows, ingested_at)`` builds into the lake."""

@@ -1,0 +1,52 @@
+"""``k2 platform``: install, start, stop and check the real services K2 runs on."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from k2.cli._context import context
+from k2.cli._output import Format, catch_errors, render
+
+app = typer.Typer(
+    help="The real services: PostgreSQL, MinIO (S3), Kafka (KRaft) and the schema registry.",
+    no_args_is_help=True,
+)
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+@app.command()
+@catch_errors
+def up(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
+    """Install what is missing (first run: several minutes) and start every service on loopback."""
+    from k2.platform import stack
+
+    settings = context(ctx).settings
+    health = stack.up(settings)
+    render([asdict(h) for h in health], fmt, title=f"platform up (data in {settings.platform_data})")
+    typer.echo("Use it with: export K2_PROFILE=platform   (or: k2 --profile platform …)", err=True)
+
+
+@app.command()
+@catch_errors
+def down(ctx: typer.Context) -> None:
+    """Stop every service; their data stays for the next `k2 platform up`."""
+    from k2.platform import stack
+
+    stack.down(context(ctx).settings)
+    typer.echo("platform stopped")
+
+
+@app.command()
+@catch_errors
+def status(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
+    """Show each service's health; exits 4 when any is not healthy."""
+    from k2.platform import stack
+
+    health = stack.status(context(ctx).settings)
+    render([asdict(h) for h in health], fmt, title="platform status")
+    if not all(h.healthy for h in health):
+        raise typer.Exit(4)

@@ -1,0 +1,38 @@
+"""The platform as a whole: its services in start order.
+
+K2 uses the running platform under ``K2_PROFILE=platform`` (``k2 --profile platform …``); see
+:class:`k2.settings.K2Settings`.
+"""
+
+from __future__ import annotations
+
+from k2.platform.kafka import Kafka
+from k2.platform.minio import Minio
+from k2.platform.postgres import Postgres
+from k2.platform.registry import SchemaRegistry
+from k2.platform.service import Health, Service
+from k2.settings import K2Settings
+
+
+def services(settings: K2Settings) -> list[Service]:
+    """The platform's services in the order they start (the registry stores in PostgreSQL)."""
+    return [Postgres(settings), Minio(settings), Kafka(settings), SchemaRegistry(settings)]
+
+
+def up(settings: K2Settings) -> list[Health]:
+    """Install what is missing and start every service; return their health."""
+    started = services(settings)
+    for service in started:
+        service.start()
+    return [service.health() for service in started]
+
+
+def down(settings: K2Settings) -> None:
+    """Stop every service, last started first; data stays."""
+    for service in reversed(services(settings)):
+        service.stop()
+
+
+def status(settings: K2Settings) -> list[Health]:
+    """Each service's health."""
+    return [service.health() for service in services(settings)]
