@@ -117,6 +117,30 @@ class KafkaSettings(BaseSettings):
     )
     partitions: int = Field(6, gt=0, description="Partitions of each market data topic K2 creates.")
     replication_factor: int = Field(1, gt=0, description="Replication factor of the topics K2 creates.")
+    topic_prefix: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description="Prepended to every topic K2 names, e.g. 'dev.' or a test run's id; usually empty.",
+    )
+
+
+class StreamSettings(BaseSettings):
+    """The Kafka → Iceberg sink: when it commits and how it reads."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_STREAM_", extra="forbid")
+
+    group_id: str = Field("k2-sink", description="Kafka consumer group of the sink.")
+    instance_id: str = Field(
+        "k2-sink-1", description="Static group member id; give each sink of a group its own."
+    )
+    commit_interval_s: float = Field(
+        10.0, gt=0, description="Longest time rows wait in the sink before an Iceberg commit."
+    )
+    commit_rows: int = Field(500_000, gt=0, description="Rows gathered per table before an Iceberg commit.")
+    poll_messages: int = Field(10_000, gt=0, description="Most messages taken from Kafka per poll.")
+    metrics_port: int | None = Field(
+        None, gt=0, lt=65536, description="Serve the sink's Prometheus metrics on this port."
+    )
 
 
 class PlatformSettings(BaseSettings):
@@ -195,6 +219,9 @@ class K2Settings(BaseSettings):
     obs: ObsSettings = Field(default_factory=ObsSettings, description="Logging settings.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST API settings.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="Kafka and registry settings.")
+    stream: StreamSettings = Field(
+        default_factory=StreamSettings, description="Kafka → Iceberg sink settings."
+    )
     platform: PlatformSettings = Field(
         default_factory=PlatformSettings, description="Settings of the local service platform."
     )

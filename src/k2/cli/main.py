@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from k2.cli import demo, ingest, lake, platform, query, serve
+from k2.cli import demo, ingest, lake, platform, query, serve, stream
 from k2.cli._context import CliContext
 from k2.settings import LogLevel, Profile
 
@@ -22,6 +22,7 @@ app.add_typer(ingest.app, name="ingest")
 app.add_typer(query.app, name="query")
 app.add_typer(lake.app, name="lake")
 app.add_typer(platform.app, name="platform")
+app.add_typer(stream.app, name="stream")
 app.registered_commands.extend(demo.app.registered_commands)
 app.registered_commands.extend(serve.app.registered_commands)
 

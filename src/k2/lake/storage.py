@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import unquote, urlparse
 
-from fsspec import AbstractFileSystem
+import duckdb
 from fsspec.implementations.arrow import ArrowFSWrapper
 from pyarrow import fs as pafs
 
@@ -54,13 +54,13 @@ class _S3Files(ArrowFSWrapper):  # type: ignore[misc]
     protocol = ("s3", "s3a")
 
 
-def duckdb_file_system(location: str, properties: Mapping[str, str]) -> AbstractFileSystem | None:
-    """The fsspec file system DuckDB needs to read files under ``location``; None for local files.
+def attach_warehouse(duck: duckdb.DuckDBPyConnection, catalog_properties: Mapping[str, str]) -> None:
+    """Let ``duck`` read the files of the catalog's warehouse (a no-op for a local warehouse).
 
     DuckDB's own S3 support is an extension downloaded at run time, which a closed network cannot
     fetch; pyarrow's S3 client, wrapped for fsspec, reads the same files.
     """
-    if not is_object_store(location):
-        return None
-    s3, _ = file_system(location, properties)
-    return _S3Files(s3)
+    warehouse = catalog_properties.get("warehouse", "")
+    if is_object_store(warehouse):
+        s3, _ = file_system(warehouse, catalog_properties)
+        duck.register_filesystem(_S3Files(s3))

@@ -28,6 +28,7 @@ from pyiceberg.table import Table, Transaction
 from k2.lake.errors import LakeCommitConflictError
 from k2.lake.layout import arrange
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
+from k2.lake.storage import attach_warehouse
 from k2.lake.tables import TableSpec, ensure_table
 
 SYMBOLS_PROPERTY = "k2.symbols"
@@ -98,13 +99,20 @@ class LakeWriter:
         self._namespace = namespace
         self._target_file_size_bytes = target_file_size_bytes
         self._duck = duckdb.connect()
+        attach_warehouse(self._duck, catalog.properties)
 
     def table(self, spec: TableSpec) -> Table:
         """The table of ``spec``, created on first use."""
         return ensure_table(self._catalog, self._namespace, spec, self._target_file_size_bytes)
 
     def append(
-        self, spec: TableSpec, rows: pa.Table, properties: dict[str, str], *, assume_unique: bool = False
+        self,
+        spec: TableSpec,
+        rows: pa.Table,
+        properties: dict[str, str],
+        *,
+        assume_unique: bool = False,
+        commit_when_empty: bool = False,
     ) -> AppendResult:
         """Append the rows not yet in the table, sorted by the table's sort order, in one commit.
 
@@ -113,6 +121,8 @@ class LakeWriter:
             rows: rows in the table's Arrow schema.
             properties: snapshot summary properties identifying the load.
             assume_unique: the caller guarantees no ``message_id`` repeats within ``rows``.
+            commit_when_empty: commit a snapshot carrying ``properties`` even when no row is new
+                (the stream sink records its Kafka offsets this way).
 
         Returns:
             Rows written, duplicates skipped and the new snapshot id (None if nothing new).
@@ -123,7 +133,7 @@ class LakeWriter:
         table = self.table(spec)
         fresh = self._new_rows(table, spec, rows, assume_unique)
         skipped = rows.num_rows - fresh.num_rows
-        if fresh.num_rows == 0:
+        if fresh.num_rows == 0 and not commit_when_empty:
             return AppendResult(0, skipped, None)
         summary = {**properties, SYMBOLS_PROPERTY: merged_symbols(table, fresh)}
         try:
@@ -131,8 +141,9 @@ class LakeWriter:
                 table.transaction() as tx,
                 tx.update_snapshot(snapshot_properties=summary).fast_append() as append,
             ):
-                for data_file in write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid):
-                    append.append_data_file(data_file)
+                if fresh.num_rows:
+                    for data_file in write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid):
+                        append.append_data_file(data_file)
         except CommitFailedException as exc:
             raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
         snapshot = table.current_snapshot()

@@ -47,3 +47,52 @@ class K2Metrics:
             ["query"],
             registry=registry,
         )
+        self.sink_messages = Counter(
+            "k2_sink_messages_total",
+            "Kafka messages the sink consumed, by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.sink_rows_written = Counter(
+            "k2_sink_rows_written_total",
+            "Rows the sink committed to the lake, by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.sink_duplicates = Counter(
+            "k2_sink_duplicates_total",
+            "Consumed rows already in the lake (redelivery after a restart), by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.sink_dead_letters = Counter(
+            "k2_sink_dead_letters_total",
+            "Messages sent to a dead-letter topic, by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.sink_commits = Counter(
+            "k2_sink_commits_total",
+            "Iceberg commits made by the sink, by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.sink_commit_duration = Histogram(
+            "k2_sink_commit_duration_seconds",
+            "Time of one sink commit to the lake, files written included.",
+            ["table"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.sink_pending_rows = Gauge(
+            "k2_sink_pending_rows",
+            "Rows consumed and not yet committed, by table.",
+            ["table"],
+            registry=registry,
+        )
+        self.sequence_events = Counter(
+            "k2_sequence_events_total",
+            "Per-symbol sequence anomalies seen by the sink: gap, duplicate, out_of_order, reset.",
+            ["exchange", "kind"],
+            registry=registry,
+        )

@@ -21,7 +21,7 @@ from pyiceberg.table import Table
 from k2.domain.time import to_micros
 from k2.lake.errors import SnapshotNotFoundError
 from k2.lake.scan import data_paths
-from k2.lake.storage import duckdb_file_system
+from k2.lake.storage import attach_warehouse
 from k2.lake.tables import TableSpec, load_table
 from k2.query.errors import InvalidQueryError
 from k2.settings import QuerySettings
@@ -72,10 +72,7 @@ class QueryEngine:
             config={"threads": settings.threads, "memory_limit": settings.memory_limit}
         )
         self._duck.execute("SET TimeZone = 'UTC'")
-        warehouse = catalog.properties.get("warehouse", "")
-        object_store = duckdb_file_system(warehouse, catalog.properties)
-        if object_store is not None:
-            self._duck.register_filesystem(object_store)
+        attach_warehouse(self._duck, catalog.properties)
         self._plans: OrderedDict[tuple[str, object, int, str], list[str]] = OrderedDict()
         self._plans_lock = threading.Lock()
         # Iceberg never rewrites a data file in place, so Parquet footers can be cached safely.

@@ -1,0 +1,357 @@
+"""K2's records in Confluent's wire format: Arrow rows to Kafka message values and back.
+
+A value is the magic byte ``0``, the writer schema's registry id as a 4-byte big-endian integer,
+then one record in Avro binary encoding, as every Confluent-compatible client reads and writes it.
+
+fastavro encodes and decodes the records, one call per message; everything around those calls is
+columnar. Avro's logical types only say how to read a physical value: a ``decimal`` is its
+unscaled integer as big-endian two's-complement ``bytes``, a ``timestamp-micros`` a ``long`` of
+microseconds since the epoch, a ``date`` an ``int`` of days. The codec converts whole Arrow
+columns to and from those physical values with numpy and lets fastavro work on the schema with the
+logical types left out, which gives the same bytes while sparing fastavro a ``Decimal`` or
+``datetime`` object per value. The logical types of a writer schema are checked once per schema
+id instead, against those of the record's own schema.
+
+Decoding never raises for one bad message: values that do not frame, name an unknown schema id,
+or do not decode are returned as ``(index, reason)`` beside the rows that did.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import fastavro
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from fastavro.read import SchemaResolutionError
+from fastavro.schema import SchemaParseException, to_parsing_canonical_form
+from fastavro.types import Schema
+
+from k2.errors import InvalidInputError
+from k2.schemas.record import Kind, Record
+from k2.schemas.registry import load_avro
+
+MAGIC_BYTE = 0
+#: Magic byte and schema id in front of every value.
+HEADER = struct.Struct(">bI")
+
+SchemaLookup = Callable[[int], dict[str, Any]]
+"""Returns the writer schema registered under an id; raises ``LookupError`` for an unknown id."""
+
+# What fastavro raises for a body that does not decode: EOFError when it is cut short, ValueError
+# for bad UTF-8, IndexError for an enum or union index out of range, SchemaResolutionError when
+# the writer's record cannot be read as the reader's. TypeError and OverflowError are not known to
+# occur; they are caught too because one bad message must never fail a batch.
+_BODY_ERRORS = (EOFError, ValueError, LookupError, TypeError, OverflowError, SchemaResolutionError)
+_SCHEMA_ERRORS = (SchemaParseException, ValueError, LookupError, TypeError, AttributeError)
+_LOGICAL_KEYS = ("logicalType", "precision", "scale")
+_INT64_BYTES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The outcome of decoding a list of values.
+
+    ``rows`` holds the values that decoded, in their input order, in the record's Arrow schema;
+    ``errors`` lists ``(index, reason)`` for every other value, by index.
+    """
+
+    rows: pa.Table
+    errors: list[tuple[int, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Writer:
+    """A writer schema ready for fastavro: its physical form, and the reader schema to resolve it
+    to (None when the writer is the codec's own schema and needs no resolution).
+    """
+
+    physical: Schema
+    reader: Schema | None
+
+
+def _physical_schema(schema: Any) -> Any:
+    """``schema`` without its logical type annotations: the physical types Avro encodes."""
+    if isinstance(schema, dict):
+        return {
+            k: v if k == "default" else _physical_schema(v)
+            for k, v in schema.items()
+            if k not in _LOGICAL_KEYS
+        }
+    if isinstance(schema, list):
+        return [_physical_schema(s) for s in schema]
+    return schema
+
+
+def _logical_types(schema: dict[str, Any]) -> dict[str, tuple[object, ...]]:
+    """Each record field's logical type and scale, of its non-null branch."""
+    found: dict[str, tuple[object, ...]] = {}
+    for field in schema["fields"]:
+        branches = field["type"] if isinstance(field["type"], list) else [field["type"]]
+        for branch in branches:
+            if branch != "null":
+                annotated = branch if isinstance(branch, dict) else {}
+                found[field["name"]] = tuple(annotated.get(k) for k in ("logicalType", "scale"))
+    return found
+
+
+class RecordCodec:
+    """Encodes and decodes one record's rows (trades or quotes) in Confluent's wire format.
+
+    Writer schemas are cached by registry id, so one codec serves one registry.
+
+    Attributes:
+        record: the record encoded and decoded.
+        schema: its Avro schema as it ships with K2: what producers register and write with.
+    """
+
+    def __init__(self, record: Record) -> None:
+        self.record = record
+        self.schema = load_avro(record.name, record.version)
+        self._arrow = record.arrow_schema()
+        self._physical = fastavro.parse_schema(_physical_schema(self.schema))
+        self._canonical = to_parsing_canonical_form(self._physical)
+        self._logical = _logical_types(self.schema)
+        self._writers: dict[int, _Writer] = {}
+
+    def encode(self, rows: pa.Table, schema_id: int) -> list[bytes]:
+        """Encode every row as one message value written with schema ``schema_id``.
+
+        Args:
+            rows: rows with the record's columns (others are ignored), castable to its Arrow schema.
+            schema_id: the registry id of :attr:`schema` under the topic's subject.
+
+        Returns:
+            One value per row, in row order.
+
+        Raises:
+            InvalidInputError: the rows do not fit the record (a missing column, a value of the
+                wrong type, an enum symbol the schema does not list, a null in a required field).
+        """
+        if not 0 <= schema_id < 2**32:
+            raise InvalidInputError(f"schema id {schema_id} does not fit the wire format's 4 bytes")
+        try:
+            table = rows.select(self.record.names).cast(self._arrow)
+        except (KeyError, ValueError, pa.ArrowException) as exc:
+            raise InvalidInputError(f"rows do not fit the {self.record.name} record: {exc}") from None
+        columns = [_to_physical(column.kind, table.column(column.name)) for column in self.record.columns]
+        names = self.record.names
+        header = HEADER.pack(MAGIC_BYTE, schema_id)
+        schema = self._physical
+        write = fastavro.schemaless_writer
+        buffer = io.BytesIO()
+        values: list[bytes] = []
+        for values_of_row in zip(*columns, strict=True):
+            buffer.seek(0)
+            buffer.truncate()
+            buffer.write(header)
+            try:
+                write(buffer, schema, dict(zip(names, values_of_row, strict=True)))
+            except (ValueError, TypeError, LookupError, OverflowError) as exc:
+                raise InvalidInputError(
+                    f"row {len(values)} does not fit the {self.record.name} record: {exc}"
+                ) from None
+            values.append(buffer.getvalue())
+        return values
+
+    def decode(self, values: Sequence[bytes | None], schema_for: SchemaLookup) -> Decoded:
+        """Decode message values into rows of the record's Arrow schema.
+
+        Each value is read with the schema it was written with and resolved to this record's
+        schema, so values of a later, compatible version (say one more optional field) decode too.
+
+        Args:
+            values: message values as consumed; None (a tombstone) is an error like any other.
+            schema_for: the writer schema registered under an id; called once per id not seen
+                before. An unknown id must raise ``LookupError`` (``k2.errors.NotFoundError`` is
+                one), which fails only that id's values.
+
+        Returns:
+            The rows that decoded and the ``(index, reason)`` of every value that did not.
+
+        Raises:
+            Exception: whatever ``schema_for`` raises other than ``LookupError`` (an unreachable
+                registry fails the whole call, not the messages).
+        """
+        read = fastavro.schemaless_reader
+        writers = self._writers
+        unknown: dict[int, str] = {}
+        records: list[dict[str, Any]] = []
+        kept: list[int] = []
+        errors: list[tuple[int, str]] = []
+        for index, value in enumerate(values):
+            if value is None or len(value) < HEADER.size:
+                errors.append((index, f"value of {0 if value is None else len(value)} bytes has no header"))
+                continue
+            if value[0] != MAGIC_BYTE:
+                errors.append((index, f"unknown magic byte {value[0]}"))
+                continue
+            schema_id = int.from_bytes(value[1 : HEADER.size], "big")
+            writer = writers.get(schema_id)
+            if writer is None:
+                if schema_id not in unknown:
+                    found = self._writer(schema_id, schema_for)
+                    if isinstance(found, str):
+                        unknown[schema_id] = found
+                    else:
+                        writer = writers[schema_id] = found
+                if writer is None:
+                    errors.append((index, unknown[schema_id]))
+                    continue
+            buffer = io.BytesIO(value)
+            buffer.seek(HEADER.size)
+            try:
+                record = read(buffer, writer.physical, writer.reader)
+            except _BODY_ERRORS as exc:
+                errors.append((index, f"body does not decode with schema {schema_id}: {_describe(exc)}"))
+                continue
+            if not isinstance(record, dict):  # a record schema reads dicts; this narrows the type
+                errors.append((index, f"schema {schema_id} does not write a record"))
+                continue
+            if buffer.tell() != len(value):
+                errors.append((index, f"{len(value) - buffer.tell()} bytes left after the record"))
+                continue
+            records.append(record)
+            kept.append(index)
+        rows, bad = self._table(records)
+        if bad:
+            errors.extend((kept[position], reason) for position, reason in bad)
+            errors.sort()
+            drop = np.zeros(rows.num_rows, dtype=bool)
+            drop[[position for position, _ in bad]] = True
+            rows = rows.filter(pa.array(~drop))
+        return Decoded(rows, errors)
+
+    def _writer(self, schema_id: int, schema_for: SchemaLookup) -> _Writer | str:
+        """The parsed writer schema of ``schema_id``, or why its values cannot be read."""
+        try:
+            schema = schema_for(schema_id)
+        except LookupError:
+            return f"unknown schema id {schema_id}"
+        if schema.get("type") != "record":
+            return f"schema {schema_id} is not an Avro record"
+        try:
+            physical = fastavro.parse_schema(_physical_schema(schema))
+            canonical = to_parsing_canonical_form(physical)
+            logical = _logical_types(schema)
+        except _SCHEMA_ERRORS as exc:
+            return f"schema {schema_id} is not a usable Avro schema: {_describe(exc)}"
+        for name, wanted in self._logical.items():
+            if name in logical and logical[name] != wanted:
+                return (
+                    f"schema {schema_id} writes {name} as {logical[name]}, "
+                    f"the {self.record.name} record reads {wanted}"
+                )
+        reader = None if canonical == self._canonical else self._physical
+        return _Writer(physical, reader)
+
+    def _table(self, records: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:
+        """The decoded records as an Arrow table, and the positions of those with a value that does
+        not fit it (a decimal beyond its precision), with the reason.
+        """
+        arrays: list[pa.Array] = []
+        bad: dict[int, str] = {}
+        for column in self.record.columns:
+            arrow_type = self._arrow.field(column.name).type
+            array, misfit = _from_physical(column.kind, [r[column.name] for r in records], arrow_type)
+            for position in np.flatnonzero(misfit).tolist():
+                bad.setdefault(position, f"{column.name} does not fit {arrow_type}")
+            arrays.append(array)
+        return pa.Table.from_arrays(arrays, schema=self._arrow), sorted(bad.items())
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _to_physical(kind: Kind, column: pa.ChunkedArray) -> list[Any]:
+    """A column's values as fastavro writes them for the schema without logical types."""
+    match kind:
+        case Kind.DECIMAL:
+            return _decimal_to_bytes(column.combine_chunks())
+        case Kind.TIMESTAMP:
+            column = column.cast(pa.int64())
+        case Kind.DATE:
+            column = column.cast(pa.int32())
+        case Kind.STRING_MAP:
+            return [None if pairs is None else dict(pairs) for pairs in column.to_pylist()]
+        case Kind.STRING | Kind.ENUM | Kind.LONG | Kind.BOOLEAN | Kind.STRING_LIST:
+            pass
+    values: list[Any] = column.to_pylist()
+    return values
+
+
+def _from_physical(kind: Kind, values: list[Any], arrow_type: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """An Arrow array of ``arrow_type`` from decoded physical values, and a mask of the values
+    that do not fit it.
+    """
+    match kind:
+        case Kind.DECIMAL:
+            return _decimal_from_bytes(values, arrow_type)
+        case Kind.TIMESTAMP:
+            array = pa.array(values, pa.int64()).cast(arrow_type)
+        case Kind.DATE:
+            array = pa.array(values, pa.int32()).cast(arrow_type)
+        case _:
+            array = pa.array(values, arrow_type)
+    return array, np.zeros(len(values), dtype=bool)
+
+
+def _decimal_to_bytes(array: pa.Array) -> list[bytes | None]:
+    """Decimal values as Avro ``decimal`` bytes: the unscaled integer, big-endian two's complement
+    in as few bytes as fastavro writes it, None where null. The precision must be 18 or less.
+    """
+    n = len(array)
+    # An unscaled value of up to 18 digits is the low, little-endian 64 bits of its 128-bit slot.
+    words = np.frombuffer(array.buffers()[1], dtype="<i8")[2 * array.offset : 2 * (array.offset + n)]
+    unscaled = words[0::2]
+    magnitude = np.abs(unscaled)
+    sizes = np.ones(n, dtype=np.int32)
+    for k in range(1, _INT64_BYTES):
+        sizes += magnitude >= 1 << (8 * k - 1)
+    big_endian = unscaled.astype(">i8").view(np.uint8).reshape(n, _INT64_BYTES)
+    data = big_endian[np.arange(_INT64_BYTES) >= (_INT64_BYTES - sizes)[:, None]]
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(sizes, out=offsets[1:])
+    binary = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    if array.null_count:
+        binary = pc.if_else(array.is_valid(), binary, pa.scalar(None, pa.binary()))
+    values: list[bytes | None] = binary.to_pylist()
+    return values
+
+
+def _decimal_from_bytes(values: list[bytes | None], arrow_type: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """Avro ``decimal`` bytes as a decimal array of ``arrow_type`` (precision 18 or less), and a
+    mask of the values that do not fit it.
+    """
+    binary = pa.array(values, pa.binary())
+    n = len(binary)
+    offsets = np.frombuffer(binary.buffers()[1], dtype=np.int32)[: n + 1]
+    body = binary.buffers()[2]
+    data = np.frombuffer(body, dtype=np.uint8) if body is not None else np.zeros(0, dtype=np.uint8)
+    lengths = np.diff(offsets)
+    too_long = lengths > _INT64_BYTES
+    used = np.where(too_long, 0, lengths)
+    starts = offsets[:-1]
+    # Sign-extend every value to 8 bytes, then copy its own bytes over the right end.
+    first = np.zeros(n, dtype=np.uint8)
+    first[used > 0] = data[starts[used > 0]]
+    padded = np.zeros((n, _INT64_BYTES), dtype=np.uint8)
+    padded[first >= 0x80] = 0xFF
+    rows = np.repeat(np.arange(n), used)
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(used) - used, used)
+    padded[rows, _INT64_BYTES - np.repeat(used, used) + within] = data[np.repeat(starts, used) + within]
+    unscaled = padded.view(">i8").ravel().astype(np.int64)
+    limit = 10**arrow_type.precision
+    out_of_range = too_long | (unscaled >= limit) | (unscaled <= -limit)
+    slots = np.empty((n, 2), dtype=np.int64)
+    slots[:, 0] = unscaled
+    slots[:, 1] = unscaled >> 63  # the high word of a 128-bit two's complement: all sign bits
+    array = pa.Array.from_buffers(arrow_type, n, [binary.buffers()[0], pa.py_buffer(slots)])
+    return array, out_of_range

@@ -1,0 +1,242 @@
+"""The sink: consume market data topics in batches and commit them to Iceberg, exactly once.
+
+Per table, consumed rows wait in memory until ``commit_rows`` rows or ``commit_interval_s``
+seconds; then one Iceberg snapshot holds the new rows *and* the next Kafka offset of every
+partition they came from. Whatever instant the sink dies at, the lake holds either the rows and
+their offsets or neither, and a restarted sink reads from the offsets in the lake. Rows already
+in the lake (a redelivery) are skipped on ``message_id``. Undecodable messages go to the
+source's dead-letter topic, which is flushed before the offsets that pass them are committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from k2.errors import NotFoundError, RetryableError
+from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
+from k2.lake.writer import LakeWriter
+from k2.obs.metrics import K2Metrics
+from k2.schemas.codec import RecordCodec
+from k2.schemas.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
+from k2.settings import K2Settings
+from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
+from k2.stream.dlq import DeadLetters
+from k2.stream.sequences import SequenceTracker
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Pending:
+    """Rows of one table consumed since its last commit, and the offsets they take the table to."""
+
+    batches: list[pa.Table] = field(default_factory=list)
+    rows: int = 0
+    offsets: Offsets = field(default_factory=dict)
+    since: float = 0.0
+
+    def add(self, message: Message) -> None:
+        parts = self.offsets.setdefault(message.topic() or "", {})
+        partition, offset = message.partition() or 0, message.offset() or 0
+        parts[partition] = max(offset + 1, parts.get(partition, 0))
+        if not self.since:
+            self.since = time.monotonic()
+
+
+@dataclass
+class SinkReport:
+    """What one run of the sink did."""
+
+    messages: int = 0
+    rows_written: int = 0
+    duplicates_skipped: int = 0
+    dead_letters: int = 0
+    commits: int = 0
+
+
+class SinkError(RetryableError):
+    """The sink stopped on an error it cannot pass (Kafka or the lake unreachable)."""
+
+
+class Sink:
+    """Consumes every market data topic (under the configured prefix) into the lake."""
+
+    def __init__(self, settings: K2Settings, writer: LakeWriter, metrics: K2Metrics) -> None:
+        kafka = settings.kafka
+        self._settings = settings.stream
+        self._prefix = kafka.topic_prefix
+        self._writer = writer
+        self._metrics = metrics
+        common = {"bootstrap.servers": kafka.bootstrap_servers}
+        self._consumer = Consumer(
+            {
+                **common,
+                "group.id": self._settings.group_id,
+                # Static membership: a sink restarted after a crash takes its old place at once
+                # instead of waiting for the group to time the dead member out.
+                "group.instance.id": self._settings.instance_id,
+                "session.timeout.ms": 15_000,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "topic.metadata.refresh.interval.ms": 5000,
+            }
+        )
+        self._dead_letters = DeadLetters(common)
+        self._registry = SchemaRegistryClient({"url": kafka.schema_registry_url})
+        self._writer_schemas: dict[int, dict[str, Any]] = {}
+        self._codecs: dict[str, RecordCodec] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._assigned_at = 0.0
+        self._sequences = SequenceTracker(metrics)
+        self.report = SinkReport()
+
+    def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> SinkReport:
+        """Consume until ``stop`` is set (or nothing arrived for ``idle_exit_s``), then commit and close.
+
+        Raises:
+            SinkError: on a Kafka error the sink cannot pass.
+        """
+        stop = stop or threading.Event()
+        self._consumer.subscribe([market_topic_pattern(self._prefix)], on_assign=self._on_assign)
+        last_message = 0.0
+        try:
+            while not stop.is_set():
+                messages = self._consumer.consume(self._settings.poll_messages, timeout=0.5)
+                if messages:
+                    last_message = time.monotonic()
+                    self._take(messages)
+                self._commit_due(force=False)
+                quiet_since = max(last_message, self._assigned_at)
+                if idle_exit_s is not None and quiet_since and time.monotonic() - quiet_since >= idle_exit_s:
+                    break
+            self._commit_due(force=True)
+        finally:
+            self._consumer.close()
+            self._registry.close()
+        return self.report
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start each assigned partition at the offset its table recorded, not the group's."""
+        recorded: dict[str, Offsets] = {}
+        for partition in partitions:
+            spec = self._table_of(partition.topic)
+            if spec.name not in recorded:
+                recorded[spec.name] = committed_offsets(self._writer.table(spec))
+            partition.offset = (
+                recorded[spec.name].get(partition.topic, {}).get(partition.partition, OFFSET_BEGINNING)
+            )
+        log.info("sink_assigned", partitions=[(p.topic, p.partition, p.offset) for p in partitions])
+        consumer.assign(partitions)
+        self._assigned_at = time.monotonic()
+
+    def _take(self, messages: list[Message]) -> None:
+        by_topic: dict[str, list[Message]] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() in {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}:
+                    continue
+                if error.fatal() or not error.retriable():
+                    raise SinkError(f"Kafka: {error}")
+                log.warning("sink_kafka_error", error=str(error))
+                continue
+            by_topic.setdefault(message.topic() or "", []).append(message)
+        for topic, batch in by_topic.items():
+            spec = self._table_of(topic)
+            pending = self._pending.setdefault(spec.name, _Pending())
+            codec = self._codecs.setdefault(spec.name, RecordCodec(spec.record))
+            decoded = codec.decode([m.value() for m in batch], self._writer_schema)
+            rows, failures = decoded.rows, decoded.errors
+            for index, reason in failures:
+                self._dead_letters.send(self._dead_letter_topic(topic), batch[index], reason)
+            for message in batch:
+                pending.add(message)
+            if rows.num_rows:
+                pending.batches.append(rows)
+                pending.rows += rows.num_rows
+                self._sequences.observe(spec, rows)
+            self.report.messages += len(batch)
+            self.report.dead_letters += len(failures)
+            self._metrics.sink_messages.labels(spec.name).inc(len(batch))
+            self._metrics.sink_dead_letters.labels(spec.name).inc(len(failures))
+            self._metrics.sink_pending_rows.labels(spec.name).set(pending.rows)
+
+    def _table_of(self, topic: str) -> TableSpec:
+        _, data_type, _ = parse_market_topic(topic, self._prefix)
+        return TRADES if data_type is DataType.TRADES else QUOTES
+
+    def _dead_letter_topic(self, topic: str) -> str:
+        _, _, exchange = parse_market_topic(topic, self._prefix)
+        return dlq_topic(exchange, self._prefix)
+
+    def _writer_schema(self, schema_id: int) -> dict[str, Any]:
+        """The Avro schema a producer wrote with, from the registry, cached."""
+        if schema_id not in self._writer_schemas:
+            try:
+                registered = self._registry.get_schema(schema_id)
+            except SchemaRegistryError as error:
+                if error.http_status_code == HTTPStatus.NOT_FOUND:
+                    raise NotFoundError(f"schema id {schema_id} is not in the registry") from error
+                raise
+            schema: dict[str, Any] = orjson.loads(registered.schema_str or "{}")
+            self._writer_schemas[schema_id] = schema
+        return self._writer_schemas[schema_id]
+
+    def _commit_due(self, *, force: bool) -> None:
+        now = time.monotonic()
+        for name, pending in list(self._pending.items()):
+            if not pending.offsets:
+                continue
+            if (
+                force
+                or pending.rows >= self._settings.commit_rows
+                or now - pending.since >= self._settings.commit_interval_s
+            ):
+                self._commit(table_spec(name), pending)
+                del self._pending[name]
+
+    def _commit(self, spec: TableSpec, pending: _Pending) -> None:
+        """Commit ``pending``'s rows and offsets in one snapshot, then tell the group (for lag only)."""
+        self._dead_letters.flush()
+        table = self._writer.table(spec)
+        offsets = merged(committed_offsets(table), pending.offsets)
+        rows = (
+            pa.concat_tables(pending.batches) if pending.batches else spec.record.arrow_schema().empty_table()
+        )
+        started = time.perf_counter()
+        result = self._writer.append(
+            spec, rows, {"k2.source": "kafka", OFFSETS_PROPERTY: encode(offsets)}, commit_when_empty=True
+        )
+        self._metrics.sink_commit_duration.labels(spec.name).observe(time.perf_counter() - started)
+        self._metrics.sink_commits.labels(spec.name).inc()
+        self._metrics.sink_rows_written.labels(spec.name).inc(result.rows_written)
+        self._metrics.sink_duplicates.labels(spec.name).inc(result.duplicates_skipped)
+        self._metrics.sink_pending_rows.labels(spec.name).set(0)
+        self.report.commits += 1
+        self.report.rows_written += result.rows_written
+        self.report.duplicates_skipped += result.duplicates_skipped
+        log.info(
+            "sink_commit",
+            table=spec.name,
+            rows=result.rows_written,
+            duplicates=result.duplicates_skipped,
+            snapshot_id=result.snapshot_id,
+        )
+        group_offsets = [
+            TopicPartition(topic, partition, offset)
+            for topic, parts in pending.offsets.items()
+            for partition, offset in parts.items()
+        ]
+        self._consumer.commit(offsets=group_offsets, asynchronous=True)

@@ -1,0 +1,268 @@
+import io
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import fastavro
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from k2.errors import InvalidInputError, NotFoundError, RetryableError
+from k2.schemas import QUOTE, RECORDS, TRADE, Column, Kind, Record
+from k2.schemas.codec import HEADER, RecordCodec
+from k2.testing.factories import make_trade_rows, trade_row
+
+SCHEMA_ID = 42
+LARGEST = Decimal("9999999999.99999999")
+DECIMALS = st.decimals(min_value=-LARGEST, max_value=LARGEST, places=8, allow_nan=False, allow_infinity=False)
+TIMES = st.datetimes(
+    min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999), timezones=st.just(UTC)
+)
+TEXT = st.text(max_size=12)
+QUOTE_ROW: dict[str, Any] = {
+    "message_id": "m",
+    "quote_id": "ASX-BHP-20140310-1",
+    "symbol": "BHP",
+    "exchange": "ASX",
+    "asset_class": "equities",
+    "timestamp": datetime(2014, 3, 9, 23, 0, 0, 123456, tzinfo=UTC),
+    "bid_price": Decimal("36.66"),
+    "bid_quantity": Decimal(300),
+    "ask_price": None,
+    "ask_quantity": Decimal(0),
+    "currency": "AUD",
+    "source_sequence": 1,
+    "ingestion_timestamp": datetime(2026, 1, 1, tzinfo=UTC),
+    "platform_sequence": None,
+    "vendor_data": [("company_id", "7078")],
+}
+
+
+def _values(column: Column) -> st.SearchStrategy[Any]:
+    strategy: st.SearchStrategy[Any]
+    match column.kind:
+        case Kind.STRING:
+            strategy = TEXT
+        case Kind.ENUM:
+            strategy = st.sampled_from(column.symbols)
+        case Kind.LONG:
+            strategy = st.integers(-(2**63), 2**63 - 1)
+        case Kind.BOOLEAN:
+            strategy = st.booleans()
+        case Kind.DECIMAL:
+            strategy = DECIMALS
+        case Kind.TIMESTAMP:
+            strategy = TIMES
+        case Kind.DATE:
+            strategy = st.dates()
+        case Kind.STRING_LIST:
+            strategy = st.lists(TEXT, max_size=3)
+        case Kind.STRING_MAP:
+            strategy = st.dictionaries(TEXT, TEXT, max_size=3)
+    return strategy if column.required else st.none() | strategy
+
+
+def tables(record: Record) -> st.SearchStrategy[pa.Table]:
+    """Arrow tables in the record's schema with any values its types allow."""
+    row = st.fixed_dictionaries({c.name: _values(c) for c in record.columns})
+    return st.lists(row, max_size=12).map(
+        lambda rows: pa.Table.from_pylist(rows, schema=record.arrow_schema())
+    )
+
+
+def lookup(schemas: dict[int, dict[str, Any]]) -> Any:
+    def schema_for(schema_id: int) -> dict[str, Any]:
+        try:
+            return schemas[schema_id]
+        except KeyError:
+            raise NotFoundError(f"no schema {schema_id}") from None
+
+    return schema_for
+
+
+@pytest.mark.parametrize("record", list(RECORDS.values()), ids=lambda r: r.name)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_round_trip_is_exact(record: Record, data: st.DataObject) -> None:
+    """Any rows decode to exactly the rows encoded: same decimals, same microseconds, same nulls."""
+    table = data.draw(tables(record))
+    codec = RecordCodec(record)
+    values = codec.encode(table, SCHEMA_ID)
+    decoded = codec.decode(values, lookup({SCHEMA_ID: codec.schema}))
+    assert decoded.errors == []
+    assert decoded.rows.schema == record.arrow_schema()
+    assert decoded.rows.equals(table)
+    assert decoded.rows.to_pylist() == table.to_pylist()
+    assert codec.encode(table.slice(1), SCHEMA_ID) == values[1:]
+
+
+@pytest.mark.parametrize("record", [TRADE, QUOTE], ids=lambda r: r.name)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_values_are_what_fastavro_writes_from_python_objects(record: Record, data: st.DataObject) -> None:
+    """The columnar shortcut writes the bytes fastavro writes for Decimal and datetime values with
+    the logical types, after the Confluent header, so any Confluent client reads them.
+    """
+    table = data.draw(tables(record))
+    codec = RecordCodec(record)
+    parsed = fastavro.parse_schema(codec.schema)
+    expected = []
+    for row in table.to_pylist():
+        if row["vendor_data"] is not None:
+            row["vendor_data"] = dict(row["vendor_data"])
+        buffer = io.BytesIO()
+        buffer.write(bytes([0]) + SCHEMA_ID.to_bytes(4, "big"))
+        fastavro.schemaless_writer(buffer, parsed, row)
+        expected.append(buffer.getvalue())
+    assert codec.encode(table, SCHEMA_ID) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    schema_id=st.sampled_from([SCHEMA_ID, 7]),
+    noise=st.binary(max_size=160),
+    cut=st.integers(min_value=0, max_value=160),
+)
+def test_any_bytes_decode_or_are_reported_and_never_raise(schema_id: int, noise: bytes, cut: int) -> None:
+    """Random bodies, valid messages with bytes flipped, and cut-off messages each come out as a
+    row or as an error, read as v2 or resolved from a later writer schema."""
+    codec = RecordCodec(QUOTE)
+    later = {**codec.schema, "fields": [*codec.schema["fields"], {"name": "x", "type": ["null", "long"]}]}
+    good = codec.encode(pa.Table.from_pylist([QUOTE_ROW], schema=QUOTE.arrow_schema()), schema_id)[0]
+    flipped = good[:5] + bytes(a ^ b for a, b in zip(good[5:], noise.ljust(len(good), b"\0"), strict=False))
+    values: list[bytes | None] = [HEADER.pack(0, schema_id) + noise, flipped, good[:cut]]
+    decoded = codec.decode(values, lookup({SCHEMA_ID: codec.schema, 7: later}))
+    assert decoded.rows.num_rows + len(decoded.errors) == len(values)
+
+
+def test_header_is_magic_byte_and_big_endian_schema_id() -> None:
+    values = RecordCodec(TRADE).encode(make_trade_rows([trade_row()]), 0x01020304)
+    assert values[0][:5] == b"\x00\x01\x02\x03\x04"
+
+
+def test_bad_values_are_reported_by_index_and_good_ones_kept_in_order() -> None:
+    """One bad message never fails the batch: each is listed with its reason."""
+    codec = RecordCodec(TRADE)
+    rows = make_trade_rows([trade_row(sequence=i) for i in range(1, 4)])
+    good = codec.encode(rows, SCHEMA_ID)
+    values: list[bytes | None] = [
+        good[0],
+        None,
+        b"\x00\x00",
+        b"\x01" + good[1][1:],
+        HEADER.pack(0, 999) + good[1][5:],
+        good[1][:-3],
+        good[1] + b"\x00",
+        good[2],
+    ]
+    decoded = codec.decode(values, lookup({SCHEMA_ID: codec.schema}))
+    assert [index for index, _ in decoded.errors] == [1, 2, 3, 4, 5, 6]
+    reasons = dict(decoded.errors)
+    assert "no header" in reasons[1]
+    assert "no header" in reasons[2]
+    assert "magic byte 1" in reasons[3]
+    assert "unknown schema id 999" in reasons[4]
+    assert "does not decode" in reasons[5]
+    assert "1 bytes left" in reasons[6]
+    assert decoded.rows.column("source_sequence").to_pylist() == [1, 3]
+
+
+def test_later_writer_with_an_added_optional_field_decodes_with_the_v2_reader() -> None:
+    """Schema resolution: a v3 writer's extra optional field is skipped, v2 fields are kept."""
+    codec = RecordCodec(TRADE)
+    v3 = {**codec.schema, "fields": [*codec.schema["fields"], {"name": "venue", "type": ["null", "string"]}]}
+    row = trade_row(price=Decimal("36.667"), trade_conditions=["3"], vendor_data=[("buyer_id", "36.79")])
+    rows = make_trade_rows([row])
+    python_row = rows.to_pylist()[0] | {"vendor_data": {"buyer_id": "36.79"}, "venue": "X"}
+    buffer = io.BytesIO()
+    buffer.write(HEADER.pack(0, 7))
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(v3), python_row)
+    decoded = codec.decode(
+        [buffer.getvalue(), *codec.encode(rows, SCHEMA_ID)], lookup({SCHEMA_ID: codec.schema, 7: v3})
+    )
+    assert decoded.errors == []
+    assert decoded.rows.to_pylist() == rows.to_pylist() * 2
+
+
+def _retyped(schema: dict[str, Any], name: str, avro_type: Any) -> dict[str, Any]:
+    fields = [{**f, "type": avro_type} if f["name"] == name else f for f in schema["fields"]]
+    return {**schema, "fields": fields}
+
+
+def test_writer_with_another_logical_type_fails_only_its_messages() -> None:
+    """Millisecond timestamps read as microseconds would be silently wrong: they are refused."""
+    codec = RecordCodec(TRADE)
+    millis = _retyped(codec.schema, "timestamp", {"type": "long", "logicalType": "timestamp-millis"})
+    good = codec.encode(make_trade_rows([trade_row()]), SCHEMA_ID)[0]
+    decoded = codec.decode([HEADER.pack(0, 8) + good[5:], good], lookup({SCHEMA_ID: codec.schema, 8: millis}))
+    assert len(decoded.rows) == 1
+    assert [index for index, _ in decoded.errors] == [0]
+    assert "timestamp-millis" in decoded.errors[0][1]
+
+
+def test_decimal_beyond_the_record_precision_is_an_error() -> None:
+    codec = RecordCodec(TRADE)
+    wide = _retyped(
+        codec.schema, "price", {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 8}
+    )
+    parsed = fastavro.parse_schema(wide)
+    rows = make_trade_rows([trade_row(price=p) for p in ("1", "1")]).to_pylist()
+    values = []
+    for row, price in zip(rows, (Decimal("12345678901"), Decimal(-1)), strict=True):
+        buffer = io.BytesIO()
+        buffer.write(HEADER.pack(0, 9))
+        fastavro.schemaless_writer(buffer, parsed, row | {"price": price})
+        values.append(buffer.getvalue())
+    decoded = codec.decode(values, lookup({9: wide}))
+    assert decoded.errors == [(0, "price does not fit decimal128(18, 8)")]
+    assert decoded.rows.column("price").to_pylist() == [Decimal("-1.00000000")]
+
+
+def test_registry_failure_fails_the_call_not_the_messages() -> None:
+    """Only an unknown id is a message's fault; an unreachable registry is raised to the caller."""
+    codec = RecordCodec(TRADE)
+    values = codec.encode(make_trade_rows([trade_row()]), SCHEMA_ID)
+
+    def unreachable(_: int) -> dict[str, Any]:
+        raise RetryableError("registry down")
+
+    with pytest.raises(RetryableError):
+        codec.decode(values, unreachable)
+
+
+def test_writer_schemas_are_looked_up_once_per_id() -> None:
+    codec = RecordCodec(TRADE)
+    values = codec.encode(make_trade_rows([trade_row(sequence=i) for i in range(1, 6)]), SCHEMA_ID)
+    calls: list[int] = []
+
+    def schema_for(schema_id: int) -> dict[str, Any]:
+        calls.append(schema_id)
+        return codec.schema
+
+    codec.decode(values, schema_for)
+    codec.decode(values, schema_for)
+    assert calls == [SCHEMA_ID]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        make_trade_rows([trade_row(side="SIDEWAYS")]),
+        make_trade_rows([trade_row()]).drop_columns(["price"]),
+    ],
+    ids=["unknown-enum-symbol", "missing-column"],
+)
+def test_rows_that_do_not_fit_the_record_are_refused(rows: pa.Table) -> None:
+    with pytest.raises(InvalidInputError):
+        RecordCodec(TRADE).encode(rows, SCHEMA_ID)
+
+
+def test_nothing_in_nothing_out() -> None:
+    codec = RecordCodec(QUOTE)
+    assert codec.encode(pa.Table.from_pylist([], schema=QUOTE.arrow_schema()), SCHEMA_ID) == []
+    decoded = codec.decode([], lookup({}))
+    assert decoded.errors == []
+    assert decoded.rows.num_rows == 0
+    assert decoded.rows.schema == QUOTE.arrow_schema()
