@@ -270,6 +270,11 @@ class K2Settings(BaseSettings):
         return (self.data_dir / "warehouse").resolve().as_uri()
 
     @property
+    def kafka_configured(self) -> bool:
+        """Whether K2 runs with Kafka: on the platform, or with a broker set explicitly."""
+        return self.profile is Profile.PLATFORM or "bootstrap_servers" in self.kafka.model_fields_set
+
+    @property
     def platform_data(self) -> Path:
         """Where the local platform's services keep their data and logs."""
         return (self.platform.data or self.data_dir / "platform").resolve()

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from k2 import __version__
 from k2.api import exception_handlers
 from k2.api.middleware import RequestMiddleware
-from k2.api.routes import aggregations, coverage, health, metadata, queries, summary, ticks
+from k2.api.routes import aggregations, coverage, health, live, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.obs.metrics import K2Metrics
@@ -46,6 +46,9 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
         try:
             yield
         finally:
+            if getattr(app.state, "tail", None) is not None:
+                app.state.tail.close()
+                app.state.tail = None
             app.state.engine.close()
             close_catalog(catalog)
 
@@ -64,6 +67,7 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
         aggregations.router,
         metadata.router,
         coverage.router,
+        live.router,
     ):
         app.include_router(router)
     return app

@@ -10,7 +10,8 @@ from fastapi.security import APIKeyHeader
 from k2.api.errors import RateLimitedError
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
-from k2.settings import ApiSettings
+from k2.settings import ApiSettings, K2Settings
+from k2.stream.tail import KafkaTail
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your K2 API key.")
 
@@ -28,6 +29,18 @@ def _engine(request: Request) -> QueryEngine:
 def _metrics(request: Request) -> K2Metrics:
     metrics: K2Metrics = request.app.state.metrics
     return metrics
+
+
+def _tail(request: Request) -> KafkaTail | None:
+    """The app's Kafka tail reader, made on first use; None when K2 runs without Kafka."""
+    state = request.app.state
+    settings: K2Settings = state.settings
+    if not settings.kafka_configured:
+        return None
+    if getattr(state, "tail", None) is None:
+        state.tail = KafkaTail(settings)
+    tail: KafkaTail = state.tail
+    return tail
 
 
 def authenticate(request: Request, key: Annotated[str | None, Security(_api_key)] = None) -> str:
@@ -52,3 +65,4 @@ ApiSettingsDep = Annotated[ApiSettings, Depends(_settings)]
 EngineDep = Annotated[QueryEngine, Depends(_engine)]
 MetricsDep = Annotated[K2Metrics, Depends(_metrics)]
 CallerDep = Annotated[str, Depends(authenticate)]
+TailDep = Annotated[KafkaTail | None, Depends(_tail)]

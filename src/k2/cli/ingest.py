@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +16,7 @@ from k2.cli._context import CliContext, context
 from k2.cli._output import Format, catch_errors, render_one
 
 if TYPE_CHECKING:
+    from k2.ingest.producer import ProduceReport
     from k2.ingest.rejects import RejectFile
     from k2.ingest.report import IngestReport
     from k2.ingest.sources.base import Source
@@ -22,6 +24,13 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Load market data into the lake.", no_args_is_help=True)
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Report format.")]
+
+
+class Via(StrEnum):
+    """Where trades and quotes go."""
+
+    LAKE = "lake"
+    KAFKA = "kafka"
 
 
 SourceFactory = Callable[["RejectFile", int, datetime], "Source"]
@@ -64,19 +73,67 @@ def run_load(
     return report
 
 
+def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> ProduceReport:
+    """Build the source, produce its trades and quotes to Kafka (reference data to the lake) with a
+    progress bar, print the report.
+    """
+    from k2.ingest.loader import new_load_id, reject_file_for
+    from k2.ingest.producer import MarketProducer, produce_source
+    from k2.lake.writer import LakeWriter
+
+    settings = cli.settings
+    load_id = new_load_id()
+    rejects = reject_file_for(settings.reject_dir, load_id)
+    source = make_source(rejects, settings.ingest.read_batch_rows, datetime.now(UTC))
+    writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
+    with (
+        Progress(
+            TextColumn("[bold]producing[/bold]"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=fmt is not Format.TEXT,
+            transient=True,
+        ) as progress,
+        MarketProducer(settings.kafka) as producer,
+    ):
+        task = progress.add_task("produce", total=source.total_bytes)
+        report = produce_source(
+            source, producer, writer, rejects, load_id, progress=lambda n: progress.advance(task, n)
+        )
+    summary = report.as_dict()
+    if fmt is Format.TEXT:
+        summary["topics"] = ", ".join(f"{name}: {t.messages}" for name, t in report.producer.topics.items())
+        summary["reference_rows"] = ", ".join(f"{name}: {n}" for name, n in report.reference_rows.items())
+    render_one(summary, fmt, title="ingest report")
+    return report
+
+
 @app.command()
 @catch_errors
 def asx(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="ASX sample directory (trades/, quotes/, reference-data/).")],
+    via: Annotated[
+        Via,
+        typer.Option(
+            help="lake: write everything to the lake. kafka: produce trades and quotes to their Kafka "
+            "topics (reference data still goes to the lake)."
+        ),
+    ] = Via.LAKE,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Load an ASX tick directory: trades, quotes and reference data."""
     from k2.ingest.sources.asx import AsxSource
 
-    run_load(
-        context(ctx), lambda rejects, rows, at: AsxSource(path, rejects, batch_rows=rows, ingested_at=at), fmt
-    )
+    def make_source(rejects: RejectFile, rows: int, at: datetime) -> Source:
+        return AsxSource(path, rejects, batch_rows=rows, ingested_at=at)
+
+    if via is Via.KAFKA:
+        run_produce(context(ctx), make_source, fmt)
+    else:
+        run_load(context(ctx), make_source, fmt)
 
 
 @app.command()

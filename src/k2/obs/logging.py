@@ -30,6 +30,11 @@ def configure_logging(settings: ObsSettings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on the process's stderr as it is now (tests and servers may replace the stream)."""
+    return structlog.PrintLogger(sys.stderr)

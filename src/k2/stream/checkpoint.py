@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import orjson
 from pyiceberg.table import Table
-from pyiceberg.table.snapshots import ancestors_of
+from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
 #: Snapshot summary property holding ``{topic: {partition: next offset}}`` as JSON.
 OFFSETS_PROPERTY = "k2.kafka.offsets"
@@ -19,17 +19,26 @@ OFFSETS_PROPERTY = "k2.kafka.offsets"
 Offsets = dict[str, dict[int, int]]
 
 
-def committed_offsets(table: Table) -> Offsets:
-    """The offsets recorded by the newest snapshot of ``table`` that recorded any; empty if none."""
+def last_sink_snapshot(table: Table) -> Snapshot | None:
+    """The newest snapshot of ``table`` (in its current history) that recorded Kafka offsets."""
     current = table.current_snapshot()
     if current is None:
-        return {}
+        return None
     for snapshot in ancestors_of(current, table.metadata):
-        raw = snapshot.summary.additional_properties.get(OFFSETS_PROPERTY) if snapshot.summary else None
-        if raw:
-            decoded: dict[str, dict[str, int]] = orjson.loads(raw)
-            return {topic: {int(p): int(o) for p, o in parts.items()} for topic, parts in decoded.items()}
-    return {}
+        if snapshot.summary and snapshot.summary.additional_properties.get(OFFSETS_PROPERTY):
+            return snapshot
+    return None
+
+
+def committed_offsets(table: Table) -> Offsets:
+    """The offsets recorded by the newest snapshot of ``table`` that recorded any; empty if none."""
+    snapshot = last_sink_snapshot(table)
+    if snapshot is None or snapshot.summary is None:
+        return {}
+    decoded: dict[str, dict[str, int]] = orjson.loads(
+        snapshot.summary.additional_properties[OFFSETS_PROPERTY]
+    )
+    return {topic: {int(p): int(o) for p, o in parts.items()} for topic, parts in decoded.items()}
 
 
 def merged(recorded: Offsets, consumed: Offsets) -> Offsets:

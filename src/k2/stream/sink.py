@@ -13,17 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any
 
-import orjson
 import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from k2.errors import NotFoundError, RetryableError
+from k2.errors import RetryableError
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
@@ -32,6 +27,7 @@ from k2.schemas.topics import DataType, dlq_topic, market_topic_pattern, parse_m
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
 from k2.stream.dlq import DeadLetters
+from k2.stream.schemas import WriterSchemas
 from k2.stream.sequences import SequenceTracker
 
 log = structlog.get_logger(__name__)
@@ -94,8 +90,7 @@ class Sink:
             }
         )
         self._dead_letters = DeadLetters(common)
-        self._registry = SchemaRegistryClient({"url": kafka.schema_registry_url})
-        self._writer_schemas: dict[int, dict[str, Any]] = {}
+        self._writer_schemas = WriterSchemas(kafka.schema_registry_url)
         self._codecs: dict[str, RecordCodec] = {}
         self._pending: dict[str, _Pending] = {}
         self._assigned_at = 0.0
@@ -109,7 +104,9 @@ class Sink:
             SinkError: on a Kafka error the sink cannot pass.
         """
         stop = stop or threading.Event()
-        self._consumer.subscribe([market_topic_pattern(self._prefix)], on_assign=self._on_assign)
+        self._consumer.subscribe(
+            [market_topic_pattern(self._prefix)], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
         last_message = 0.0
         try:
             while not stop.is_set():
@@ -124,7 +121,7 @@ class Sink:
             self._commit_due(force=True)
         finally:
             self._consumer.close()
-            self._registry.close()
+            self._writer_schemas.close()
         return self.report
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -140,6 +137,11 @@ class Sink:
         log.info("sink_assigned", partitions=[(p.topic, p.partition, p.offset) for p in partitions])
         consumer.assign(partitions)
         self._assigned_at = time.monotonic()
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Commit what was consumed before partitions move to another sink, so it never writes them too."""
+        log.info("sink_revoked", partitions=[(p.topic, p.partition) for p in partitions])
+        self._commit_due(force=True)
 
     def _take(self, messages: list[Message]) -> None:
         by_topic: dict[str, list[Message]] = {}
@@ -157,7 +159,7 @@ class Sink:
             spec = self._table_of(topic)
             pending = self._pending.setdefault(spec.name, _Pending())
             codec = self._codecs.setdefault(spec.name, RecordCodec(spec.record))
-            decoded = codec.decode([m.value() for m in batch], self._writer_schema)
+            decoded = codec.decode([m.value() for m in batch], self._writer_schemas)
             rows, failures = decoded.rows, decoded.errors
             for index, reason in failures:
                 self._dead_letters.send(self._dead_letter_topic(topic), batch[index], reason)
@@ -180,19 +182,6 @@ class Sink:
     def _dead_letter_topic(self, topic: str) -> str:
         _, _, exchange = parse_market_topic(topic, self._prefix)
         return dlq_topic(exchange, self._prefix)
-
-    def _writer_schema(self, schema_id: int) -> dict[str, Any]:
-        """The Avro schema a producer wrote with, from the registry, cached."""
-        if schema_id not in self._writer_schemas:
-            try:
-                registered = self._registry.get_schema(schema_id)
-            except SchemaRegistryError as error:
-                if error.http_status_code == HTTPStatus.NOT_FOUND:
-                    raise NotFoundError(f"schema id {schema_id} is not in the registry") from error
-                raise
-            schema: dict[str, Any] = orjson.loads(registered.schema_str or "{}")
-            self._writer_schemas[schema_id] = schema
-        return self._writer_schemas[schema_id]
 
     def _commit_due(self, *, force: bool) -> None:
         now = time.monotonic()

@@ -21,8 +21,8 @@ from k2.api.models import (
     TickQueryBody,
     TickTable,
 )
+from k2.api.pages import respond, run_page
 from k2.api.params import as_of, checked_range
-from k2.api.routes.ticks import respond, run_page
 from k2.lake.tables import table_spec
 from k2.query import Page, TickQuery, quotes, replay, trades
 from k2.query.engine import AsOf

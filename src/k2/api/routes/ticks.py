@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from k2.api import formats
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
 from k2.api.models import Order, OutputFormat, RowsResponse
+from k2.api.pages import live_page, respond, run_page
 from k2.api.params import (
     AsOfSnapshot,
     AsOfTag,
@@ -25,55 +22,23 @@ from k2.api.params import (
     as_of,
     checked_range,
 )
+from k2.lake.tables import QUOTES, TRADES
 from k2.query import Page, TickQuery, quotes, trades
 from k2.query.adjust import Adjustment, adjust
-from k2.query.engine import QueryEngine
 from k2.query.enrich import with_prevailing_quotes
-from k2.query.errors import InvalidQueryError
-from k2.settings import ApiSettings
 
 router = APIRouter(prefix="/v1", tags=["ticks"])
 
 Limit = Annotated[int, Query(ge=1, description="Rows per page (at most K2_API_MAX_ROWS).")]
 Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
 PageOrder = Annotated[Order, Query(description="asc: oldest first; desc: newest first.")]
-
-
-def respond(
-    request: Request, engine: QueryEngine, kind: str, page: Page, limit: int, fmt: OutputFormat
-) -> Response:
-    """Encode one page with its meta and pagination."""
-    envelope = {
-        "meta": {
-            "snapshot_id": page.snapshot_id,
-            "count": page.rows.num_rows,
-            "correlation_id": correlation_id_of(request.scope),
-        },
-        "pagination": {"limit": limit, "next_cursor": page.next_cursor},
-    }
-    headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
-    if page.next_cursor:
-        headers["X-Next-Cursor"] = page.next_cursor
-    return formats.encode(page.rows, fmt, envelope, kind, headers, duck=engine.cursor)
-
-
-def run_page(
-    *,
-    kind: str,
-    read: Callable[[QueryEngine, TickQuery], Page],
-    engine: QueryEngine,
-    metrics: MetricsDep,
-    query: TickQuery,
-    settings: ApiSettings,
-) -> Page:
-    """Run a tick query within the API's limits, timing it."""
-    if query.limit > settings.max_rows:
-        raise InvalidQueryError(f"limit may be at most {settings.max_rows}")
-    began = time.perf_counter()
-    page = read(engine, query)
-    metrics.query_duration.labels(query=kind).observe(time.perf_counter() - began)
-    metrics.query_rows.labels(query=kind).inc(page.rows.num_rows)
-    return page
+IncludeLive = Annotated[
+    bool,
+    Query(
+        description="Join the rows still in Kafka that the sink has not committed (first page as of "
+        "now only; the answer then has no next_cursor and says meta.lake_complete_until)."
+    ),
+]
 
 
 def tick_query(
@@ -113,6 +78,7 @@ def get_trades(
     settings: ApiSettingsDep,
     engine: EngineDep,
     metrics: MetricsDep,
+    tail: TailDep,
     query: TickQueryDep,
     with_quotes: Annotated[
         bool, Query(description="Add the prevailing bid/ask (as-of join) to each trade.")
@@ -126,6 +92,7 @@ def get_trades(
     adjustment_as_of: Annotated[
         date | None, Query(description="Count only corporate actions on or before this day (default today).")
     ] = None,
+    include_live: IncludeLive = False,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Trades by symbol, exchange and time range; follow `next_cursor` for the next page, which
@@ -139,9 +106,10 @@ def get_trades(
     rows = adjust(engine, page.rows, adjustment, adjustment_as_of or datetime.now(UTC).date())
     if with_quotes:
         rows = with_prevailing_quotes(engine, rows, timedelta(milliseconds=quote_tolerance_ms), query.as_of)
-    return respond(
-        request, engine, "trades", Page(rows, page.snapshot_id, page.next_cursor), query.limit, format
-    )
+    page = Page(rows, page.snapshot_id, page.next_cursor)
+    if include_live:
+        return live_page(request, engine, tail, TRADES, page, query, format)
+    return respond(request, engine, "trades", page, query.limit, format)
 
 
 @router.get("/quotes", response_model=RowsResponse)
@@ -151,11 +119,15 @@ def get_quotes(
     settings: ApiSettingsDep,
     engine: EngineDep,
     metrics: MetricsDep,
+    tail: TailDep,
     query: TickQueryDep,
+    include_live: IncludeLive = False,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Best bid/ask updates by symbol, exchange and time range, in stable pages like trades."""
     page = run_page(
         kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
     )
+    if include_live:
+        return live_page(request, engine, tail, QUOTES, page, query, format)
     return respond(request, engine, "quotes", page, query.limit, format)

@@ -1,0 +1,444 @@
+"""Market data into Kafka: trades and quotes as Avro messages keyed by symbol, none lost.
+
+:class:`MarketProducer` wraps one idempotent ``confluent_kafka.Producer`` (``acks=all``, so a
+message counts as delivered only once every in-sync replica has it, and broker retries never
+duplicate or reorder it). The first batch for a venue and data type creates its topic and the
+venue's dead-letter topic when missing, registers the record's v2 Avro schema under the topic's
+subject (``<topic>-value``) with BACKWARD compatibility, and remembers the schema id every value is
+framed with. Rows are encoded in chunks by :class:`~k2.schemas.codec.RecordCodec`; each message is
+keyed by its symbol, so one symbol's ticks stay in order on one partition. Delivery callbacks count
+what the broker acknowledged and what failed; :meth:`MarketProducer.flush` raises
+:class:`DeliveryFailedError` when anything failed, so a loss is never silent.
+
+:func:`produce_source` runs a whole source this way: trades and quotes to Kafka, reference data
+(the small tables a source replaces per exchange) straight to the lake, as a load would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.common._httpx_compat import httpx as registry_http
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from k2.errors import ConfigurationError, RetryableError
+from k2.ingest.pipeline import run_ahead
+from k2.ingest.rejects import RejectFile
+from k2.ingest.sources.base import Source, SourceBatch
+from k2.lake.writer import LakeWriter
+from k2.schemas.codec import RecordCodec
+from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
+from k2.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[int], None]
+
+CLIENT_ID = "k2-producer"
+#: Batches compress well (repeated symbols, ids, venue fields); lz4 costs the least CPU per byte.
+COMPRESSION = "lz4"
+#: Wait this long for a batch to fill: a bulk load fills batches long before; a live feed pays
+#: at most this much latency.
+LINGER_MS = 20
+#: Largest batch per partition, in bytes and in messages (~115-byte trades: the bytes bind first).
+BATCH_BYTES = 1_000_000
+BATCH_MESSAGES = 10_000
+#: Messages librdkafka may hold unacknowledged before produce() refuses more (BufferError).
+QUEUE_MESSAGES = 500_000
+#: A message not acknowledged within this time fails (and is counted, never dropped quietly).
+DELIVERY_TIMEOUT_MS = 120_000
+#: Long enough for every queued message to be acknowledged or to time out.
+FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 30
+#: How long a producer left on an exception still tries to deliver what it queued.
+ABANDON_TIMEOUT_S = 10.0
+#: How long to serve delivery reports before retrying a produce() refused for a full queue.
+QUEUE_FULL_WAIT_S = 0.05
+#: Rows encoded at once: bounds the encoded values held in memory while librdkafka sends.
+ENCODE_ROWS = 50_000
+#: Subject compatibility: a new schema version must read everything written before it.
+COMPATIBILITY = "BACKWARD"
+#: Dead letters are few; one partition keeps them in the order they were found.
+DLQ_PARTITIONS = 1
+#: Seconds an admin request (metadata, topic creation) may take.
+ADMIN_TIMEOUT_S = 30.0
+#: Delivery failures quoted in the error; the rest are only counted.
+QUOTED_FAILURES = 5
+
+
+class DeliveryFailedError(RetryableError):
+    """Kafka did not acknowledge some messages; producing the same rows again is safe."""
+
+
+class KafkaUnavailableError(RetryableError):
+    """The Kafka cluster or the schema registry did not answer."""
+
+
+def producer_config(settings: KafkaSettings) -> dict[str, str | int | bool]:
+    """The librdkafka settings of K2's producer: idempotent, fully acknowledged, batched, compressed.
+
+    The partitioner is Java's (murmur2), so a symbol lands on the partition any Java client picks.
+    """
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "client.id": CLIENT_ID,
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": COMPRESSION,
+        "linger.ms": LINGER_MS,
+        "batch.size": BATCH_BYTES,
+        "batch.num.messages": BATCH_MESSAGES,
+        "queue.buffering.max.messages": QUEUE_MESSAGES,
+        "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "partitioner": "murmur2_random",
+    }
+
+
+@dataclass
+class TopicStats:
+    """What one topic's messages came to: acknowledged messages and value bytes, and failures."""
+
+    messages: int = 0
+    bytes: int = 0
+    failed: int = 0
+
+
+@dataclass
+class ProducerStats:
+    """A producer's counts so far, per topic."""
+
+    topics: dict[str, TopicStats] = field(default_factory=dict)
+
+    @property
+    def messages(self) -> int:
+        """Messages the broker acknowledged."""
+        return sum(t.messages for t in self.topics.values())
+
+    @property
+    def bytes(self) -> int:
+        """Value bytes the broker acknowledged."""
+        return sum(t.bytes for t in self.topics.values())
+
+    @property
+    def failed(self) -> int:
+        """Messages that could not be delivered."""
+        return sum(t.failed for t in self.topics.values())
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where one venue's trades or quotes go, and how they are written there."""
+
+    topic: str
+    codec: RecordCodec
+    schema_id: int
+    on_delivery: Callable[[KafkaError | None, Message], None]
+
+
+class MarketProducer:
+    """Produces source batches of trades and quotes to their venue's topics; a context manager.
+
+    Leaving the ``with`` block flushes, and raises :class:`DeliveryFailedError` if any message
+    failed. Leaving it on an exception delivers what it can within ``ABANDON_TIMEOUT_S``, discards
+    the rest (the load failed anyway, and running it again is safe) and lets the exception through.
+
+    Attributes:
+        stats: what was acknowledged and what failed so far, per topic.
+    """
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer = Producer({**producer_config(settings), "error_cb": _on_client_error})
+        self._admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+        self._registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        self._codecs: dict[DataType, RecordCodec] = {}
+        self._routes: dict[tuple[str, DataType, str], _Route] = {}
+        self._failures: list[str] = []
+        self.stats = ProducerStats()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.flush()
+            else:
+                unsent = self._producer.flush(ABANDON_TIMEOUT_S)
+                if unsent:
+                    self._producer.purge()
+                log.warning("producer_abandoned", unsent=unsent, failed=self.stats.failed)
+        finally:
+            self._producer.close()
+            self._registry.close()
+
+    def produce_batch(self, batch: SourceBatch) -> int:
+        """Queue a batch of trades or quotes, each row one message on its venue's topic.
+
+        Returns before the broker acknowledges anything; :meth:`flush` waits for that.
+
+        Args:
+            batch: rows of the trades or quotes table; rows of several venues go to their own topics.
+
+        Returns:
+            Messages queued.
+
+        Raises:
+            InvalidInputError: the batch is not trades or quotes, or its rows do not fit the record.
+            DeliveryFailedError: earlier messages failed, or Kafka refused a message.
+            KafkaUnavailableError: a topic could not be created or a schema registered for want of
+                an answer.
+            ConfigurationError: Kafka or the registry refused a topic or the schema.
+        """
+        self._raise_on_failures()
+        data_type = DataType.of(batch.table.record)
+        queued = 0
+        for (asset_class, exchange), rows in _by_venue(batch.rows):
+            route = self._route(asset_class, data_type, exchange)
+            for start in range(0, rows.num_rows, ENCODE_ROWS):
+                queued += self._send(route, rows.slice(start, ENCODE_ROWS))
+        return queued
+
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> ProducerStats:
+        """Wait until the broker has acknowledged, or failed, every queued message.
+
+        Returns:
+            The producer's counts.
+
+        Raises:
+            DeliveryFailedError: some message failed or was still unacknowledged at the timeout.
+        """
+        unsent = self._producer.flush(timeout_s)
+        if unsent:
+            raise DeliveryFailedError(f"{unsent} messages were still unacknowledged after {timeout_s:g} s")
+        self._raise_on_failures()
+        return self.stats
+
+    def _raise_on_failures(self) -> None:
+        if self.stats.failed:
+            raise DeliveryFailedError(
+                f"{self.stats.failed} messages were not delivered, e.g. {'; '.join(self._failures)}"
+            )
+
+    def _send(self, route: _Route, rows: pa.Table) -> int:
+        values = route.codec.encode(rows, route.schema_id)
+        keys = rows.column("symbol").to_pylist()
+        produce = self._producer.produce
+        topic, on_delivery = route.topic, route.on_delivery
+        try:
+            for key, value in zip(keys, values, strict=True):
+                try:
+                    produce(topic, value, key, on_delivery=on_delivery)
+                except BufferError:
+                    self._produce_when_room(topic, key, value, on_delivery)
+        except KafkaException as exc:
+            raise DeliveryFailedError(f"Kafka refused a message for {topic}: {exc.args[0]}") from exc
+        self._producer.poll(0)
+        return len(values)
+
+    def _produce_when_room(
+        self, topic: str, key: str, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
+    ) -> None:
+        """Serve delivery reports until the full queue takes the message. Messages leave the queue
+        when acknowledged or when they time out, so this ends within the delivery timeout.
+        """
+        while True:
+            self._producer.poll(QUEUE_FULL_WAIT_S)
+            try:
+                self._producer.produce(topic, value, key, on_delivery=on_delivery)
+            except BufferError:
+                continue
+            return
+
+    def _route(self, asset_class: str, data_type: DataType, exchange: str) -> _Route:
+        route = self._routes.get((asset_class, data_type, exchange))
+        if route is not None:
+            return route
+        prefix = self._settings.topic_prefix
+        topic = market_topic(asset_class, data_type, exchange, prefix)
+        self._ensure_topics({topic: self._settings.partitions, dlq_topic(exchange, prefix): DLQ_PARTITIONS})
+        codec = self._codecs.setdefault(data_type, RecordCodec(data_type.record))
+        subject = value_subject(topic)
+        schema_id = self._register(subject, codec.schema)
+        counts = self.stats.topics.setdefault(topic, TopicStats())
+        route = _Route(topic, codec, schema_id, self._delivery_callback(counts))
+        self._routes[(asset_class, data_type, exchange)] = route
+        log.info("topic_ready", topic=topic, subject=subject, schema_id=schema_id)
+        return route
+
+    def _delivery_callback(self, counts: TopicStats) -> Callable[[KafkaError | None, Message], None]:
+        failures = self._failures
+
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            if error is None:
+                counts.messages += 1
+                counts.bytes += len(message)
+            else:
+                counts.failed += 1
+                if len(failures) < QUOTED_FAILURES:
+                    failures.append(f"{message.topic()}: {error.str()}")
+
+        return on_delivery
+
+    def _ensure_topics(self, partitions: dict[str, int]) -> None:
+        """Create the topics that do not exist yet; one that appears meanwhile is fine."""
+        try:
+            existing = self._admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+        except KafkaException as exc:
+            raise KafkaUnavailableError(
+                f"Kafka at {self._settings.bootstrap_servers} did not answer: {exc.args[0]}"
+            ) from exc
+        missing = [
+            NewTopic(name, num_partitions=count, replication_factor=self._settings.replication_factor)
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if not missing:
+            return
+        futures = self._admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S)
+        for name, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                    continue
+                kind = KafkaUnavailableError if error.retriable() else ConfigurationError
+                raise kind(f"cannot create topic {name}: {error.str()}") from exc
+            log.info("topic_created", topic=name, partitions=partitions[name])
+
+    def _register(self, subject: str, schema: dict[str, Any]) -> int:
+        """Set the subject's compatibility, then register the schema (or find it registered)."""
+        try:
+            self._registry.set_compatibility(subject_name=subject, level=COMPATIBILITY)
+            return self._registry.register_schema(subject, Schema(orjson.dumps(schema).decode(), "AVRO"))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code >= 500:
+                raise KafkaUnavailableError(f"schema registry failed on {subject}: {exc}") from exc
+            raise ConfigurationError(f"schema registry refused the schema of {subject}: {exc}") from exc
+        except registry_http.TransportError as exc:
+            raise KafkaUnavailableError(
+                f"schema registry at {self._settings.schema_registry_url} did not answer: {exc}"
+            ) from exc
+
+
+def _on_client_error(error: KafkaError) -> None:
+    """Log librdkafka's client-level errors (a broker down, a fatal idempotence error); librdkafka
+    retries the transient ones itself, and message failures reach the delivery callback.
+    """
+    log.warning("kafka_client_error", error=error.str(), fatal=error.fatal())
+
+
+def _by_venue(rows: pa.Table) -> Iterator[tuple[tuple[str, str], pa.Table]]:
+    """Split rows by (asset class, exchange), keeping row order within each."""
+    venues = rows.select(["asset_class", "exchange"]).group_by(["asset_class", "exchange"]).aggregate([])
+    pairs = list(zip(venues["asset_class"].to_pylist(), venues["exchange"].to_pylist(), strict=True))
+    if len(pairs) == 1:
+        yield pairs[0], rows
+        return
+    for asset_class, exchange in pairs:
+        mask = pc.and_(pc.equal(rows["asset_class"], asset_class), pc.equal(rows["exchange"], exchange))
+        yield (asset_class, exchange), rows.filter(mask)
+
+
+@dataclass
+class ProduceReport:
+    """The outcome of producing one source: messages per topic, reference rows, rejects."""
+
+    load_id: str
+    source: str
+    rows_read: int = 0
+    reference_rows: dict[str, int] = field(default_factory=dict)
+    rows_rejected: int = 0
+    reject_file: Path | None = None
+    elapsed_seconds: float = 0.0
+    producer: ProducerStats = field(default_factory=ProducerStats)
+
+    @property
+    def messages_per_second(self) -> float:
+        """Messages acknowledged per second of the whole run."""
+        return self.producer.messages / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready view."""
+        return {
+            "load_id": self.load_id,
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "messages": self.producer.messages,
+            "failed": self.producer.failed,
+            "rows_rejected": self.rows_rejected,
+            "reject_file": str(self.reject_file) if self.reject_file else None,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "messages_per_second": round(self.messages_per_second, 1),
+            "topics": {name: t.messages for name, t in self.producer.topics.items()},
+            "reference_rows": self.reference_rows,
+            "bytes": self.producer.bytes,
+        }
+
+
+def produce_source(
+    source: Source,
+    producer: MarketProducer,
+    writer: LakeWriter,
+    rejects: RejectFile,
+    load_id: str,
+    *,
+    progress: Progress | None = None,
+) -> ProduceReport:
+    """Produce a source's trades and quotes to Kafka; write its reference data to the lake.
+
+    Reference batches (``replace_exchange`` set) replace their exchange's rows in the lake, with the
+    load's identity in the snapshot summary, as :class:`~k2.ingest.loader.Loader` does. The source
+    is read on a worker thread while this one encodes and produces.
+
+    Args:
+        source: the input.
+        producer: where trades and quotes go; flushed before this returns.
+        writer: where reference data goes.
+        rejects: where the source records rows it cannot take; closed before this returns.
+        load_id: the load's identity.
+        progress: called with the input bytes consumed by each batch.
+
+    Returns:
+        What was produced, written and rejected.
+
+    Raises:
+        DeliveryFailedError: some message was not delivered (see :meth:`MarketProducer.flush`).
+    """
+    started = time.perf_counter()
+    report = ProduceReport(load_id=load_id, source=source.description)
+    properties = {"k2.load.id": load_id, "k2.load.source": source.description}
+    try:
+        for batch in run_ahead([source.batches()]):
+            report.rows_read += batch.rows_read
+            if batch.replace_exchange is not None:
+                result = writer.replace(batch.table, batch.rows, batch.replace_exchange, properties)
+                name = batch.table.name
+                report.reference_rows[name] = report.reference_rows.get(name, 0) + result.rows_written
+            else:
+                producer.produce_batch(batch)
+            if progress is not None:
+                progress(batch.bytes_read)
+        report.producer = producer.flush()
+    finally:
+        rejects.close()
+    report.rows_rejected = rejects.count
+    report.reject_file = rejects.path if rejects.count else None
+    report.elapsed_seconds = time.perf_counter() - started
+    log.info("produce_done", **{k: v for k, v in report.as_dict().items() if k != "topics"})
+    return report

@@ -1,0 +1,162 @@
+"""The Kafka tail: rows already in Kafka that the sink has not committed to the lake yet.
+
+A read of "fresh" data unions the lake with this tail. The tail starts, per partition, at the
+offset the table's newest sink snapshot recorded (:mod:`k2.stream.checkpoint`) and ends at the
+partition's high watermark taken when the read begins, so the two never leave a hole between
+them; rows in both (the sink committed meanwhile) are dropped from the tail on ``message_id``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from pyiceberg.table import Table
+
+from k2.errors import RetryableError
+from k2.lake.tables import TableSpec
+from k2.schemas.codec import RecordCodec
+from k2.schemas.topics import DataType, market_topic_pattern, parse_market_topic
+from k2.settings import K2Settings
+from k2.stream.checkpoint import committed_offsets, last_sink_snapshot
+from k2.stream.schemas import WriterSchemas
+
+#: Most messages read from one partition's tail; a sink that is far behind is a lag problem.
+MAX_TAIL_PER_PARTITION = 200_000
+
+
+class TailUnavailableError(RetryableError):
+    """Kafka or the schema registry cannot be reached, so fresh rows cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tail:
+    """Rows in Kafka beyond the lake, and how far the lake reaches.
+
+    ``lake_complete_until`` is the commit time of the newest sink snapshot: every message
+    produced before the sink consumed it up to that commit is in the lake. ``messages`` counts
+    what was read from the tail, dead letters included.
+    """
+
+    rows: pa.Table
+    messages: int
+    lake_complete_until: datetime | None
+
+
+class KafkaTail:
+    """Reads the uncommitted tail of a table's topics; one reader serves one caller at a time."""
+
+    def __init__(self, settings: K2Settings, timeout_s: float = 5.0) -> None:
+        kafka = settings.kafka
+        self._prefix = kafka.topic_prefix
+        self._timeout = timeout_s
+        self._config = {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": "k2-tail-reader",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+        self._made: Consumer | None = None
+        self._schemas = WriterSchemas(kafka.schema_registry_url)
+        self._codecs: dict[str, RecordCodec] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def _consumer(self) -> Consumer:
+        """The Kafka consumer, made on the first read so an app that never reads live data never
+        connects to Kafka.
+        """
+        if self._made is None:
+            self._made = Consumer(self._config)
+        return self._made
+
+    def close(self) -> None:
+        """Close the Kafka consumer and the registry client."""
+        if self._made is not None:
+            self._made.close()
+        self._schemas.close()
+
+    def read(self, spec: TableSpec, table: Table | None) -> Tail:
+        """The tail of every topic feeding ``spec``'s table (``table`` None: nothing committed yet).
+
+        Raises:
+            TailUnavailableError: when Kafka or the registry does not answer.
+        """
+        with self._lock:
+            try:
+                return self._read(spec, table)
+            except (KafkaException, SchemaRegistryError, OSError) as error:
+                raise TailUnavailableError(f"the Kafka tail cannot be read: {error}") from error
+
+    def _read(self, spec: TableSpec, table: Table | None) -> Tail:
+        wanted = DataType.TRADES if spec.record.name == "Trade" else DataType.QUOTES
+        recorded = committed_offsets(table) if table is not None else {}
+        metadata = self._consumer.list_topics(timeout=self._timeout)
+        assignments: list[TopicPartition] = []
+        ends: dict[tuple[str, int], int] = {}
+        for name, topic in metadata.topics.items():
+            if not _matches(name, self._prefix) or parse_market_topic(name, self._prefix)[1] is not wanted:
+                continue
+            for partition in topic.partitions:
+                low, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=self._timeout
+                )
+                start = max(recorded.get(name, {}).get(partition, low), low, high - MAX_TAIL_PER_PARTITION)
+                if start < high:
+                    assignments.append(TopicPartition(name, partition, start))
+                    ends[(name, partition)] = high
+        values: list[bytes | None] = []
+        if assignments:
+            self._consumer.assign(assignments)
+            values = self._consume_until(ends)
+            self._consumer.unassign()
+        codec = self._codecs.setdefault(spec.name, RecordCodec(spec.record))
+        rows = (
+            codec.decode(values, self._schemas).rows if values else spec.record.arrow_schema().empty_table()
+        )
+        if rows.num_rows:
+            rows = rows.take(
+                pc.sort_indices(rows, [("timestamp", "ascending"), ("source_sequence", "ascending")])
+            )
+        return Tail(rows, len(values), _last_sink_commit(table))
+
+    def _consume_until(self, ends: dict[tuple[str, int], int]) -> list[bytes | None]:
+        """Values from the assigned partitions up to each one's end offset taken at the start."""
+        values: list[bytes | None] = []
+        remaining = dict(ends)
+        deadline = datetime.now(UTC).timestamp() + self._timeout
+        while remaining and datetime.now(UTC).timestamp() < deadline:
+            for message in self._consumer.consume(10_000, timeout=0.2):
+                key = (message.topic() or "", message.partition() or 0)
+                if key not in remaining:
+                    continue
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        del remaining[key]
+                    continue
+                offset = message.offset() or 0
+                if offset < remaining[key]:
+                    values.append(message.value())
+                if offset + 1 >= remaining[key]:
+                    del remaining[key]
+        if remaining:
+            raise TailUnavailableError(f"Kafka did not deliver the tail within {self._timeout:.0f} s")
+        return values
+
+
+def _matches(topic: str, prefix: str) -> bool:
+    return re.fullmatch(market_topic_pattern(prefix).removeprefix("^"), topic) is not None
+
+
+def _last_sink_commit(table: Table | None) -> datetime | None:
+    """Commit time of the newest snapshot that recorded Kafka offsets."""
+    snapshot = last_sink_snapshot(table) if table is not None else None
+    return datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC) if snapshot else None
