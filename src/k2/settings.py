@@ -138,9 +138,6 @@ class StreamSettings(BaseSettings):
     )
     commit_rows: int = Field(500_000, gt=0, description="Rows gathered per table before an Iceberg commit.")
     poll_messages: int = Field(10_000, gt=0, description="Most messages taken from Kafka per poll.")
-    metrics_port: int | None = Field(
-        None, gt=0, lt=65536, description="Serve the sink's Prometheus metrics on this port."
-    )
 
 
 class PlatformSettings(BaseSettings):
@@ -194,6 +191,12 @@ class ObsSettings(BaseSettings):
     log_level: LogLevel = Field(LogLevel.WARNING, description="Lowest level of log lines written.")
     log_format: Literal["auto", "console", "json"] = Field(
         "auto", description="console on a terminal and JSON otherwise when 'auto'."
+    )
+    metrics_port: int | None = Field(
+        None,
+        gt=0,
+        lt=65536,
+        description="Serve the Prometheus metrics of a producer or sink process on this port (loopback).",
     )
 
 

@@ -373,6 +373,19 @@ def test_coverage_lists_days_and_missing_weekdays(client: TestClient, lake: Embe
     ]
 
 
+def test_sequence_gaps_name_the_missing_numbers(client: TestClient, lake: EmbeddedLake) -> None:
+    """The ASX sample has no holes; numbers 3-4 missing from a day are listed with the time before them."""
+    assert client.get("/v1/coverage/gaps", params={"table": "quotes"}, headers=KEY).json()["data"] == []
+    start = datetime(2024, 1, 8, 1, tzinfo=UTC)
+    rows = [trade_row("BHP", start + timedelta(seconds=s), sequence=s) for s in (1, 2, 5, 6, 8)]
+    lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "t"})
+    with _client(lake) as api:
+        gaps = api.get("/v1/coverage/gaps", params={"symbol": "BHP"}, headers=KEY).json()["data"]
+    assert [(g["first_missing"], g["last_missing"], g["missing"]) for g in gaps] == [(3, 4, 2), (7, 7, 1)]
+    assert gaps[0]["after"] == "2024-01-08T01:00:02Z"
+    assert gaps[0]["day"] == "2024-01-08"
+
+
 def test_split_and_dividend_adjusted_prices(lake: EmbeddedLake) -> None:
     """Before a 2:1 split prices halve and sizes double; before a dividend of 1 on a close of 50,
     prices scale by 0.98; only events up to adjustment_as_of count; raw leaves prices alone."""

@@ -77,6 +77,7 @@ def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> Pro
     """Build the source, produce its trades and quotes to Kafka (reference data to the lake) with a
     progress bar, print the report.
     """
+    from k2.cli._metrics import served_metrics
     from k2.ingest.loader import new_load_id, reject_file_for
     from k2.ingest.producer import MarketProducer, produce_source
     from k2.lake.writer import LakeWriter
@@ -96,7 +97,7 @@ def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> Pro
             disable=fmt is not Format.TEXT,
             transient=True,
         ) as progress,
-        MarketProducer(settings.kafka) as producer,
+        MarketProducer(settings.kafka, served_metrics(settings.obs.metrics_port)) as producer,
     ):
         task = progress.add_task("produce", total=source.total_bytes)
         report = produce_source(

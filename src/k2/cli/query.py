@@ -201,6 +201,31 @@ def symbols(
 
 @app.command()
 @catch_errors
+def gaps(
+    ctx: typer.Context,
+    symbol: SymbolOption = None,
+    exchange: ExchangeOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    table: TableOption = "trades",
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Holes in each symbol's venue sequence numbers within a trading day."""
+    from k2.domain.time import parse_instant
+    from k2.lake.tables import table_spec
+    from k2.query.coverage import CoverageQuery, sequence_gaps
+
+    query = CoverageQuery(
+        symbols=tuple(symbol or ()),
+        exchange=exchange,
+        start=parse_instant(start) if start else None,
+        end=parse_instant(end) if end else None,
+    )
+    render(sequence_gaps(context(ctx).engine, table_spec(table), query), fmt, title=f"{table} sequence gaps")
+
+
+@app.command()
+@catch_errors
 def stats(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
     """Rows, files, size, partitions and day span of the trades and quotes tables."""
     from k2.query import stats as table_stats

@@ -24,26 +24,21 @@ def run(
         typer.Option(min=0.5, help="Stop after this many seconds without a message (default: run forever)."),
     ] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_STREAM_METRICS_PORT).")
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TEXT,
 ) -> None:
     """Consume every market data topic into the lake, exactly once; SIGINT/SIGTERM commit and stop."""
-    from prometheus_client import CollectorRegistry, start_http_server
-
+    from k2.cli._metrics import served_metrics
     from k2.lake.writer import LakeWriter
-    from k2.obs.metrics import K2Metrics
     from k2.stream.sink import Sink
 
     cli = context(ctx)
     settings = cli.settings
-    registry = CollectorRegistry()
-    port = metrics_port or settings.stream.metrics_port
-    if port is not None:
-        start_http_server(port, addr="127.0.0.1", registry=registry)
+    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
     writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    report = Sink(settings, writer, K2Metrics(registry)).run(stop, idle_exit_s=until_idle)
+    report = Sink(settings, writer, metrics).run(stop, idle_exit_s=until_idle)
     render_one(asdict(report), fmt, title="stream sink")

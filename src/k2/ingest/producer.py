@@ -39,6 +39,7 @@ from k2.ingest.pipeline import run_ahead
 from k2.ingest.rejects import RejectFile
 from k2.ingest.sources.base import Source, SourceBatch
 from k2.lake.writer import LakeWriter
+from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.settings import KafkaSettings
@@ -158,8 +159,9 @@ class MarketProducer:
         stats: what was acknowledged and what failed so far, per topic.
     """
 
-    def __init__(self, settings: KafkaSettings) -> None:
+    def __init__(self, settings: KafkaSettings, metrics: K2Metrics | None = None) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._producer = Producer({**producer_config(settings), "error_cb": _on_client_error})
         self._admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
         self._registry = SchemaRegistryClient({"url": settings.schema_registry_url})
@@ -282,13 +284,20 @@ class MarketProducer:
 
     def _delivery_callback(self, counts: TopicStats) -> Callable[[KafkaError | None, Message], None]:
         failures = self._failures
+        metrics = self._metrics
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
+            topic = message.topic() or ""
             if error is None:
                 counts.messages += 1
                 counts.bytes += len(message)
+                if metrics is not None:
+                    metrics.produced_messages.labels(topic, "delivered").inc()
+                    metrics.produced_bytes.labels(topic).inc(len(message))
             else:
                 counts.failed += 1
+                if metrics is not None:
+                    metrics.produced_messages.labels(topic, "failed").inc()
                 if len(failures) < QUOTED_FAILURES:
                     failures.append(f"{message.topic()}: {error.str()}")
 

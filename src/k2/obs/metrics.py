@@ -47,6 +47,15 @@ class K2Metrics:
             ["query"],
             registry=registry,
         )
+        self.produced_messages = Counter(
+            "k2_producer_messages_total",
+            "Messages the producer handed to Kafka, by topic and outcome (delivered or failed).",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.produced_bytes = Counter(
+            "k2_producer_bytes_total", "Bytes of delivered messages, by topic.", ["topic"], registry=registry
+        )
         self.sink_messages = Counter(
             "k2_sink_messages_total",
             "Kafka messages the sink consumed, by table.",

@@ -12,6 +12,18 @@ from k2.lake.tables import TableSpec
 from k2.query.engine import CURRENT, AsOf, QueryEngine
 from k2.query.ticks import pushdown_filter, where_sql
 
+GAPS_SCHEMA = pa.schema(
+    [
+        pa.field("symbol", pa.string(), nullable=False),
+        pa.field("exchange", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
+        pa.field("first_missing", pa.int64(), nullable=False),
+        pa.field("last_missing", pa.int64(), nullable=False),
+        pa.field("missing", pa.int64(), nullable=False),
+        pa.field("after", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+
 COVERAGE_SCHEMA = pa.schema(
     [
         pa.field("symbol", pa.string(), nullable=False),
@@ -51,12 +63,7 @@ def coverage(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) -> pa.T
     where = where_sql(symbols, query.exchange, query.start, query.end, params)
     cursor = engine.cursor()
     try:
-        cursor.register(
-            "zones",
-            pa.table(
-                {"exchange": [v.code for v in VENUES.values()], "zone": [v.timezone for v in VENUES.values()]}
-            ),
-        )
+        cursor.register("zones", _zones())
         present = cursor.sql(
             f"""
             SELECT t.symbol, t.exchange, CAST(timezone(z.zone, t.timestamp) AS DATE) AS day,
@@ -69,6 +76,56 @@ def coverage(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) -> pa.T
     finally:
         cursor.close()
     return _with_gaps(present)
+
+
+def sequence_gaps(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) -> pa.Table:
+    """Holes in each symbol's venue sequence numbers (``source_sequence``) within a venue-local
+    day: the numbers missing between two stored events, and the time of the event before them.
+
+    A hole is an event the venue numbered that the lake does not hold: lost upstream, rejected
+    at ingest (a reject keeps its number), or late and not yet arrived.
+
+    Raises:
+        TableNotFoundError: when the table was never loaded.
+    """
+    symbols = tuple(sorted({s.upper() for s in query.symbols}))
+    scan = engine.scan(spec, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
+    if not scan.paths:
+        return GAPS_SCHEMA.empty_table()
+    params: dict[str, object] = {"paths": scan.paths}
+    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    cursor = engine.cursor()
+    try:
+        cursor.register("zones", _zones())
+        gaps = cursor.sql(
+            f"""
+            WITH numbered AS (
+                SELECT t.symbol, t.exchange, CAST(timezone(z.zone, t.timestamp) AS DATE) AS day,
+                       t.source_sequence AS seq, max(t.timestamp) AS event_time
+                FROM {scan.source_sql} t JOIN zones z USING (exchange)
+                WHERE {where} AND t.source_sequence IS NOT NULL
+                GROUP BY ALL
+            ), ordered AS (
+                SELECT *, lag(seq) OVER w AS prev_seq, lag(event_time) OVER w AS prev_time
+                FROM numbered WINDOW w AS (PARTITION BY symbol, exchange, day ORDER BY seq)
+            )
+            SELECT symbol, exchange, day, prev_seq + 1 AS first_missing, seq - 1 AS last_missing,
+                   seq - prev_seq - 1 AS missing, prev_time AS after
+            FROM ordered WHERE seq - prev_seq > 1
+            ORDER BY symbol, exchange, day, first_missing
+            """,
+            params=params,
+        ).to_arrow_table()
+    finally:
+        cursor.close()
+    return gaps.cast(GAPS_SCHEMA)
+
+
+def _zones() -> pa.Table:
+    """Each venue's time zone, to join on ``exchange``."""
+    return pa.table(
+        {"exchange": [v.code for v in VENUES.values()], "zone": [v.timezone for v in VENUES.values()]}
+    )
 
 
 def _with_gaps(present: pa.Table) -> pa.Table:
