@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import shutil
@@ -21,6 +22,8 @@ USER = "k2"
 #: Databases K2 creates: the Iceberg catalog's and the schema registry's.
 DATABASES = ("k2", "registry")
 _SERVER_USER = "postgres"
+#: Where clusters go when the postgres user cannot reach the platform data directory.
+CLUSTERS = Path("/var/lib/postgresql/k2")
 
 
 def _bin_dir() -> Path | None:
@@ -69,22 +72,26 @@ class Postgres:
         return _SERVER_USER if os.geteuid() == 0 else None
 
     def _initialise(self, bin_dir: Path) -> None:
+        """Initdb a fresh cluster at ``<platform data>/postgres/data``.
+
+        When K2 runs as root, the server runs as ``postgres``, which must be able to pass every
+        directory above its data. Where it cannot (a clone under ``/root``), the cluster lives
+        under ``/var/lib/postgresql/k2/`` and ``data`` is a symbolic link to it.
+        """
         if (self._data / "PG_VERSION").exists():
             return
         self._root.mkdir(parents=True, exist_ok=True)
-        fresh = self._root / "data.init"
+        user = self._server_user()
+        home = self._root
+        if user is not None and any(not d.stat().st_mode & stat.S_IXOTH for d in self._root.parents):
+            home = CLUSTERS / hashlib.sha256(str(self._root).encode()).hexdigest()[:16]
+            home.mkdir(parents=True, exist_ok=True)
+        fresh = home / "data.init"
         shutil.rmtree(fresh, ignore_errors=True)
         fresh.mkdir()
-        user = self._server_user()
         if user is not None:
-            closed = [d for d in self._root.parents if not d.stat().st_mode & stat.S_IXOTH]
-            if closed:
-                raise ConfigurationError(
-                    f"PostgreSQL runs as {user!r}, which cannot enter {closed[0]}; "
-                    "put the platform data (K2_PLATFORM_DATA) where other users may pass"
-                )
             owner = pwd.getpwnam(user)
-            for path in (self._root, fresh):
+            for path in (home, fresh):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         run(
             [
@@ -103,7 +110,13 @@ class Postgres:
             "initdb",
             user=user,
         )
-        fresh.rename(self._data)
+        if home == self._root:
+            fresh.rename(self._data)
+        else:
+            shutil.rmtree(home / "data", ignore_errors=True)
+            fresh.rename(home / "data")
+            self._data.unlink(missing_ok=True)
+            self._data.symlink_to(home / "data")
 
     def start(self) -> None:
         """Initialise the cluster on first start, start it, and create K2's databases."""
@@ -116,7 +129,7 @@ class Postgres:
             [
                 str(bin_dir / "postgres"),
                 "-D",
-                str(self._data),
+                str(self._data.resolve()),
                 "-p",
                 str(self._port),
                 "-c",
