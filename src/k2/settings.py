@@ -138,6 +138,12 @@ class StreamSettings(BaseSettings):
     )
     commit_rows: int = Field(500_000, gt=0, description="Rows gathered per table before an Iceberg commit.")
     poll_messages: int = Field(10_000, gt=0, description="Most messages taken from Kafka per poll.")
+    compact_min_files: int | None = Field(
+        16,
+        ge=2,
+        description="After a commit, rewrite the partitions that hold at least this many files into "
+        "large ones (None: never; `k2 lake compact` then does it).",
+    )
 
 
 class PlatformSettings(BaseSettings):

@@ -156,8 +156,24 @@ def test_every_message_lands_once_with_its_offsets(stream_settings: K2Settings) 
     rows = _synthetic_rows()
     _produce_rows(stream_settings, rows)
 
-    sink = _run_sink(stream_settings)
+    small_commits = stream_settings.stream.model_copy(
+        update={"commit_rows": 1000, "poll_messages": 500, "compact_min_files": 4}
+    )
+    sink = _run_sink(stream_settings.model_copy(update={"stream": small_commits}))
     assert sink.report.rows_written == rows["trades"].num_rows + rows["quotes"].num_rows
+    assert sink.report.commits >= 8
+    lake = EmbeddedLake.open(stream_settings)
+    table = lake.writer.table(TRADES)
+    summaries = [snapshot.summary for snapshot in table.snapshots() if snapshot.summary is not None]
+    written = sum(
+        int(s.additional_properties.get("added-data-files", 0))
+        for s in summaries
+        if s.operation.value == "append"
+    )
+    live_files = table.inspect.files().num_rows
+    lake.close()
+    assert any(s.additional_properties.get("k2.maintenance") == "compaction" for s in summaries)
+    assert live_files < written  # the sink's compaction merged its small files
     for spec in (TRADES, QUOTES):
         ids = _lake_ids(stream_settings, spec)
         assert len(ids) == rows[spec.name].num_rows
@@ -176,11 +192,20 @@ def test_every_message_lands_once_with_its_offsets(stream_settings: K2Settings) 
 
 
 def test_bad_messages_go_to_the_dead_letter_topic(stream_settings: K2Settings) -> None:
-    """Garbage, a wrong magic byte, an unknown schema id and a truncated body are dead-lettered
-    with the error and their source offset; every good message around them lands."""
-    rows = _synthetic_rows(symbols=2, days=1, trades_per_day=500)["trades"]
+    """Garbage, a wrong magic byte, an unknown schema id, a truncated body and a quote on the
+    trades topic are dead-lettered with the error and their source offset; every good message
+    around them lands."""
+    synthetic = _synthetic_rows(symbols=2, days=1, trades_per_day=500)
+    rows = synthetic["trades"]
     good = _encode(stream_settings, TRADES, rows)
-    bad = [b"not avro at all", b"\x07" + good[0][1:], b"\x00\x7f\xff\xff\xf0" + good[0][5:], good[1][:12]]
+    a_quote = _encode(stream_settings, QUOTES, synthetic["quotes"].slice(0, 1))[0]  # valid Avro, wrong schema
+    bad = [
+        b"not avro at all",
+        b"\x07" + good[0][1:],
+        b"\x00\x7f\xff\xff\xf0" + good[0][5:],
+        good[1][:12],
+        a_quote,
+    ]
     values = good[:100] + bad + good[100:]
     keys = rows["symbol"].to_pylist()[:100] + ["BAD"] * len(bad) + rows["symbol"].to_pylist()[100:]
     _produce(stream_settings, TRADES, values, keys)

@@ -6,6 +6,11 @@ partition they came from. Whatever instant the sink dies at, the lake holds eith
 their offsets or neither, and a restarted sink reads from the offsets in the lake. Rows already
 in the lake (a redelivery) are skipped on ``message_id``. Undecodable messages go to the
 source's dead-letter topic, which is flushed before the offsets that pass them are committed.
+
+A message written with a later, compatible writer schema that adds optional fields grows the
+table: the first time the sink meets that schema it adds the fields as optional columns (rows
+written before read them as null) and then writes their values. A writer schema that would need
+a column dropped or retyped is refused, and its messages are dead letters.
 """
 
 from __future__ import annotations
@@ -13,16 +18,20 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from k2.errors import RetryableError
+from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
+from k2.lake.maintenance import compact
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import RecordCodec
+from k2.schemas.record import Column
 from k2.schemas.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
@@ -158,8 +167,7 @@ class Sink:
         for topic, batch in by_topic.items():
             spec = self._table_of(topic)
             pending = self._pending.setdefault(spec.name, _Pending())
-            codec = self._codecs.setdefault(spec.name, RecordCodec(spec.record))
-            decoded = codec.decode([m.value() for m in batch], self._writer_schemas)
+            decoded = self._codec(spec).decode([m.value() for m in batch], self._writer_schemas)
             rows, failures = decoded.rows, decoded.errors
             for index, reason in failures:
                 self._dead_letters.send(self._dead_letter_topic(topic), batch[index], reason)
@@ -174,6 +182,22 @@ class Sink:
             self._metrics.sink_messages.labels(spec.name).inc(len(batch))
             self._metrics.sink_dead_letters.labels(spec.name).inc(len(failures))
             self._metrics.sink_pending_rows.labels(spec.name).set(pending.rows)
+
+    def _codec(self, spec: TableSpec) -> RecordCodec:
+        codec = self._codecs.get(spec.name)
+        if codec is None:
+            codec = self._codecs[spec.name] = RecordCodec(spec.record, partial(self._add_columns, spec))
+        return codec
+
+    def _add_columns(self, spec: TableSpec, columns: tuple[Column, ...]) -> str | None:
+        """Evolve ``spec``'s table to hold the optional columns a new writer schema adds, before any
+        of its rows is taken; or say why it cannot (its messages are then dead letters).
+        """
+        try:
+            add_optional_columns(self._writer.table(spec), columns)
+        except SchemaEvolutionError as error:
+            return str(error)
+        return None
 
     def _table_of(self, topic: str) -> TableSpec:
         _, data_type, _ = parse_market_topic(topic, self._prefix)
@@ -202,7 +226,10 @@ class Sink:
         table = self._writer.table(spec)
         offsets = merged(committed_offsets(table), pending.offsets)
         rows = (
-            pa.concat_tables(pending.batches) if pending.batches else spec.record.arrow_schema().empty_table()
+            # Batches decoded before a writer schema added a column lack it: null there.
+            pa.concat_tables(pending.batches, promote_options="default")
+            if pending.batches
+            else spec.record.arrow_schema().empty_table()
         )
         started = time.perf_counter()
         result = self._writer.append(
@@ -223,6 +250,10 @@ class Sink:
             duplicates=result.duplicates_skipped,
             snapshot_id=result.snapshot_id,
         )
+        if self._settings.compact_min_files is not None and result.snapshot_id is not None:
+            compacted = compact(self._writer.table(spec), spec, min_files=self._settings.compact_min_files)
+            if compacted.snapshot_id is not None:
+                log.info("sink_compacted", table=spec.name, files_before=compacted.files_before)
         group_offsets = [
             TopicPartition(topic, partition, offset)
             for topic, parts in pending.offsets.items()
