@@ -60,7 +60,7 @@ def _read_files(table: Table, files: list[DataFile]) -> pa.Table:
     for data_file in files:
         with table.io.new_input(data_file.file_path).open() as handle:
             parts.append(pq.read_table(handle))
-    return pa.concat_tables(parts)
+    return pa.concat_tables(parts, promote_options="default")  # files older than an added column lack it
 
 
 def compact(table: Table, spec: TableSpec, *, min_files: int = 2) -> CompactionResult:

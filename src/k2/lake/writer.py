@@ -165,6 +165,8 @@ class LakeWriter:
 
     def _new_rows(self, table: Table, spec: TableSpec, rows: pa.Table, assume_unique: bool) -> pa.Table:
         """``rows`` less those whose ``message_id`` is already in ``table`` or earlier in ``rows``."""
+        if rows.num_rows == 0:  # a sink commit of offsets only: nothing to look up
+            return rows
         if not assume_unique and pc.count_distinct(rows[MESSAGE_ID]).as_py() < rows.num_rows:
             rows = self._first_of_each_id(rows)
         paths = data_paths(table, self._overlap_filter(spec, rows))

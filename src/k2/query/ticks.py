@@ -131,8 +131,10 @@ def page_of(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
             f" AND (epoch_us(timestamp), coalesce(source_sequence, -1), message_id) {op} "
             "($after_ts, $after_seq, $after_id)"
         )
+    # The record's columns by name: files written before the table gained a column lack it.
+    columns = ", ".join(f'"{name}"' for name in spec.record.names)
     sql = (
-        f"SELECT * FROM {scan.source_sql} WHERE {where} "
+        f"SELECT {columns} FROM {scan.source_sql} WHERE {where} "
         f"ORDER BY timestamp {direction}, coalesce(source_sequence, -1) {direction}, "
         f"message_id {direction} LIMIT $limit"
     )

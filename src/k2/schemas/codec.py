@@ -12,6 +12,11 @@ logical types left out, which gives the same bytes while sparing fastavro a ``De
 ``datetime`` object per value. The logical types of a writer schema are checked once per schema
 id instead, against those of the record's own schema.
 
+A writer schema may be a later, compatible version of the record's: fields it adds are read too,
+as optional columns after the record's own (the Avro reader schema is the record's plus those
+fields), so a table can grow the columns instead of losing the values. A field of a type no K2
+column holds fails that writer's messages; so does anything ``accept_columns`` refuses.
+
 Decoding never raises for one bad message: values that do not frame, name an unknown schema id,
 or do not decode are returned as ``(index, reason)`` beside the rows that did.
 """
@@ -22,18 +27,20 @@ import io
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException, to_parsing_canonical_form
 from fastavro.types import Schema
 
+from k2.domain.events import PRICE_PRECISION, PRICE_SCALE
 from k2.errors import InvalidInputError
-from k2.schemas.record import Kind, Record
+from k2.schemas.record import Column, Kind, Record
 from k2.schemas.registry import load_avro
 
 MAGIC_BYTE = 0
@@ -43,6 +50,10 @@ HEADER = struct.Struct(">bI")
 SchemaLookup = Callable[[int], dict[str, Any]]
 """Returns the writer schema registered under an id; raises ``LookupError`` for an unknown id."""
 
+ColumnCheck = Callable[[tuple[Column, ...]], str | None]
+"""Judges the optional columns a writer schema adds to the record: None to take them, or the reason
+that writer's messages cannot be taken."""
+
 # What fastavro raises for a body that does not decode: EOFError when it is cut short, ValueError
 # for bad UTF-8, IndexError for an enum or union index out of range, SchemaResolutionError when
 # the writer's record cannot be read as the reader's. TypeError and OverflowError are not known to
@@ -51,14 +62,39 @@ _BODY_ERRORS = (EOFError, ValueError, LookupError, TypeError, OverflowError, Sch
 _SCHEMA_ERRORS = (SchemaParseException, ValueError, LookupError, TypeError, AttributeError)
 _LOGICAL_KEYS = ("logicalType", "precision", "scale")
 _INT64_BYTES = 8
+#: Writer types Avro resolution reads as another type (Avro 1.11 specification, "Schema Resolution").
+_PROMOTIONS = {
+    ("int", "long"),
+    ("int", "float"),
+    ("int", "double"),
+    ("long", "float"),
+    ("long", "double"),
+    ("float", "double"),
+    ("string", "bytes"),
+    ("bytes", "string"),
+}
+#: Avro types of fields a writer may add, by (type, logical type), and the column kind holding them.
+_ADDED_KINDS = {
+    ("string", None): Kind.STRING,
+    ("long", None): Kind.LONG,
+    ("int", None): Kind.LONG,
+    ("boolean", None): Kind.BOOLEAN,
+    ("long", "timestamp-micros"): Kind.TIMESTAMP,
+    ("int", "date"): Kind.DATE,
+    ("bytes", "decimal"): Kind.DECIMAL,
+    ("array", None): Kind.STRING_LIST,
+    ("map", None): Kind.STRING_MAP,
+    ("enum", None): Kind.ENUM,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """The outcome of decoding a list of values.
 
-    ``rows`` holds the values that decoded, in their input order, in the record's Arrow schema;
-    ``errors`` lists ``(index, reason)`` for every other value, by index.
+    ``rows`` holds the values that decoded, in their input order, in the record's Arrow schema
+    followed by the optional columns that the writer schemas of those values add (null in rows
+    whose writer lacks them); ``errors`` lists ``(index, reason)`` for every other value, by index.
     """
 
     rows: pa.Table
@@ -67,12 +103,14 @@ class Decoded:
 
 @dataclass(frozen=True, slots=True)
 class _Writer:
-    """A writer schema ready for fastavro: its physical form, and the reader schema to resolve it
-    to (None when the writer is the codec's own schema and needs no resolution).
+    """A writer schema ready for fastavro: its physical form, the reader schema to resolve it to
+    (None when the writer is the codec's own schema and needs no resolution), and the columns of
+    the fields it adds to the record.
     """
 
     physical: Schema
     reader: Schema | None
+    added: tuple[Column, ...] = ()
 
 
 def _physical_schema(schema: Any) -> Any:
@@ -100,24 +138,123 @@ def _logical_types(schema: dict[str, Any]) -> dict[str, tuple[object, ...]]:
     return found
 
 
+def _added_column(field: dict[str, Any]) -> Column | str:
+    """The optional column holding a field a writer adds to the record (its type expanded), or
+    why no K2 column can hold it.
+    """
+    branches = field["type"] if isinstance(field["type"], list) else [field["type"]]
+    types = [branch for branch in branches if branch != "null"]
+    if len(types) == 1:
+        avro = types[0] if isinstance(types[0], dict) else {"type": types[0]}
+        kind = _added_kind(avro)
+        if kind is not None:
+            enum = kind is Kind.ENUM
+            return Column(
+                field["name"],
+                kind,
+                str(field.get("doc", "")),
+                required=False,
+                symbols=tuple(avro["symbols"]) if enum else (),
+                enum_name=str(avro["name"]) if enum else "",
+            )
+    return f"adds field {field['name']} of type {_describe_type(field['type'])}, which no K2 column holds"
+
+
+def _added_kind(avro: dict[str, Any]) -> Kind | None:
+    """The column kind holding values of an Avro type, if there is one."""
+    base, logical = avro.get("type"), avro.get("logicalType")
+    if not isinstance(base, str) or not isinstance(logical, str | None):
+        return None
+    kind = _ADDED_KINDS.get((base, logical))
+    match kind:
+        case Kind.DECIMAL:
+            fits = avro.get("scale") == PRICE_SCALE and 0 < avro.get("precision", 0) <= PRICE_PRECISION
+        case Kind.STRING_LIST:
+            fits = avro.get("items") == "string"
+        case Kind.STRING_MAP:
+            fits = avro.get("values") == "string"
+        case _:
+            fits = True
+    return kind if fits else None
+
+
+def _unreadable(field: dict[str, Any], written: dict[str, Any] | None) -> str | None:
+    """Why a record ``field`` cannot be read from a writer's field of the same name (None: it has
+    none), or None when it can: a required field must be written, and every type the writer may
+    write it as must be one the field takes, or promote to one (as Avro resolution does).
+    """
+    if written is None:
+        return None if "default" in field else f"drops required field {field['name']}"
+    reads = _branches(field["type"])
+    for branch in _branches(written["type"]):
+        if branch not in reads and not any((branch, r) in _PROMOTIONS for r in reads):
+            return f"writes {field['name']} as {_describe_type(written['type'])}"
+    return None
+
+
+def _branches(avro: Any) -> frozenset[object]:
+    """The shapes of the types a field may hold: one, or each branch of a union."""
+    return frozenset(_shape(branch) for branch in (avro if isinstance(avro, list) else [avro]))
+
+
+def _shape(avro: Any) -> object:
+    """An expanded Avro type as a comparable value: names, docs, logical types and enum symbols
+    left out (logical types are compared apart; a new enum symbol fails only its own messages).
+    """
+    if isinstance(avro, str):
+        return avro
+    if isinstance(avro, list):
+        return _branches(avro)
+    match avro["type"]:
+        case "array":
+            return ("array", _shape(avro["items"]))
+        case "map":
+            return ("map", _shape(avro["values"]))
+        case "enum":
+            return "enum"
+        case "fixed":
+            return ("fixed", avro["size"])
+        case "record":
+            return ("record", tuple((f["name"], _shape(f["type"])) for f in avro["fields"]))
+        case other:
+            return _shape(other)
+
+
+def _describe_type(avro: Any) -> str:
+    """An Avro type as compact JSON, without fastavro's bookkeeping keys."""
+    if isinstance(avro, dict):
+        avro = {k: v for k, v in avro.items() if not k.startswith("__")}
+    return orjson.dumps(avro).decode()
+
+
 class RecordCodec:
     """Encodes and decodes one record's rows (trades or quotes) in Confluent's wire format.
 
     Writer schemas are cached by registry id, so one codec serves one registry.
+
+    Args:
+        record: the record encoded and decoded.
+        accept_columns: called once per writer schema that adds fields to the record, with their
+            columns; returns None to take them, or why that writer's messages cannot be taken
+            (the sink evolves its table here). Without it every added column is taken.
 
     Attributes:
         record: the record encoded and decoded.
         schema: its Avro schema as it ships with K2: what producers register and write with.
     """
 
-    def __init__(self, record: Record) -> None:
+    def __init__(self, record: Record, accept_columns: ColumnCheck | None = None) -> None:
         self.record = record
         self.schema = load_avro(record.name, record.version)
+        self._accept_columns = accept_columns
         self._arrow = record.arrow_schema()
         self._physical = fastavro.parse_schema(_physical_schema(self.schema))
         self._canonical = to_parsing_canonical_form(self._physical)
         self._logical = _logical_types(self.schema)
+        self._fields = cast(dict[str, Any], fastavro.parse_schema(self.schema, expand=True))["fields"]
         self._writers: dict[int, _Writer] = {}
+        # Columns later writers added, by name, in the order first seen: one type per name.
+        self._added: dict[str, Column] = {}
 
     def encode(self, rows: pa.Table, schema_id: int) -> list[bytes]:
         """Encode every row as one message value written with schema ``schema_id``.
@@ -160,10 +297,11 @@ class RecordCodec:
         return values
 
     def decode(self, values: Sequence[bytes | None], schema_for: SchemaLookup) -> Decoded:
-        """Decode message values into rows of the record's Arrow schema.
+        """Decode message values into rows of the record's Arrow schema, plus added columns.
 
         Each value is read with the schema it was written with and resolved to this record's
-        schema, so values of a later, compatible version (say one more optional field) decode too.
+        schema, so values of a later, compatible version decode too; the fields such a version adds
+        (say one more optional field) become optional columns after the record's.
 
         Args:
             values: message values as consumed; None (a tombstone) is an error like any other.
@@ -218,7 +356,9 @@ class RecordCodec:
                 continue
             records.append(record)
             kept.append(index)
-        rows, bad = self._table(records)
+        # A writer's added fields are in every record it wrote, null or not.
+        added = [column for column in self._added.values() if any(column.name in r for r in records)]
+        rows, bad = self._table(records, added)
         if bad:
             errors.extend((kept[position], reason) for position, reason in bad)
             errors.sort()
@@ -247,22 +387,75 @@ class RecordCodec:
                     f"schema {schema_id} writes {name} as {logical[name]}, "
                     f"the {self.record.name} record reads {wanted}"
                 )
-        reader = None if canonical == self._canonical else self._physical
-        return _Writer(physical, reader)
+        if canonical == self._canonical:
+            return _Writer(physical, None)
+        return self._resolving_writer(schema_id, schema, physical)
 
-    def _table(self, records: list[dict[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:
-        """The decoded records as an Arrow table, and the positions of those with a value that does
-        not fit it (a decimal beyond its precision), with the reason.
+    def _resolving_writer(self, schema_id: int, schema: dict[str, Any], physical: Schema) -> _Writer | str:
+        """A writer schema other than the record's, read by resolving it to the record's schema
+        plus the fields it adds; or why that cannot be done without dropping or retyping a field,
+        or the added fields cannot be taken.
         """
+        name = str(schema.get("name", "")).rsplit(".", 1)[-1]
+        if name != self.record.name:
+            return f"schema {schema_id} writes {name} records, not {self.record.name}"
+        own = set(self.record.names)
+        added_fields = [f for f in schema["fields"] if f["name"] not in own]
+        try:
+            expanded = cast(dict[str, Any], fastavro.parse_schema(schema, expand=True))["fields"]
+            reader = fastavro.parse_schema(
+                _physical_schema({**self.schema, "fields": [*self.schema["fields"], *added_fields]})
+            )
+        except _SCHEMA_ERRORS as exc:
+            return f"schema {schema_id} is not a usable Avro schema: {_describe(exc)}"
+        written = {f["name"]: f for f in expanded}
+        for field in self._fields:
+            problem = _unreadable(field, written.get(field["name"]))
+            if problem is not None:
+                return f"schema {schema_id} {problem}, which the {self.record.name} record cannot read"
+        columns: list[Column] = []
+        for field in expanded:
+            if field["name"] in own:
+                continue
+            column = _added_column(field)
+            if isinstance(column, str):
+                return f"schema {schema_id} {column}"
+            known = self._added.get(column.name)
+            if known is not None and known.arrow_type() != column.arrow_type():
+                return (
+                    f"schema {schema_id} adds field {column.name} as {column.arrow_type()}, "
+                    f"an earlier schema added it as {known.arrow_type()}"
+                )
+            columns.append(column)
+        if not columns:
+            return _Writer(physical, self._physical)
+        added = tuple(columns)
+        refused = self._accept_columns(added) if self._accept_columns is not None else None
+        if refused is not None:
+            return f"schema {schema_id}: {refused}"
+        for column in added:
+            self._added.setdefault(column.name, column)
+        return _Writer(physical, reader, added)
+
+    def _table(
+        self, records: list[dict[str, Any]], added: list[Column]
+    ) -> tuple[pa.Table, list[tuple[int, str]]]:
+        """The decoded records as an Arrow table with the record's columns and ``added``, and the
+        positions of those with a value that does not fit it (a decimal beyond its precision),
+        with the reason.
+        """
+        schema = self._arrow
+        for column in added:
+            schema = schema.append(pa.field(column.name, column.arrow_type()))
         arrays: list[pa.Array] = []
         bad: dict[int, str] = {}
-        for column in self.record.columns:
-            arrow_type = self._arrow.field(column.name).type
-            array, misfit = _from_physical(column.kind, [r[column.name] for r in records], arrow_type)
+        for column in (*self.record.columns, *added):
+            arrow_type = schema.field(column.name).type
+            array, misfit = _from_physical(column.kind, [r.get(column.name) for r in records], arrow_type)
             for position in np.flatnonzero(misfit).tolist():
                 bad.setdefault(position, f"{column.name} does not fit {arrow_type}")
             arrays.append(array)
-        return pa.Table.from_arrays(arrays, schema=self._arrow), sorted(bad.items())
+        return pa.Table.from_arrays(arrays, schema=schema), sorted(bad.items())
 
 
 def _describe(exc: BaseException) -> str:
