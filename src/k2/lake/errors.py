@@ -19,3 +19,7 @@ class LakeCommitConflictError(RetryableError):
 
 class MaintenanceError(InvalidInputError):
     """A maintenance request cannot be carried out as asked."""
+
+
+class LakeUnavailableError(RetryableError):
+    """The catalog database or the warehouse's store cannot be reached; nothing was committed."""

@@ -24,8 +24,9 @@ from pyiceberg.expressions import And, BooleanExpression
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
+from sqlalchemy.exc import SQLAlchemyError
 
-from k2.lake.errors import LakeCommitConflictError
+from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError
 from k2.lake.layout import arrange
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.storage import attach_warehouse
@@ -102,8 +103,15 @@ class LakeWriter:
         attach_warehouse(self._duck, catalog.properties)
 
     def table(self, spec: TableSpec) -> Table:
-        """The table of ``spec``, created on first use."""
-        return ensure_table(self._catalog, self._namespace, spec, self._target_file_size_bytes)
+        """The table of ``spec``, created on first use.
+
+        Raises:
+            LakeUnavailableError: when the catalog cannot be reached.
+        """
+        try:
+            return ensure_table(self._catalog, self._namespace, spec, self._target_file_size_bytes)
+        except SQLAlchemyError as error:
+            raise LakeUnavailableError(f"the catalog cannot be reached: {error}") from error
 
     def append(
         self,
@@ -146,6 +154,10 @@ class LakeWriter:
                         append.append_data_file(data_file)
         except CommitFailedException as exc:
             raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
+        except (SQLAlchemyError, OSError) as exc:
+            raise LakeUnavailableError(
+                f"commit to {spec.name} failed, catalog or store unreachable: {exc}"
+            ) from exc
         snapshot = table.current_snapshot()
         snapshot_id = snapshot.snapshot_id if snapshot else None
         log.info(

@@ -23,6 +23,7 @@ from functools import partial
 import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from sqlalchemy.exc import SQLAlchemyError
 
 from k2.errors import RetryableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
@@ -221,6 +222,19 @@ class Sink:
                 del self._pending[name]
 
     def _commit(self, spec: TableSpec, pending: _Pending) -> None:
+        """Commit ``pending``, or stop with a :class:`SinkError` when the lake cannot be reached.
+
+        Nothing is lost by stopping: the offsets in the lake still point before ``pending``, so a
+        restarted sink (under systemd or Kubernetes) reads it again.
+        """
+        try:
+            self._commit_once(spec, pending)
+        except (SQLAlchemyError, OSError) as error:
+            raise SinkError(
+                f"cannot commit to {spec.name}; the catalog or warehouse is unreachable: {error}"
+            ) from error
+
+    def _commit_once(self, spec: TableSpec, pending: _Pending) -> None:
         """Commit ``pending``'s rows and offsets in one snapshot, then tell the group (for lag only)."""
         self._dead_letters.flush()
         table = self._writer.table(spec)
