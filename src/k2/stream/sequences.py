@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from k2.domain.venues import VENUES
 from k2.lake.tables import TableSpec
 from k2.obs.metrics import K2Metrics
 
+_MICROS_PER_DAY = 86_400_000_000
 #: Most recent anomalies kept for listing.
 RECENT_EVENTS = 1000
 
@@ -39,18 +42,29 @@ class SequenceTracker:
 
     def __init__(self, metrics: K2Metrics) -> None:
         self._metrics = metrics
-        self._last: dict[tuple[str, str, str], tuple[date, int]] = {}
+        # (table, exchange, symbol) -> (UTC day number, highest sequence seen that day)
+        self._last: dict[tuple[str, str, str], tuple[int, int]] = {}
         self.recent: deque[SequenceEvent] = deque(maxlen=RECENT_EVENTS)
 
     def observe(self, spec: TableSpec, rows: pa.Table) -> None:
-        """Check ``rows`` (in arrival order) against what came before."""
-        names = ["exchange", "symbol", "source_sequence", "timestamp"]
-        columns = rows.select(names).to_pydict()
-        for exchange, symbol, sequence, timestamp in zip(*(columns[n] for n in names), strict=True):
-            if sequence is None:
-                continue
+        """Check ``rows`` (in arrival order) against what came before.
+
+        The loop runs on plain integers (symbols by dictionary index, days as numbers); Python
+        objects are made only for the rare anomaly.
+        """
+        rows = rows.filter(pc.is_valid(rows["source_sequence"]))
+        if rows.num_rows == 0:
+            return
+        keys = pc.binary_join_element_wise(rows["exchange"], rows["symbol"], "\x1f").combine_chunks()
+        encoded = pc.dictionary_encode(keys)
+        names = [tuple(k.split("\x1f", 1)) for k in encoded.dictionary.to_pylist()]
+        days = _venue_days(rows)
+        for row, (index, sequence) in enumerate(
+            zip(encoded.indices.to_pylist(), rows["source_sequence"].to_pylist(), strict=True)
+        ):
+            exchange, symbol = names[index]
+            day = days[exchange][row]
             key = (spec.name, exchange, symbol)
-            day = timestamp.date()
             previous = self._last.get(key)
             same_day = previous is not None and previous[0] == day
             self._last[key] = (day, max(sequence, previous[1]) if previous and same_day else sequence)
@@ -59,9 +73,23 @@ class SequenceTracker:
             kind = _anomaly(previous[1], sequence, same_day=same_day, later_day=day > previous[0])
             if kind is not None:
                 self._metrics.sequence_events.labels(exchange, kind).inc()
+                at = rows["timestamp"][row].as_py()
                 self.recent.append(
-                    SequenceEvent(spec.name, exchange, symbol, kind, previous[1] + 1, sequence, timestamp)
+                    SequenceEvent(spec.name, exchange, symbol, kind, previous[1] + 1, sequence, at)
                 )
+
+
+def _venue_days(rows: pa.Table) -> dict[str, list[int]]:
+    """Per exchange in ``rows``, every row's venue-local day number (a Sydney session crosses
+    midnight UTC, so UTC days would split it).
+    """
+    days = {}
+    for exchange in pc.unique(rows["exchange"]).to_pylist():
+        venue = VENUES.get(exchange)
+        zone = venue.timezone if venue is not None else "UTC"
+        local = pc.local_timestamp(rows["timestamp"].cast(pa.timestamp("us", tz=zone)))
+        days[exchange] = pc.divide(local.cast(pa.int64()), _MICROS_PER_DAY).to_pylist()
+    return days
 
 
 def _anomaly(last: int, sequence: int, *, same_day: bool, later_day: bool) -> str | None:

@@ -52,10 +52,12 @@ class _Pending:
     offsets: Offsets = field(default_factory=dict)
     since: float = 0.0
 
-    def add(self, message: Message) -> None:
-        parts = self.offsets.setdefault(message.topic() or "", {})
-        partition, offset = message.partition() or 0, message.offset() or 0
-        parts[partition] = max(offset + 1, parts.get(partition, 0))
+    def add(self, topic: str, messages: list[Message]) -> None:
+        """Advance the offsets past ``messages`` (one topic's, in partition order)."""
+        last = {m.partition() or 0: m.offset() or 0 for m in messages}  # the last of each partition
+        parts = self.offsets.setdefault(topic, {})
+        for partition, offset in last.items():
+            parts[partition] = max(offset + 1, parts.get(partition, 0))
         if not self.since:
             self.since = time.monotonic()
 
@@ -172,8 +174,7 @@ class Sink:
             rows, failures = decoded.rows, decoded.errors
             for index, reason in failures:
                 self._dead_letters.send(self._dead_letter_topic(topic), batch[index], reason)
-            for message in batch:
-                pending.add(message)
+            pending.add(topic, batch)
             if rows.num_rows:
                 pending.batches.append(rows)
                 pending.rows += rows.num_rows
