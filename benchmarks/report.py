@@ -122,14 +122,18 @@ def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine
         "",
         "Each benchmark measures K2 and, in the same run on the same data, the *limit*: the plainest "
         "way to do the same work with the libraries K2 is built on (pyarrow for ingest, DuckDB for "
-        "queries). The ratio is K2 / limit: for throughput below 1x means K2 is slower, for time, "
+        "queries, librdkafka for streaming). The ratio is K2 / limit: for throughput below 1x means "
+        "K2 is slower, for time, "
         "memory and bytes above 1x means K2 costs more. *Target* is the project's goal for K2's own "
         "figure; *met* compares K2 with it, not with the limit.",
         "",
         "Run them with `make bench` (`uv run --frozen python -m benchmarks.run`); `--quick` runs small "
         "sizes and writes its report under `benchmarks/.data/` instead of this file. Generated data "
         "lives in `benchmarks/.data/` (gitignored, reused between runs); the ASX sample is read from "
-        "`../shared/data/asx-sample`.",
+        "`../shared/data/asx-sample`. The streaming benchmark runs on the platform's services "
+        "(`k2 platform up`; it starts them when they are not running). `--only NAME` runs some "
+        "benchmarks and writes its report under `benchmarks/.data/` too: this file only ever holds "
+        "one full run.",
         "",
         f"Machine: {where.cpus} CPUs (`nproc`), {where.memory} RAM (`free -g`), {where.cpu_model}; "
         f"{where.system}; {where.software}. {where.code}. Load average (1, 5, 15 min) when the "

@@ -12,6 +12,7 @@ class Unit(Enum):
     """How a figure is shown; ``higher_is_better`` says which way the ratio reads."""
 
     ROWS_PER_SECOND = "rows/s"
+    MESSAGES_PER_SECOND = "msg/s"
     REQUESTS_PER_SECOND = "requests/s"
     BYTES = "bytes"
     SECONDS = "s"
@@ -20,13 +21,15 @@ class Unit(Enum):
     @property
     def higher_is_better(self) -> bool:
         """Whether a larger figure is a better one."""
-        return self in (Unit.ROWS_PER_SECOND, Unit.REQUESTS_PER_SECOND)
+        return self in (Unit.ROWS_PER_SECOND, Unit.MESSAGES_PER_SECOND, Unit.REQUESTS_PER_SECOND)
 
     def show(self, value: float) -> str:
         """``value`` formatted for the report."""
         match self:
             case Unit.ROWS_PER_SECOND:
                 return f"{value / 1e6:.2f} M rows/s" if value >= 1e6 else f"{value / 1e3:,.0f} k rows/s"
+            case Unit.MESSAGES_PER_SECOND:
+                return f"{value / 1e3:,.1f} k msg/s" if value >= 1e3 else f"{value:,.0f} msg/s"
             case Unit.REQUESTS_PER_SECOND:
                 return f"{value:,.0f} requests/s" if value >= 100 else f"{value:.1f} requests/s"
             case Unit.BYTES:

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import api_latency, ingest_asx, ingest_synthetic, query_latency
-from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, Sizes, log
+from benchmarks import api_latency, ingest_asx, ingest_synthetic, query_latency, stream
+from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, REPO_ROOT, Sizes, log
 from benchmarks.report import machine, render
 from benchmarks.results import Section
 
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
     "synthetic": ingest_synthetic.run,
     "query": query_latency.run,
     "api": api_latency.run,
+    "stream": stream.run,
 }
 
 
@@ -43,11 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     names = [name for name in BENCHMARKS if not args.only or name in args.only]
-    output: Path = args.output or (
-        DOCS_FILE
-        if sizes is FULL and len(names) == len(BENCHMARKS)
-        else DATA_DIR / f"benchmarks-{sizes.name}.md"
-    )
+    complete = sizes is FULL and len(names) == len(BENCHMARKS)
+    if not complete and args.output is not None and args.output.resolve() == DOCS_FILE.resolve():
+        # A partial report written there would replace every section it did not run.
+        parser.error(f"only a full run of every benchmark writes {DOCS_FILE.relative_to(REPO_ROOT)}")
+    output: Path = args.output or (DOCS_FILE if complete else DATA_DIR / f"benchmarks-{sizes.name}.md")
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     where = machine()
