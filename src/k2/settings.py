@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from k2.errors import ConfigurationError
 
@@ -146,6 +146,76 @@ class StreamSettings(BaseSettings):
     )
 
 
+class BinanceSettings(BaseSettings):
+    """The live Binance spot feed: endpoints, symbols, and how the client keeps its connection."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_BINANCE_", extra="forbid")
+
+    ws_url: str = Field(
+        "wss://stream.binance.com:9443",
+        description="Base URL of Binance's WebSocket market streams (combined streams at /stream).",
+    )
+    rest_url: str = Field(
+        "https://api.binance.com", description="Base URL of Binance's REST API (recent trades, for backfill)."
+    )
+    symbols: Annotated[list[str], NoDecode] = Field(
+        ["BTCUSDT", "ETHUSDT", "BNBUSDT"],
+        description="Pairs to stream, comma-separated, e.g. BTCUSDT,ETHUSDT,BNBUSDT.",
+    )
+    reconnect_backoff_base_s: float = Field(
+        0.5, gt=0, description="First reconnect delay; doubles per failed attempt, with jitter."
+    )
+    reconnect_backoff_max_s: float = Field(
+        30.0, gt=0, description="Longest delay between reconnect attempts."
+    )
+    ping_interval_s: float = Field(20.0, gt=0, description="Seconds between the client's keepalive pings.")
+    ping_timeout_s: float = Field(
+        20.0, gt=0, description="A pong not back within this many seconds marks the connection dead."
+    )
+    close_timeout_s: float = Field(
+        2.0, gt=0, description="How long a closing handshake may take before the socket is dropped."
+    )
+    silence_timeout_s: float | None = Field(
+        60.0,
+        gt=0,
+        description="Reconnect when no market message arrived for this long (None: rely on pings only).",
+    )
+    max_connection_age_s: float = Field(
+        23 * 3600 + 50 * 60,
+        gt=0,
+        description="Reconnect proactively after this long; Binance cuts every connection at 24 hours.",
+    )
+    buffer_messages: int = Field(
+        50_000,
+        gt=0,
+        description="Most messages held between the socket and Kafka; when full the feed stops reading.",
+    )
+    batch_rows: int = Field(2_000, gt=0, description="Most rows handed to the Kafka producer at once.")
+    batch_linger_ms: float = Field(
+        5.0, ge=0, description="Longest a row waits for its batch to fill before it is produced."
+    )
+    backfill_limit: int = Field(
+        1000,
+        gt=0,
+        le=1000,
+        description="Trades asked of the REST recent-trades call when filling a gap (Binance allows 1000).",
+    )
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: object) -> object:
+        """Accept ``BTCUSDT,ETHUSDT`` as well as a list; symbols are upper-case letters and digits."""
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            symbols = [str(part).strip().upper() for part in value]
+            bad = [s for s in symbols if not (s.isascii() and s.isalnum())]
+            if bad or not symbols:
+                raise ValueError(f"symbols must be letters and digits, e.g. BTCUSDT; got {bad or 'none'}")
+            return symbols
+        return value
+
+
 class PlatformSettings(BaseSettings):
     """Where ``k2 platform`` installs the real services and keeps their data, and their ports."""
 
@@ -233,6 +303,9 @@ class K2Settings(BaseSettings):
     )
     platform: PlatformSettings = Field(
         default_factory=PlatformSettings, description="Settings of the local service platform."
+    )
+    binance: BinanceSettings = Field(
+        default_factory=BinanceSettings, description="Live Binance feed settings."
     )
 
     @model_validator(mode="after")

@@ -1,18 +1,30 @@
-"""``k2 stream``: run the Kafka → Iceberg sink."""
+"""``k2 stream``: run the Kafka → Iceberg sink, the live Binance feed, and offline feed replays."""
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
 
 from k2.cli._context import context
 from k2.cli._output import Format, catch_errors, render_one
 
-app = typer.Typer(help="Stream market data from Kafka into the lake.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from k2.ingest.feed import FeedStats, StatusCallback
+
+app = typer.Typer(
+    help="Stream market data: live feeds into Kafka, Kafka into the lake.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -42,3 +54,157 @@ def run(
         signal.signal(sig, lambda *_: stop.set())
     report = Sink(settings, writer, metrics).run(stop, idle_exit_s=until_idle)
     render_one(asdict(report), fmt, title="stream sink")
+
+
+class _StatusLine:
+    """The feed's live status on one line of stderr: messages/s, reconnects, gaps, lag, buffer."""
+
+    def __init__(self, live: Live) -> None:
+        self._live = live
+        self._last: tuple[float, int] | None = None
+        self._rate = 0.0
+
+    def __call__(self, stats: FeedStats) -> None:
+        now = time.monotonic()
+        if self._last is not None and now > self._last[0]:
+            self._rate = (stats.messages - self._last[1]) / (now - self._last[0])
+        self._last = (now, stats.messages)
+        lag = "-" if stats.lag_s is None else f"{stats.lag_s * 1000:.0f} ms"
+        if stats.connected:
+            state = "[green]connected[/green]"
+        else:
+            state = "[yellow]reconnecting[/yellow]" if stats.connections else "[yellow]connecting[/yellow]"
+        buffer = f"{stats.buffered}/{stats.buffer_limit}"
+        if stats.backpressured:
+            buffer = f"[red]{buffer} FULL (reading paused)[/red]"
+        self._live.update(
+            Text.from_markup(
+                f"{state}  {self._rate:,.0f} msg/s  trades {stats.trades:,}  quotes {stats.quotes:,}  "
+                f"reconnects {stats.reconnects}  gaps {stats.gaps} "
+                f"(backfilled {stats.backfilled:,}, lost {stats.lost:,})  "
+                f"malformed {stats.malformed}  lag {lag}  buffer {buffer}"
+            )
+        )
+
+
+@contextmanager
+def _status_line() -> Iterator[StatusCallback | None]:
+    """A live status line while on a terminal; nothing otherwise."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        yield _StatusLine(live)
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text.strip().lower().removesuffix("x"))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a speed such as 10x") from None
+    if value <= 0:
+        raise typer.BadParameter("the speed must be positive")
+    return value
+
+
+@app.command()
+@catch_errors
+def binance(
+    ctx: typer.Context,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Pairs to stream, comma-separated (K2_BINANCE_SYMBOLS), e.g. BTCUSDT,ETHUSDT."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format of the final report.")] = (
+        Format.TEXT
+    ),
+) -> None:
+    """Stream Binance trades and best bid/ask into Kafka until SIGINT/SIGTERM, then flush."""
+    from pydantic import ValidationError
+
+    from k2.cli._metrics import served_metrics
+    from k2.errors import InvalidInputError
+    from k2.ingest.feed import stream_binance
+    from k2.settings import BinanceSettings
+
+    settings = context(ctx).settings
+    if symbols is not None:
+        try:
+            chosen = BinanceSettings(**{**settings.binance.model_dump(), "symbols": symbols})
+        except ValidationError as exc:
+            raise InvalidInputError(f"--symbols: {exc.errors()[0]['msg']}") from None
+        settings = settings.model_copy(update={"binance": chosen})
+    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
+    with _status_line() as status:
+        stats = stream_binance(settings, metrics, on_tick=status)
+    render_one(stats.as_dict(), fmt, title="binance feed")
+
+
+@app.command()
+@catch_errors
+def replay(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of combined-stream frames.")
+    ],
+    speed: Annotated[str, typer.Option(help="Replay this many times faster than recorded, e.g. 10x.")] = "1x",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port of the local server (0: any free).")] = 0,
+    retime: Annotated[
+        bool,
+        typer.Option("--retime/--keep-times", help="Shift recorded times to now, as if live (default)."),
+    ] = True,
+    serve_only: Annotated[
+        bool,
+        typer.Option(
+            help="Only run the server (for `k2 stream binance` with K2_BINANCE_WS_URL) until SIGINT."
+        ),
+    ] = False,
+    kafka: Annotated[
+        bool, typer.Option(help="Produce to Kafka; --no-kafka normalises and counts only (offline demo).")
+    ] = True,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format of the final report.")] = (
+        Format.TEXT
+    ),
+) -> None:
+    """Replay recorded Binance frames through a local Binance-protocol server and the live feed."""
+    import asyncio
+
+    from k2.cli._metrics import served_metrics
+    from k2.ingest.feed_sink import CountingSink, FeedSink, KafkaFeedSink
+    from k2.testing import binance_server
+
+    settings = context(ctx).settings
+    factor = _speed(speed)
+    err = Console(stderr=True)
+    if serve_only:
+
+        async def serve() -> None:
+            tape = binance_server.ReplayTape.from_file(file, speed=factor, retime=retime)
+            async with binance_server.BinanceServer(tape, port=port) as server:
+                err.print(f"serving {file} on {server.ws_url} (REST {server.rest_url}); Ctrl-C stops")
+                await binance_server.serve_until_signalled(server)
+
+        asyncio.run(serve())
+        return
+    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
+    counting = CountingSink()
+    with ExitStack() as stack:
+        sink: FeedSink = counting
+        if kafka:
+            sink = stack.enter_context(KafkaFeedSink(settings.kafka, metrics))
+        status = stack.enter_context(_status_line())
+        replayed = binance_server.replay(
+            settings, file, sink, metrics, speed=factor, retime=retime, port=port, on_tick=status
+        )
+        stats = asyncio.run(replayed)
+    report = stats.as_dict()
+    if not kafka:
+        report["counted_rows"] = dict(counting.rows)
+    render_one(report, fmt, title="replay")

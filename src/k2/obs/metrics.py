@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_FEED_LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
 class K2Metrics:
@@ -103,5 +104,58 @@ class K2Metrics:
             "k2_sequence_events_total",
             "Per-symbol sequence anomalies seen by the sink: gap, duplicate, out_of_order, reset.",
             ["exchange", "kind"],
+            registry=registry,
+        )
+        self.feed_messages = Counter(
+            "k2_feed_messages_total",
+            "Market messages a live feed received, by exchange and stream kind (trade, quote).",
+            ["exchange", "kind"],
+            registry=registry,
+        )
+        self.feed_reconnects = Counter(
+            "k2_feed_reconnects_total",
+            "Reconnects of a live feed, by exchange and reason (closed, ping_timeout, silence, max_age, "
+            "server_shutdown, connect_failed).",
+            ["exchange", "reason"],
+            registry=registry,
+        )
+        self.feed_connected = Gauge(
+            "k2_feed_connected", "1 while a live feed's connection is open.", ["exchange"], registry=registry
+        )
+        self.feed_gaps = Counter(
+            "k2_feed_gaps_total",
+            "Trade-id gaps a live feed detected, by exchange.",
+            ["exchange"],
+            registry=registry,
+        )
+        self.feed_gap_trades = Counter(
+            "k2_feed_gap_trades_total",
+            "Trades missing in detected gaps, by exchange and outcome (backfilled or lost).",
+            ["exchange", "outcome"],
+            registry=registry,
+        )
+        self.feed_malformed = Counter(
+            "k2_feed_malformed_total",
+            "Feed messages that could not be read, dead-lettered, by exchange and reason.",
+            ["exchange", "reason"],
+            registry=registry,
+        )
+        self.feed_buffered = Gauge(
+            "k2_feed_buffered_messages",
+            "Messages received and not yet handed to Kafka, by exchange.",
+            ["exchange"],
+            registry=registry,
+        )
+        self.feed_backpressure = Counter(
+            "k2_feed_backpressure_seconds_total",
+            "Time a live feed stopped reading its socket because its buffer was full, by exchange.",
+            ["exchange"],
+            registry=registry,
+        )
+        self.feed_lag = Histogram(
+            "k2_feed_lag_seconds",
+            "Receive time minus exchange event time of trades, by exchange.",
+            ["exchange"],
+            buckets=_FEED_LAG_BUCKETS,
             registry=registry,
         )
