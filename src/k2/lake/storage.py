@@ -64,3 +64,7 @@ def attach_warehouse(duck: duckdb.DuckDBPyConnection, catalog_properties: Mappin
     if is_object_store(warehouse):
         s3, _ = file_system(warehouse, catalog_properties)
         duck.register_filesystem(_S3Files(s3))
+        # DuckDB's threads share a Python file handle as seek-then-read, and pyarrow's read lets
+        # go of the GIL, so two threads can read from each other's position (seen as corrupt
+        # Parquet pages under load). One thread reads these files safely.
+        duck.execute("SET threads = 1")
