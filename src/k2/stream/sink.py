@@ -15,6 +15,7 @@ a column dropped or retyped is refused, and its messages are dead letters.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from functools import partial
 
 import pyarrow as pa
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 from sqlalchemy.exc import SQLAlchemyError
 
 from k2.errors import RetryableError
@@ -77,6 +78,10 @@ class SinkError(RetryableError):
     """The sink stopped on an error it cannot pass (Kafka or the lake unreachable)."""
 
 
+class _FencedError(SinkError):
+    """The group fenced this static member; the sink joins again with a new consumer."""
+
+
 class Sink:
     """Consumes every market data topic (under the configured prefix) into the lake."""
 
@@ -87,20 +92,19 @@ class Sink:
         self._writer = writer
         self._metrics = metrics
         common = {"bootstrap.servers": kafka.bootstrap_servers}
-        self._consumer = Consumer(
-            {
-                **common,
-                "group.id": self._settings.group_id,
-                # Static membership: a sink restarted after a crash takes its old place at once
-                # instead of waiting for the group to time the dead member out.
-                "group.instance.id": self._settings.instance_id,
-                "session.timeout.ms": 15_000,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "topic.metadata.refresh.interval.ms": 5000,
-            }
-        )
+        self._consumer_config = {
+            **common,
+            "group.id": self._settings.group_id,
+            # Static membership: a sink restarted after a crash takes its old place at once
+            # instead of waiting for the group to time the dead member out.
+            "group.instance.id": self._settings.instance_id,
+            "session.timeout.ms": 15_000,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+            "topic.metadata.refresh.interval.ms": 5000,
+        }
+        self._consumer = self._subscribed()
         self._dead_letters = DeadLetters(common)
         self._writer_schemas = WriterSchemas(kafka.schema_registry_url)
         self._codecs: dict[str, RecordCodec] = {}
@@ -116,16 +120,22 @@ class Sink:
             SinkError: on a Kafka error the sink cannot pass.
         """
         stop = stop or threading.Event()
-        self._consumer.subscribe(
-            [market_topic_pattern(self._prefix)], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
         last_message = 0.0
         try:
             while not stop.is_set():
-                messages = self._consumer.consume(self._settings.poll_messages, timeout=0.5)
-                if messages:
-                    last_message = time.monotonic()
-                    self._take(messages)
+                try:
+                    messages = self._consumer.consume(self._settings.poll_messages, timeout=0.5)
+                    if messages:
+                        last_message = time.monotonic()
+                        self._take(messages)
+                except KafkaException as exc:
+                    if not _fenced(exc.args[0]):
+                        raise SinkError(f"Kafka: {exc}") from exc
+                    self._rejoin()
+                    continue
+                except _FencedError:
+                    self._rejoin()
+                    continue
                 self._commit_due(force=False)
                 quiet_since = max(last_message, self._assigned_at)
                 if idle_exit_s is not None and quiet_since and time.monotonic() - quiet_since >= idle_exit_s:
@@ -135,6 +145,23 @@ class Sink:
             self._consumer.close()
             self._writer_schemas.close()
         return self.report
+
+    def _subscribed(self) -> Consumer:
+        consumer = Consumer(self._consumer_config)
+        consumer.subscribe(
+            [market_topic_pattern(self._prefix)], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        return consumer
+
+    def _rejoin(self) -> None:
+        """After the group fenced this member (a broker restart can), commit what was consumed,
+        which the lake's offsets make safe, and join again with a fresh consumer.
+        """
+        log.warning("sink_fenced_rejoining")
+        self._commit_due(force=True)
+        with contextlib.suppress(KafkaException):
+            self._consumer.close()
+        self._consumer = self._subscribed()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Start each assigned partition at the offset its table recorded, not the group's."""
@@ -162,6 +189,8 @@ class Sink:
             if error is not None:
                 if error.code() in {KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART}:
                     continue
+                if _fenced(error):
+                    raise _FencedError(str(error))
                 if error.fatal() or not error.retriable():
                     raise SinkError(f"Kafka: {error}")
                 log.warning("sink_kafka_error", error=str(error))
@@ -274,4 +303,12 @@ class Sink:
             for topic, parts in pending.offsets.items()
             for partition, offset in parts.items()
         ]
-        self._consumer.commit(offsets=group_offsets, asynchronous=True)
+        try:
+            self._consumer.commit(offsets=group_offsets, asynchronous=True)
+        except KafkaException as error:  # the lake holds the offsets; the group's only show lag
+            log.warning("sink_group_commit_failed", error=str(error))
+
+
+def _fenced(error: KafkaError) -> bool:
+    """Whether the group fenced this static member (after a broker restart, say)."""
+    return error.code() == KafkaError.FENCED_INSTANCE_ID or "fenced" in error.str().lower()
