@@ -24,9 +24,9 @@ from functools import partial
 import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
-from sqlalchemy.exc import SQLAlchemyError
 
 from k2.errors import RetryableError
+from k2.lake.errors import LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
@@ -78,6 +78,19 @@ class SinkError(RetryableError):
     """The sink stopped on an error it cannot pass (Kafka or the lake unreachable)."""
 
 
+class LakeUnreachableError(SinkError):
+    """The lake stayed unreachable longer than the sink waits; nothing consumed was lost."""
+
+
+@dataclass
+class _Outage:
+    """When the lake became unreachable, and when to try committing again."""
+
+    since: float
+    retry_at: float
+    attempts: int = 0
+
+
 class _FencedError(SinkError):
     """The group fenced this static member; the sink joins again with a new consumer."""
 
@@ -110,6 +123,7 @@ class Sink:
         self._codecs: dict[str, RecordCodec] = {}
         self._pending: dict[str, _Pending] = {}
         self._assigned_at = 0.0
+        self._outage: _Outage | None = None
         self._sequences = SequenceTracker(metrics)
         self.report = SinkReport()
 
@@ -180,7 +194,12 @@ class Sink:
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commit what was consumed before partitions move to another sink, so it never writes them too."""
         log.info("sink_revoked", partitions=[(p.topic, p.partition) for p in partitions])
-        self._commit_due(force=True)
+        try:
+            self._commit_due(force=True)
+        except LakeUnreachableError:
+            # The new owner reads these rows again from the offsets in the lake.
+            log.warning("sink_revoked_uncommitted", tables=sorted(self._pending))
+            self._pending.clear()
 
     def _take(self, messages: list[Message]) -> None:
         by_topic: dict[str, list[Message]] = {}
@@ -239,30 +258,55 @@ class Sink:
         return dlq_topic(exchange, self._prefix)
 
     def _commit_due(self, *, force: bool) -> None:
+        """Commit the tables whose rows are due. While the lake is unreachable, consumption is
+        paused (memory stays bounded) and the commit retried with backoff, up to
+        ``K2_STREAM_LAKE_OUTAGE_S``; then the sink stops, losing nothing.
+        """
         now = time.monotonic()
+        if self._outage is not None and now < self._outage.retry_at and not force:
+            return
         for name, pending in list(self._pending.items()):
             if not pending.offsets:
                 continue
             if (
                 force
+                or self._outage is not None
                 or pending.rows >= self._settings.commit_rows
                 or now - pending.since >= self._settings.commit_interval_s
             ):
-                self._commit(table_spec(name), pending)
+                try:
+                    self._commit(table_spec(name), pending)
+                except LakeUnreachableError as error:
+                    if force:
+                        raise
+                    self._wait_for_lake(error, now)
+                    return
                 del self._pending[name]
+        if self._outage is not None:
+            log.info("sink_lake_back", outage_s=round(now - self._outage.since, 1))
+            self._consumer.resume(self._consumer.assignment())
+            self._outage = None
+
+    def _wait_for_lake(self, error: LakeUnreachableError, now: float) -> None:
+        """Pause consumption and schedule the next commit attempt; give up after the outage limit."""
+        if self._outage is None:
+            log.warning("sink_lake_unreachable_pausing", error=str(error))
+            self._consumer.pause(self._consumer.assignment())
+            self._outage = _Outage(since=now, retry_at=now)
+        if now - self._outage.since > self._settings.lake_outage_s:
+            raise error
+        self._outage.attempts += 1
+        self._outage.retry_at = now + min(2.0**self._outage.attempts / 4, 15.0)
 
     def _commit(self, spec: TableSpec, pending: _Pending) -> None:
-        """Commit ``pending``, or stop with a :class:`SinkError` when the lake cannot be reached.
+        """Commit ``pending``, or raise :class:`LakeUnreachableError` when the lake cannot be reached.
 
-        Nothing is lost by stopping: the offsets in the lake still point before ``pending``, so a
-        restarted sink (under systemd or Kubernetes) reads it again.
+        Nothing is lost by failing: the offsets in the lake still point before ``pending``.
         """
         try:
             self._commit_once(spec, pending)
-        except (SQLAlchemyError, OSError) as error:
-            raise SinkError(
-                f"cannot commit to {spec.name}; the catalog or warehouse is unreachable: {error}"
-            ) from error
+        except LakeUnavailableError as error:
+            raise LakeUnreachableError(f"sink stopped, nothing lost: {error}") from error
 
     def _commit_once(self, spec: TableSpec, pending: _Pending) -> None:
         """Commit ``pending``'s rows and offsets in one snapshot, then tell the group (for lag only)."""
