@@ -130,6 +130,44 @@ def _arrow_stream(table: pa.Table) -> Iterator[bytes]:
     yield sink.getvalue()
 
 
+class _Chunks(io.RawIOBase):
+    """A write-only sink that hands out what was written so far, keeping its logical position
+    (Parquet's footer records offsets from the start of the stream).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        """The bytes written since the last take."""
+        chunk, self._parts = b"".join(self._parts), []
+        return chunk
+
+
+def _parquet_stream(table: pa.Table) -> Iterator[bytes]:
+    """Parquet (zstd) one row group at a time, so the first bytes leave before the last are made."""
+    sink = _Chunks()
+    with pq.ParquetWriter(sink, table.schema, compression="zstd") as writer:
+        for batch in table.to_batches(max_chunksize=BATCH_ROWS * 10):
+            writer.write_batch(batch)
+            yield sink.take()
+    yield sink.take()
+
+
 def encode(
     table: pa.Table,
     fmt: OutputFormat,
@@ -153,9 +191,7 @@ def encode(
         return StreamingResponse(_csv_stream(duck, table), media_type=MEDIA_TYPES[fmt], headers=headers)
     if fmt is OutputFormat.ARROW:
         return StreamingResponse(_arrow_stream(table), media_type=MEDIA_TYPES[fmt], headers=headers)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return Response(buffer.getvalue(), media_type=MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(_parquet_stream(table), media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
 def one(value: Any) -> Response:
