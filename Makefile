@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-quick lint bench schemas platform-up platform-down platform-status clean
+.PHONY: install demo demo-live test test-quick lint bench schemas platform-up platform-down platform-status clean
 
 install:  ## install uv when missing, then the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -11,6 +11,9 @@ install:  ## install uv when missing, then the locked environment
 
 demo: install  ## load a synthetic week into the embedded lake (./.k2), tour it, then serve it (Ctrl-C stops)
 	@$(UV) run --frozen k2 demo --serve
+
+demo-live: install  ## with the platform up: replay a Binance recording into Kafka, sink it to Iceberg, query it
+	@$(UV) run --frozen k2 --profile platform demo --live
 
 test: install  ## every test tier but benchmarks
 	@$(UV) run --frozen pytest -m "not benchmark" $(PYTEST_ARGS)

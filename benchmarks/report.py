@@ -130,8 +130,8 @@ def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine
         "Run them with `make bench` (`uv run --frozen python -m benchmarks.run`); `--quick` runs small "
         "sizes and writes its report under `benchmarks/.data/` instead of this file. Generated data "
         "lives in `benchmarks/.data/` (gitignored, reused between runs); the ASX sample is read from "
-        "`../shared/data/asx-sample`. The streaming benchmark runs on the platform's services "
-        "(`k2 platform up`; it starts them when they are not running). `--only NAME` runs some "
+        "`../shared/data/asx-sample`. The streaming and live-feed benchmarks run on the platform's "
+        "services (`k2 platform up`; they start them when they are not running). `--only NAME` runs some "
         "benchmarks and writes its report under `benchmarks/.data/` too: this file only ever holds "
         "one full run.",
         "",

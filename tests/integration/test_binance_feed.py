@@ -30,8 +30,9 @@ from websockets.asyncio.client import connect
 
 from k2.api import create_app
 from k2.cli.main import app as cli_app
-from k2.ingest.feed import BinanceFeed, FeedStats
+from k2.ingest.feed import BinanceFeed
 from k2.ingest.feed_sink import REASON_HEADER, KafkaFeedSink
+from k2.ingest.feed_status import FeedStats
 from k2.ingest.sources.base import SourceBatch
 from k2.ingest.sources.binance import parse_frame
 from k2.lake.tables import QUOTES, TRADES

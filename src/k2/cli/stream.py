@@ -20,7 +20,7 @@ from k2.cli._context import context
 from k2.cli._output import Format, catch_errors, render_one
 
 if TYPE_CHECKING:
-    from k2.ingest.feed import FeedStats, StatusCallback
+    from k2.ingest.feed_status import FeedStats, StatusCallback
 
 app = typer.Typer(
     help="Stream market data: live feeds into Kafka, Kafka into the lake.", no_args_is_help=True

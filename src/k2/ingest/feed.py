@@ -13,10 +13,9 @@ Robustness, in the order things go wrong:
   jittered exponential delay, which resets once a connection delivered data. A connection is
   replaced on purpose, at once, after ``max_connection_age_s`` (Binance cuts at 24 h) or on
   Binance's ``serverShutdown`` event. The feed never fails over to another venue.
-- **Gaps.** Binance numbers each symbol's trades consecutively. The feed remembers the last
-  trade id per symbol across connections; a first id after it that skips ahead is a gap, counted
-  and listed, and the missing ids are asked of the REST recent-trades call and produced when
-  they are still in its window (``backfill_limit`` trades); what is not recovered is counted lost.
+- **Gaps.** A trade id that skips ahead of the symbol's last one, across connections, is a gap,
+  counted, listed and backfilled from the REST recent-trades call
+  (:class:`~k2.ingest.feed_gaps.GapTracker`); what is not recovered is counted lost.
 - **Malformed messages** are counted by reason and sent to the venue's dead-letter topic with
   the reason; the feed carries on.
 - **Backpressure.** The queue holds at most ``buffer_messages``. When it is full the reader stops
@@ -25,6 +24,9 @@ Robustness, in the order things go wrong:
   longer than the ping timeout ends the connection like any dead one, and the gap is backfilled.
 - **Shutdown** (``stop`` set, e.g. by SIGINT/SIGTERM): the socket closes, every received row
   is produced and the producer flushed.
+
+What the feed has done is in :class:`~k2.ingest.feed_status.FeedStats`; a run with signal
+handling and a status callback is :func:`~k2.ingest.feed_status.run_until_signalled`.
 """
 
 from __future__ import annotations
@@ -32,23 +34,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import signal
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import orjson
 import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from k2.errors import ConfigurationError, RetryableError
+from k2.ingest.feed_gaps import GapTracker
 from k2.ingest.feed_sink import FeedSink, KafkaFeedSink
+from k2.ingest.feed_status import FeedStats, StatusCallback, run_until_signalled
 from k2.ingest.sources.base import SourceBatch
 from k2.ingest.sources.binance import (
     EXCHANGE,
@@ -58,7 +58,6 @@ from k2.ingest.sources.binance import (
     StreamKind,
     combined_stream_url,
     parse_frame,
-    rest_trade_message,
     to_table,
 )
 from k2.lake.tables import QUOTES, TRADES
@@ -67,10 +66,6 @@ from k2.settings import BinanceSettings, K2Settings
 
 log = structlog.get_logger(__name__)
 
-#: Gaps kept for listing; older ones are only counted.
-RECENT_GAPS = 100
-#: Seconds a REST backfill call may take.
-BACKFILL_TIMEOUT_S = 10.0
 #: Attempts at producing a batch once stopping, before the feed gives up and says so.
 SHUTDOWN_PRODUCE_ATTEMPTS = 3
 #: Shortest time between two log lines saying the buffer is full.
@@ -78,83 +73,6 @@ BACKPRESSURE_LOG_S = 5.0
 #: The reason websockets gives when a keepalive ping went unanswered.
 KEEPALIVE_TIMEOUT = "keepalive ping timeout"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Gap:
-    """Trade ids of a symbol that never came on the stream, and what backfill recovered.
-
-    ``first_missing``..``last_missing`` are the missing ids; ``status`` is ``pending``,
-    ``backfilled`` (all recovered), ``partial`` or ``failed``.
-    """
-
-    symbol: str
-    first_missing: int
-    last_missing: int
-    at_reconnect: bool
-    detected_at: datetime
-    backfilled: int = 0
-    status: str = "pending"
-
-    @property
-    def missing(self) -> int:
-        """How many trades the gap holds."""
-        return self.last_missing - self.first_missing + 1
-
-    @property
-    def lost(self) -> int:
-        """Trades not recovered (so far)."""
-        return self.missing - self.backfilled
-
-
-@dataclass
-class FeedStats:
-    """What the feed has done so far; the status line and the final report read it."""
-
-    trades: int = 0
-    quotes: int = 0
-    malformed: int = 0
-    connections: int = 0
-    reconnects: int = 0
-    reconnect_reasons: dict[str, int] = field(default_factory=dict)
-    gaps: int = 0
-    gap_trades: int = 0
-    backfilled: int = 0
-    lost: int = 0
-    produced: int = 0
-    buffered: int = 0
-    buffer_limit: int = 0
-    backpressured: bool = False
-    backpressure_s: float = 0.0
-    lag_s: float | None = None
-    connected: bool = False
-    recent_gaps: deque[Gap] = field(default_factory=lambda: deque(maxlen=RECENT_GAPS))
-
-    @property
-    def messages(self) -> int:
-        """Market messages received (trades and quotes)."""
-        return self.trades + self.quotes
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view for the final report."""
-        return {
-            "trades": self.trades,
-            "quotes": self.quotes,
-            "produced": self.produced,
-            "malformed": self.malformed,
-            "connections": self.connections,
-            "reconnects": self.reconnects,
-            "reconnect_reasons": dict(self.reconnect_reasons),
-            "gaps": self.gaps,
-            "gap_trades": self.gap_trades,
-            "backfilled": self.backfilled,
-            "lost": self.lost,
-            "backpressure_s": round(self.backpressure_s, 3),
-            "gap_list": [
-                f"{g.symbol} {g.first_missing}..{g.last_missing} ({g.missing}, {g.status})"
-                for g in self.recent_gaps
-            ],
-        }
 
 
 class _End:
@@ -191,10 +109,14 @@ class BinanceFeed:
         self.stats = FeedStats(buffer_limit=settings.buffer_messages)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=settings.buffer_messages)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="k2-feed-produce")
-        self._last_trade: dict[str, int] = {}
-        self._seen_on_connection: set[str] = set()
-        self._backfills: set[asyncio.Task[None]] = set()
-        self._http: httpx.AsyncClient | None = None
+        self._gaps = GapTracker(
+            self.stats,
+            metrics,
+            rest_url=settings.rest_url,
+            backfill_limit=settings.backfill_limit,
+            on_trade=self._put,
+            on_malformed=self._dead_letter,
+        )
         self._rng = random.Random()  # noqa: S311 - reconnect jitter, not a secret
         self._stop = asyncio.Event()
         self._last_frame_at = 0.0
@@ -221,10 +143,8 @@ class BinanceFeed:
         """
         self._stop = stop or asyncio.Event()
         drain = asyncio.create_task(self._drain(), name="k2-feed-drain")
-        limits = httpx.Timeout(BACKFILL_TIMEOUT_S)
         try:
-            async with httpx.AsyncClient(base_url=self._settings.rest_url, timeout=limits) as http:
-                self._http = http
+            async with self._gaps.rest_client():
                 reader = asyncio.create_task(self._reconnect_forever(), name="k2-feed-reader")
                 done, _ = await asyncio.wait({reader, drain}, return_when=asyncio.FIRST_COMPLETED)
                 if drain in done:  # the sink failed for good: stop reading and report it
@@ -233,8 +153,7 @@ class BinanceFeed:
                         await reader
                     drain.result()
                 reader.result()
-                if self._backfills:
-                    await asyncio.wait(self._backfills, timeout=BACKFILL_TIMEOUT_S * 2)
+                await self._gaps.wait()
             await self._queue.put(_END)
             await drain
             await self._in_worker(self._sink.flush)
@@ -286,7 +205,7 @@ class BinanceFeed:
                 self.stats.connections += 1
                 self.stats.connected = True
                 self._m_connected.set(1)
-                self._seen_on_connection = set()
+                self._gaps.new_connection()
                 self._last_frame_at = time.monotonic()
                 log.info("feed_connected", url=self.url, connection=self.stats.connections)
                 watchdog = asyncio.create_task(self._watch(ws), name="k2-feed-watchdog")
@@ -314,9 +233,7 @@ class BinanceFeed:
             try:
                 message = parse_frame(frame, received)
             except MalformedMessageError as exc:
-                raw = frame.encode() if isinstance(frame, str) else bytes(frame)
-                self._count_malformed(exc)
-                await self._put(_DeadLetter(raw, exc.reason.value, str(exc)))
+                await self._dead_letter(frame.encode() if isinstance(frame, str) else bytes(frame), exc)
                 continue
             if isinstance(message, ControlMessage):
                 if message.event == "serverShutdown":
@@ -326,7 +243,7 @@ class BinanceFeed:
             if message.kind is StreamKind.TRADE:
                 self.stats.trades += 1
                 self._m_trades.inc()
-                self._check_gap(message, received)
+                self._gaps.check(message, received)
             else:
                 self.stats.quotes += 1
                 self._m_quotes.inc()
@@ -361,75 +278,12 @@ class BinanceFeed:
             await ws.close(reason=reason)
             return
 
-    def _count_malformed(self, exc: MalformedMessageError) -> None:
+    async def _dead_letter(self, frame: bytes, exc: MalformedMessageError) -> None:
+        """Count an unreadable frame and queue it for the dead-letter topic."""
         self.stats.malformed += 1
         self._metrics.feed_malformed.labels(EXCHANGE, exc.reason.value).inc()
         log.warning("feed_malformed_message", reason=exc.reason.value, error=str(exc))
-
-    def _check_gap(self, message: MarketMessage, received: datetime) -> None:
-        symbol, trade_id = message.symbol, message.sequence
-        first_on_connection = symbol not in self._seen_on_connection
-        self._seen_on_connection.add(symbol)
-        last = self._last_trade.get(symbol)
-        if last is None or trade_id > last:
-            self._last_trade[symbol] = trade_id
-        if last is None or trade_id <= last + 1:
-            return
-        gap = Gap(symbol, last + 1, trade_id - 1, at_reconnect=first_on_connection, detected_at=received)
-        self.stats.gaps += 1
-        self.stats.gap_trades += gap.missing
-        self.stats.recent_gaps.append(gap)
-        self._metrics.feed_gaps.labels(EXCHANGE).inc()
-        log.warning(
-            "feed_gap",
-            symbol=symbol,
-            first_missing=gap.first_missing,
-            last_missing=gap.last_missing,
-            missing=gap.missing,
-            at_reconnect=gap.at_reconnect,
-        )
-        task = asyncio.create_task(self._backfill(gap), name=f"k2-feed-backfill-{symbol}")
-        self._backfills.add(task)
-        task.add_done_callback(self._backfills.discard)
-
-    async def _backfill(self, gap: Gap) -> None:
-        """Ask the REST recent-trades call for the gap's trades and produce those it still has."""
-        if self._http is None:
-            raise RuntimeError("backfill outside run()")
-        try:
-            response = await self._http.get(
-                "/api/v3/trades", params={"symbol": gap.symbol, "limit": self._settings.backfill_limit}
-            )
-            response.raise_for_status()
-            items = orjson.loads(response.content)
-            if not isinstance(items, list):
-                raise TypeError(f"expected a JSON list, got {type(items).__name__}")
-        except (httpx.HTTPError, orjson.JSONDecodeError, TypeError) as exc:
-            gap.status = "failed"
-            self.stats.lost += gap.missing
-            self._metrics.feed_gap_trades.labels(EXCHANGE, "lost").inc(gap.missing)
-            log.error("feed_backfill_failed", symbol=gap.symbol, missing=gap.missing, error=str(exc))
-            return
-        received = datetime.now(UTC)
-        recovered = 0
-        for item in items:
-            try:
-                message = rest_trade_message(gap.symbol, item, received)
-            except MalformedMessageError as exc:
-                self._count_malformed(exc)
-                await self._put(_DeadLetter(orjson.dumps(item), exc.reason.value, str(exc)))
-                continue
-            if gap.first_missing <= message.sequence <= gap.last_missing:
-                await self._put(message)
-                recovered += 1
-        gap.backfilled = recovered
-        gap.status = "backfilled" if recovered == gap.missing else "partial"
-        self.stats.backfilled += recovered
-        self._metrics.feed_gap_trades.labels(EXCHANGE, "backfilled").inc(recovered)
-        if gap.lost:
-            self.stats.lost += gap.lost
-            self._metrics.feed_gap_trades.labels(EXCHANGE, "lost").inc(gap.lost)
-        log.info("feed_backfill", symbol=gap.symbol, missing=gap.missing, backfilled=recovered, lost=gap.lost)
+        await self._put(_DeadLetter(frame, exc.reason.value, str(exc)))
 
     async def _put(self, item: _Item) -> None:
         """Queue an item; when the queue is full, wait (the socket is not read meanwhile)."""
@@ -515,46 +369,6 @@ class BinanceFeed:
 
     async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
-
-
-StatusCallback = Callable[[FeedStats], None]
-
-
-async def run_until_signalled(
-    feed: BinanceFeed,
-    *,
-    stop: asyncio.Event | None = None,
-    on_tick: StatusCallback | None = None,
-    tick_s: float = 0.5,
-) -> FeedStats:
-    """Run ``feed`` until SIGINT, SIGTERM or ``stop``, calling ``on_tick`` every ``tick_s`` seconds.
-
-    Raises:
-        K2Error: as :meth:`BinanceFeed.run` does.
-    """
-    loop = asyncio.get_running_loop()
-    stop = stop or asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    ticker: asyncio.Task[None] | None = None
-    if on_tick is not None:
-        ticker = asyncio.create_task(_tick(feed.stats, on_tick, stop, tick_s))
-    try:
-        return await feed.run(stop)
-    finally:
-        stop.set()
-        if ticker is not None:
-            await ticker
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-
-
-async def _tick(stats: FeedStats, on_tick: StatusCallback, stop: asyncio.Event, tick_s: float) -> None:
-    while not stop.is_set():
-        on_tick(stats)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=tick_s)
-    on_tick(stats)
 
 
 def stream_binance(

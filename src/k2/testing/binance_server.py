@@ -36,8 +36,9 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from k2.ingest.feed import BinanceFeed, FeedStats, StatusCallback, run_until_signalled
+from k2.ingest.feed import BinanceFeed
 from k2.ingest.feed_sink import FeedSink
+from k2.ingest.feed_status import FeedStats, StatusCallback, run_until_signalled
 from k2.obs.metrics import K2Metrics
 from k2.settings import K2Settings
 
