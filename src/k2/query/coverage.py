@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -55,27 +56,18 @@ def coverage(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) -> pa.T
     Raises:
         TableNotFoundError: when the table was never loaded.
     """
-    symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(spec, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
-    if not scan.paths:
-        return COVERAGE_SCHEMA.empty_table()
-    params: dict[str, object] = {"paths": scan.paths}
-    where = where_sql(symbols, query.exchange, query.start, query.end, params)
-    cursor = engine.cursor()
-    try:
-        cursor.register("zones", _zones())
-        present = cursor.sql(
+    present = _on_venue_days(
+        engine,
+        spec,
+        query,
+        lambda located: (
             f"""
-            SELECT t.symbol, t.exchange, CAST(timezone(z.zone, t.timestamp) AS DATE) AS day,
-                   count(*) AS rows, min(t.timestamp) AS first, max(t.timestamp) AS last
-            FROM {scan.source_sql} t JOIN zones z USING (exchange) WHERE {where}
-            GROUP BY ALL ORDER BY symbol, exchange, day
-            """,
-            params=params,
-        ).to_arrow_table()
-    finally:
-        cursor.close()
-    return _with_gaps(present)
+            SELECT symbol, exchange, day, count(*) AS rows, min(timestamp) AS first, max(timestamp) AS last
+            FROM {located} GROUP BY ALL ORDER BY symbol, exchange, day
+            """
+        ),
+    )
+    return COVERAGE_SCHEMA.empty_table() if present is None else _with_gaps(present)
 
 
 def sequence_gaps(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) -> pa.Table:
@@ -88,23 +80,15 @@ def sequence_gaps(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) ->
     Raises:
         TableNotFoundError: when the table was never loaded.
     """
-    symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(spec, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
-    if not scan.paths:
-        return GAPS_SCHEMA.empty_table()
-    params: dict[str, object] = {"paths": scan.paths}
-    where = where_sql(symbols, query.exchange, query.start, query.end, params)
-    cursor = engine.cursor()
-    try:
-        cursor.register("zones", _zones())
-        gaps = cursor.sql(
+    gaps = _on_venue_days(
+        engine,
+        spec,
+        query,
+        lambda located: (
             f"""
             WITH numbered AS (
-                SELECT t.symbol, t.exchange, CAST(timezone(z.zone, t.timestamp) AS DATE) AS day,
-                       t.source_sequence AS seq, max(t.timestamp) AS event_time
-                FROM {scan.source_sql} t JOIN zones z USING (exchange)
-                WHERE {where} AND t.source_sequence IS NOT NULL
-                GROUP BY ALL
+                SELECT symbol, exchange, day, source_sequence AS seq, max(timestamp) AS event_time
+                FROM {located} WHERE source_sequence IS NOT NULL GROUP BY ALL
             ), ordered AS (
                 SELECT *, lag(seq) OVER w AS prev_seq, lag(event_time) OVER w AS prev_time
                 FROM numbered WINDOW w AS (PARTITION BY symbol, exchange, day ORDER BY seq)
@@ -113,12 +97,34 @@ def sequence_gaps(engine: QueryEngine, spec: TableSpec, query: CoverageQuery) ->
                    seq - prev_seq - 1 AS missing, prev_time AS after
             FROM ordered WHERE seq - prev_seq > 1
             ORDER BY symbol, exchange, day, first_missing
-            """,
-            params=params,
-        ).to_arrow_table()
+            """
+        ),
+    )
+    return GAPS_SCHEMA.empty_table() if gaps is None else gaps.cast(GAPS_SCHEMA)
+
+
+def _on_venue_days(
+    engine: QueryEngine, spec: TableSpec, query: CoverageQuery, sql: Callable[[str], str]
+) -> pa.Table | None:
+    """Run ``sql(located)``, where ``located`` is a subquery of the rows matching ``query`` with
+    their venue-local ``day``; None when no file can hold such rows.
+    """
+    symbols = tuple(sorted({s.upper() for s in query.symbols}))
+    scan = engine.scan(spec, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
+    if not scan.paths:
+        return None
+    params: dict[str, object] = {"paths": scan.paths}
+    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    located = (
+        f"(SELECT t.*, CAST(timezone(z.zone, t.timestamp) AS DATE) AS day "
+        f"FROM {scan.source_sql} t JOIN zones z USING (exchange) WHERE {where})"
+    )
+    cursor = engine.cursor()
+    try:
+        cursor.register("zones", _zones())
+        return cursor.sql(sql(located), params=params).to_arrow_table()
     finally:
         cursor.close()
-    return gaps.cast(GAPS_SCHEMA)
 
 
 def _zones() -> pa.Table:
