@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+import pyarrow as pa
+from fastapi import APIRouter, Depends, Request, Response
 
 from k2.api import formats
 from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep
@@ -22,69 +25,69 @@ from k2.api.params import (
 )
 from k2.lake.tables import table_spec
 from k2.query.coverage import CoverageQuery, coverage, sequence_gaps
+from k2.query.engine import QueryEngine
 
 router = APIRouter(prefix="/v1", tags=["metadata"])
+
+
+def coverage_query(
+    settings: ApiSettingsDep,
+    symbol: Symbols = None,
+    exchange: Exchange = None,
+    start_time: Start = None,
+    end_time: End = None,
+    as_of_snapshot: AsOfSnapshot = None,
+    as_of_time: AsOfTime = None,
+    as_of_tag: AsOfTag = None,
+) -> CoverageQuery:
+    """The parameters both coverage reads take, as one validated query."""
+    names, start, end = checked_range(settings, symbol, start_time, end_time)
+    return CoverageQuery(
+        symbols=names,
+        exchange=exchange,
+        start=start,
+        end=end,
+        as_of=as_of(as_of_snapshot, as_of_time, as_of_tag),
+    )
+
+
+CoverageQueryDep = Annotated[CoverageQuery, Depends(coverage_query)]
+
+
+def _answer(
+    request: Request, engine: QueryEngine, result: pa.Table, fmt: OutputFormat, name: str
+) -> Response:
+    envelope = {"meta": {"count": result.num_rows, "correlation_id": correlation_id_of(request.scope)}}
+    return formats.encode(result, fmt, envelope, name, {}, duck=engine.cursor)
 
 
 @router.get("/coverage")
 def get_coverage(
     request: Request,
     _caller: CallerDep,
-    settings: ApiSettingsDep,
     engine: EngineDep,
+    query: CoverageQueryDep,
     table: TickTable = TickTable.TRADES,
-    symbol: Symbols = None,
-    exchange: Exchange = None,
-    start_time: Start = None,
-    end_time: End = None,
-    as_of_snapshot: AsOfSnapshot = None,
-    as_of_time: AsOfTime = None,
-    as_of_tag: AsOfTag = None,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Per symbol and venue-local day: row count and first/last event time; weekdays between a
     symbol's first and last day that hold nothing appear with `rows: 0` (missing sessions).
     """
-    names, start, end = checked_range(settings, symbol, start_time, end_time)
-    query = CoverageQuery(
-        symbols=names,
-        exchange=exchange,
-        start=start,
-        end=end,
-        as_of=as_of(as_of_snapshot, as_of_time, as_of_tag),
-    )
     result = coverage(engine, table_spec(table.value), query)
-    envelope = {"meta": {"count": result.num_rows, "correlation_id": correlation_id_of(request.scope)}}
-    return formats.encode(result, format, envelope, f"coverage_{table.value}", {}, duck=engine.cursor)
+    return _answer(request, engine, result, format, f"coverage_{table.value}")
 
 
 @router.get("/coverage/gaps")
 def get_sequence_gaps(
     request: Request,
     _caller: CallerDep,
-    settings: ApiSettingsDep,
     engine: EngineDep,
+    query: CoverageQueryDep,
     table: TickTable = TickTable.TRADES,
-    symbol: Symbols = None,
-    exchange: Exchange = None,
-    start_time: Start = None,
-    end_time: End = None,
-    as_of_snapshot: AsOfSnapshot = None,
-    as_of_time: AsOfTime = None,
-    as_of_tag: AsOfTag = None,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Holes in each symbol's venue sequence numbers within a venue-local day: the numbers
     missing between two stored events (lost upstream, rejected at ingest, or not yet arrived).
     """
-    names, start, end = checked_range(settings, symbol, start_time, end_time)
-    query = CoverageQuery(
-        symbols=names,
-        exchange=exchange,
-        start=start,
-        end=end,
-        as_of=as_of(as_of_snapshot, as_of_time, as_of_tag),
-    )
     result = sequence_gaps(engine, table_spec(table.value), query)
-    envelope = {"meta": {"count": result.num_rows, "correlation_id": correlation_id_of(request.scope)}}
-    return formats.encode(result, format, envelope, f"gaps_{table.value}", {}, duck=engine.cursor)
+    return _answer(request, engine, result, format, f"gaps_{table.value}")
