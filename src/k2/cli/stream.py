@@ -22,6 +22,11 @@ from k2.cli._output import Format, catch_errors, render_one
 if TYPE_CHECKING:
     from k2.ingest.feed_status import FeedStats, StatusCallback
 
+MetricsPortOption = Annotated[
+    int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
+]
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format of the report.")]
+
 app = typer.Typer(
     help="Stream market data: live feeds into Kafka, Kafka into the lake.", no_args_is_help=True
 )
@@ -35,10 +40,8 @@ def run(
         float | None,
         typer.Option(min=0.5, help="Stop after this many seconds without a message (default: run forever)."),
     ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
-    ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.TEXT,
+    metrics_port: MetricsPortOption = None,
+    fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Consume every market data topic into the lake, exactly once; SIGINT/SIGTERM commit and stop."""
     from k2.cli._metrics import served_metrics
@@ -116,12 +119,8 @@ def binance(
         str | None,
         typer.Option(help="Pairs to stream, comma-separated (K2_BINANCE_SYMBOLS), e.g. BTCUSDT,ETHUSDT."),
     ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
-    ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format of the final report.")] = (
-        Format.TEXT
-    ),
+    metrics_port: MetricsPortOption = None,
+    fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Stream Binance trades and best bid/ask into Kafka until SIGINT/SIGTERM, then flush."""
     from pydantic import ValidationError
@@ -166,12 +165,8 @@ def replay(
     kafka: Annotated[
         bool, typer.Option(help="Produce to Kafka; --no-kafka normalises and counts only (offline demo).")
     ] = True,
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
-    ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format of the final report.")] = (
-        Format.TEXT
-    ),
+    metrics_port: MetricsPortOption = None,
+    fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Replay recorded Binance frames through a local Binance-protocol server and the live feed."""
     import asyncio

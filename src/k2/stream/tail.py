@@ -96,7 +96,7 @@ class KafkaTail:
                 raise TailUnavailableError(f"the Kafka tail cannot be read: {error}") from error
 
     def _read(self, spec: TableSpec, table: Table | None) -> Tail:
-        wanted = DataType.TRADES if spec.record.name == "Trade" else DataType.QUOTES
+        wanted = DataType.of(spec.record)
         recorded = committed_offsets(table) if table is not None else {}
         metadata = self._consumer.list_topics(timeout=self._timeout)
         assignments: list[TopicPartition] = []
