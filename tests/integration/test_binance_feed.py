@@ -50,6 +50,7 @@ from k2.testing.binance_server import (
     Tape,
     write_sample,
 )
+from tests.fixtures.platform import isolated
 
 pytestmark = pytest.mark.integration
 
@@ -467,19 +468,7 @@ def test_replay_command_runs_offline(tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.fixture
 def feed_settings(platform: K2Settings, tmp_path: Path) -> K2Settings:
     """The platform with a catalog, topic prefix and consumer group of this test's own."""
-    run = uuid.uuid4().hex[:8]
-    return platform.model_copy(
-        update={
-            "data_dir": tmp_path,
-            "lake": platform.lake.model_copy(update={"catalog_name": f"{platform.lake.catalog_name}_{run}"}),
-            "kafka": platform.kafka.model_copy(
-                update={"topic_prefix": f"{platform.kafka.topic_prefix}{run}.", "partitions": 3}
-            ),
-            "stream": platform.stream.model_copy(
-                update={"group_id": f"sink-{run}", "instance_id": f"sink-{run}", "commit_interval_s": 1.0}
-            ),
-        }
-    )
+    return isolated(platform, tmp_path)
 
 
 def _header(message: Message, name: str) -> str:

@@ -40,6 +40,7 @@ from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.settings import K2Settings
 from k2.testing import EmbeddedLake
 from k2.testing.factories import make_trade_rows, trade_row
+from tests.fixtures.platform import isolated
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -48,16 +49,7 @@ PARTITIONS = 3
 
 def _isolated(platform: K2Settings, data_dir: Path) -> K2Settings:
     """The platform with a catalog and a topic prefix of this test's own."""
-    run = uuid.uuid4().hex[:8]
-    return platform.model_copy(
-        update={
-            "data_dir": data_dir,
-            "lake": platform.lake.model_copy(update={"catalog_name": f"{platform.lake.catalog_name}_{run}"}),
-            "kafka": platform.kafka.model_copy(
-                update={"topic_prefix": f"{platform.kafka.topic_prefix}{run}.", "partitions": PARTITIONS}
-            ),
-        }
-    )
+    return isolated(platform, data_dir, partitions=PARTITIONS)
 
 
 def _topic(settings: K2Settings, spec: TableSpec) -> str:

@@ -38,6 +38,7 @@ from k2.settings import ApiSettings, K2Settings
 from k2.stream.dlq import ERROR_HEADER
 from k2.stream.sink import Sink, SinkReport
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
+from tests.fixtures.platform import isolated
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -65,19 +66,8 @@ KEY = {"X-API-Key": "key"}
 @pytest.fixture
 def settings(platform: K2Settings, tmp_path: Path) -> K2Settings:
     """The platform with a catalog, topic prefix and consumer group of this test's own."""
-    run = uuid.uuid4().hex[:8]
-    return platform.model_copy(
-        update={
-            "data_dir": tmp_path,
-            "lake": platform.lake.model_copy(update={"catalog_name": f"{platform.lake.catalog_name}_{run}"}),
-            "kafka": platform.kafka.model_copy(
-                update={"topic_prefix": f"{platform.kafka.topic_prefix}{run}.", "partitions": 2}
-            ),
-            "stream": platform.stream.model_copy(
-                update={"group_id": f"sink-{run}", "commit_interval_s": 1.0}
-            ),
-            "api": ApiSettings(keys=SecretStr("t:key")),
-        }
+    return isolated(platform, tmp_path, partitions=2).model_copy(
+        update={"api": ApiSettings(keys=SecretStr("t:key"))}
     )
 
 

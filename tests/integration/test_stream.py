@@ -36,6 +36,7 @@ from k2.stream.checkpoint import committed_offsets
 from k2.stream.dlq import ERROR_HEADER, OFFSET_HEADER
 from k2.stream.sink import Sink
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
+from tests.fixtures.platform import isolated
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -45,20 +46,7 @@ KEY = {"X-API-Key": "key"}
 @pytest.fixture
 def stream_settings(platform: K2Settings, tmp_path: Path) -> K2Settings:
     """The platform with a catalog, topic prefix and consumer group of this test's own."""
-    run = uuid.uuid4().hex[:8]
-    settings = platform.model_copy(
-        update={
-            "data_dir": tmp_path,
-            "lake": platform.lake.model_copy(update={"catalog_name": f"{platform.lake.catalog_name}_{run}"}),
-            "kafka": platform.kafka.model_copy(
-                update={"topic_prefix": f"{platform.kafka.topic_prefix}{run}.", "partitions": 3}
-            ),
-            "stream": platform.stream.model_copy(
-                update={"group_id": f"sink-{run}", "commit_interval_s": 1.0}
-            ),
-        }
-    )
-    return settings
+    return isolated(platform, tmp_path)
 
 
 def _topic(settings: K2Settings, spec: TableSpec, exchange: str = "SYN") -> str:
