@@ -191,6 +191,14 @@ def test_correlation_id_is_echoed_or_made(client: TestClient) -> None:
     assert bad.json()["error"]["correlation_id"] == bad.headers["x-correlation-id"]
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_summary_of_the_calendars_ends_is_400(client: TestClient, day: str) -> None:
+    """Days whose time-zone bounds overflow the calendar are refused, not a 500 (found by schemathesis)."""
+    response = client.get(f"/v1/summary/BHP/{day}", headers=KEY)
+    assert response.status_code == 400
+    assert response.json()["error"]["correlation_id"]
+
+
 def test_unknown_routes_and_summaries_use_the_error_body(client: TestClient) -> None:
     """404s, whether route or data, carry the same body."""
     assert client.get("/nope").json()["error"]["code"] == "NOT_FOUND"

@@ -266,9 +266,12 @@ def daily_summary(
     calendar ``day``; None when it did not trade that day.
 
     Raises:
+        InvalidQueryError: for the first or last day of the calendar, whose time zones overflow.
         NotFoundError: for an unknown exchange.
         TableNotFoundError: when no trades were ever loaded.
     """
+    if not date.min < day < date.max:  # its bounds, widened by a day's time zones, must exist
+        raise InvalidQueryError(f"day {day} is outside the calendar K2 reads")
     if exchange:
         start, end = local_day_bounds(day, venue(exchange).zone)
     else:
