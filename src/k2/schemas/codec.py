@@ -39,7 +39,8 @@ from fastavro.types import Schema
 
 from k2.domain.events import PRICE_PRECISION, PRICE_SCALE
 from k2.errors import InvalidInputError
-from k2.schemas.physical import from_physical, to_physical
+from k2.schemas.encoding import encode_table
+from k2.schemas.physical import from_physical
 from k2.schemas.record import Column, Kind, Record
 from k2.schemas.registry import load_avro
 
@@ -275,25 +276,7 @@ class RecordCodec:
             table = rows.select(self.record.names).cast(self._arrow)
         except (KeyError, ValueError, pa.ArrowException) as exc:
             raise InvalidInputError(f"rows do not fit the {self.record.name} record: {exc}") from None
-        columns = [to_physical(column.kind, table.column(column.name)) for column in self.record.columns]
-        names = self.record.names
-        header = HEADER.pack(MAGIC_BYTE, schema_id)
-        schema = self._physical
-        write = fastavro.schemaless_writer
-        buffer = io.BytesIO()
-        values: list[bytes] = []
-        for values_of_row in zip(*columns, strict=True):
-            buffer.seek(0)
-            buffer.truncate()
-            buffer.write(header)
-            try:
-                write(buffer, schema, dict(zip(names, values_of_row, strict=True)))
-            except (ValueError, TypeError, LookupError, OverflowError) as exc:
-                raise InvalidInputError(
-                    f"row {len(values)} does not fit the {self.record.name} record: {exc}"
-                ) from None
-            values.append(buffer.getvalue())
-        return values
+        return encode_table(self.record.columns, table, HEADER.pack(MAGIC_BYTE, schema_id))
 
     def decode(self, values: Sequence[bytes | None], schema_for: SchemaLookup) -> Decoded:
         """Decode message values into rows of the record's Arrow schema, plus added columns.

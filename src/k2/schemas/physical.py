@@ -1,8 +1,9 @@
-"""Arrow columns as the physical values Avro encodes, and back, a whole column at a time.
+"""Decoded Avro physical values back into Arrow columns, a whole column at a time.
 
 A ``decimal`` travels as its unscaled integer in big-endian two's-complement ``bytes``, a
 ``timestamp-micros`` as a ``long`` of microseconds, a ``date`` as an ``int`` of days. numpy
 converts whole columns, so fastavro never builds a ``Decimal`` or ``datetime`` per value.
+(Encoding is :mod:`k2.schemas.encoding`.)
 """
 
 from __future__ import annotations
@@ -11,28 +12,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from k2.schemas.record import Kind
 
 _INT64_BYTES = 8
-
-
-def to_physical(kind: Kind, column: pa.ChunkedArray) -> list[Any]:
-    """A column's values as fastavro writes them for the schema without logical types."""
-    match kind:
-        case Kind.DECIMAL:
-            return _decimal_to_bytes(column.combine_chunks())
-        case Kind.TIMESTAMP:
-            column = column.cast(pa.int64())
-        case Kind.DATE:
-            column = column.cast(pa.int32())
-        case Kind.STRING_MAP:
-            return [None if pairs is None else dict(pairs) for pairs in column.to_pylist()]
-        case Kind.STRING | Kind.ENUM | Kind.LONG | Kind.BOOLEAN | Kind.STRING_LIST:
-            pass
-    values: list[Any] = column.to_pylist()
-    return values
 
 
 def from_physical(kind: Kind, values: list[Any], arrow_type: pa.DataType) -> tuple[pa.Array, np.ndarray]:
@@ -49,29 +32,6 @@ def from_physical(kind: Kind, values: list[Any], arrow_type: pa.DataType) -> tup
         case _:
             array = pa.array(values, arrow_type)
     return array, np.zeros(len(values), dtype=bool)
-
-
-def _decimal_to_bytes(array: pa.Array) -> list[bytes | None]:
-    """Decimal values as Avro ``decimal`` bytes: the unscaled integer, big-endian two's complement
-    in as few bytes as fastavro writes it, None where null. The precision must be 18 or less.
-    """
-    n = len(array)
-    # An unscaled value of up to 18 digits is the low, little-endian 64 bits of its 128-bit slot.
-    words = np.frombuffer(array.buffers()[1], dtype="<i8")[2 * array.offset : 2 * (array.offset + n)]
-    unscaled = words[0::2]
-    magnitude = np.abs(unscaled)
-    sizes = np.ones(n, dtype=np.int32)
-    for k in range(1, _INT64_BYTES):
-        sizes += magnitude >= 1 << (8 * k - 1)
-    big_endian = unscaled.astype(">i8").view(np.uint8).reshape(n, _INT64_BYTES)
-    data = big_endian[np.arange(_INT64_BYTES) >= (_INT64_BYTES - sizes)[:, None]]
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(sizes, out=offsets[1:])
-    binary = pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    if array.null_count:
-        binary = pc.if_else(array.is_valid(), binary, pa.scalar(None, pa.binary()))
-    values: list[bytes | None] = binary.to_pylist()
-    return values
 
 
 def _decimal_from_bytes(values: list[bytes | None], arrow_type: pa.DataType) -> tuple[pa.Array, np.ndarray]:
