@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +363,7 @@ def _timed(call: Callable[[], int]) -> Rate:
 
 
 def _in_memory(kafka: KafkaSettings, frames: list[bytes], raw_topic: str, batch_rows: int) -> _Steps:
-    received = datetime.now(UTC)
+    received = time.time_ns() // 1000
     loads = orjson.loads
 
     def decode() -> int:
@@ -386,8 +385,8 @@ def _in_memory(kafka: KafkaSettings, frames: list[bytes], raw_topic: str, batch_
     def batch() -> int:
         for start in range(0, len(messages), batch_rows):
             chunk = messages[start : start + batch_rows]
-            trades = [m.row for m in chunk if m.kind is StreamKind.TRADE]
-            quotes = [m.row for m in chunk if m.kind is StreamKind.QUOTE]
+            trades = [m for m in chunk if m.kind is StreamKind.TRADE]
+            quotes = [m for m in chunk if m.kind is StreamKind.QUOTE]
             batches.append(SourceBatch(TRADES, to_table(StreamKind.TRADE, trades), len(trades), 0))
             batches.append(SourceBatch(QUOTES, to_table(StreamKind.QUOTE, quotes), len(quotes), 0))
         return len(messages)

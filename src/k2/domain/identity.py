@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
 
 KEY_SEPARATOR = "|"
 
@@ -33,3 +37,26 @@ def message_id(*parts: object) -> str:
     number = int.from_bytes(digest, "little")
     number = (number & ~(0xF << 76) & ~(0x3 << 62)) | (0x3 << 76) | (0x2 << 62)
     return str(uuid.UUID(int=number))
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+#: Where a UUID's text puts its dashes, as positions in its 32 hex digits.
+_DASHES = [8, 12, 16, 20]
+_UUID_CHARS = 36
+
+
+def message_ids(keys: Sequence[str]) -> pa.Array:
+    """The message ids of many records at once, from their joined natural keys
+    (:func:`natural_key`): the ids :func:`message_id` gives, as an Arrow string array.
+    """
+    n = len(keys)
+    md5 = hashlib.md5
+    digests = b"".join([md5(key.encode(), usedforsecurity=False).digest() for key in keys])
+    # The digest read little-endian is the UUID's number: its big-endian bytes are the digest reversed.
+    octets = np.frombuffer(digests, dtype=np.uint8).reshape(n, 16)[:, ::-1].copy()
+    octets[:, 6] = (octets[:, 6] & 0x0F) | 0x30  # version 3
+    octets[:, 8] = (octets[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
+    digits = _HEX_DIGITS[np.stack((octets >> 4, octets & 0x0F), axis=2).reshape(n, 32)]
+    text = np.insert(digits, _DASHES, ord("-"), axis=1)
+    offsets = np.arange(0, (n + 1) * _UUID_CHARS, _UUID_CHARS, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(text.tobytes())])

@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -72,7 +71,6 @@ SHUTDOWN_PRODUCE_ATTEMPTS = 3
 BACKPRESSURE_LOG_S = 5.0
 #: The reason websockets gives when a keepalive ping went unanswered.
 KEEPALIVE_TIMEOUT = "keepalive ping timeout"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class _End:
@@ -229,9 +227,8 @@ class BinanceFeed:
         async for frame in ws:
             self._last_frame_at = time.monotonic()
             now_ns = time.time_ns()
-            received = _EPOCH + timedelta(microseconds=now_ns // 1000)
             try:
-                message = parse_frame(frame, received)
+                message = parse_frame(frame, now_ns // 1000)
             except MalformedMessageError as exc:
                 await self._dead_letter(frame.encode() if isinstance(frame, str) else bytes(frame), exc)
                 continue
@@ -243,7 +240,7 @@ class BinanceFeed:
             if message.kind is StreamKind.TRADE:
                 self.stats.trades += 1
                 self._m_trades.inc()
-                self._gaps.check(message, received)
+                self._gaps.check(message)
             else:
                 self.stats.quotes += 1
                 self._m_quotes.inc()
@@ -353,15 +350,15 @@ class BinanceFeed:
             return
 
     def _deliver_now(self, items: list[MarketMessage | _DeadLetter]) -> None:
-        trades: list[dict[str, Any]] = []
-        quotes: list[dict[str, Any]] = []
+        trades: list[MarketMessage] = []
+        quotes: list[MarketMessage] = []
         for item in items:
             if isinstance(item, _DeadLetter):
                 self._sink.dead_letter(item.frame, item.reason, item.detail)
             elif item.kind is StreamKind.TRADE:
-                trades.append(item.row)
+                trades.append(item)
             else:
-                quotes.append(item.row)
+                quotes.append(item)
         if trades:
             self._sink.produce(SourceBatch(TRADES, to_table(StreamKind.TRADE, trades), len(trades), 0))
         if quotes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,7 +107,7 @@ class GapTracker:
         """A new connection opened: each symbol's first trade on it may follow a gap."""
         self._seen_on_connection = set()
 
-    def check(self, message: MarketMessage, received: datetime) -> None:
+    def check(self, message: MarketMessage) -> None:
         """Note a trade's id; when it skips ahead of the symbol's last one, count the gap and backfill it."""
         symbol, trade_id = message.symbol, message.sequence
         first_on_connection = symbol not in self._seen_on_connection
@@ -116,7 +117,8 @@ class GapTracker:
             self._last_trade[symbol] = trade_id
         if last is None or trade_id <= last + 1:
             return
-        gap = Gap(symbol, last + 1, trade_id - 1, at_reconnect=first_on_connection, detected_at=received)
+        detected_at = datetime.fromtimestamp(message.received_us / 1e6, UTC)
+        gap = Gap(symbol, last + 1, trade_id - 1, at_reconnect=first_on_connection, detected_at=detected_at)
         self._stats.gaps += 1
         self._stats.gap_trades += gap.missing
         self._stats.recent_gaps.append(gap)
@@ -156,11 +158,11 @@ class GapTracker:
             self._metrics.feed_gap_trades.labels(EXCHANGE, "lost").inc(gap.missing)
             log.error("feed_backfill_failed", symbol=gap.symbol, missing=gap.missing, error=str(exc))
             return
-        received = datetime.now(UTC)
+        received_us = time.time_ns() // 1000
         recovered = 0
         for item in items:
             try:
-                message = rest_trade_message(gap.symbol, item, received)
+                message = rest_trade_message(gap.symbol, item, received_us)
             except MalformedMessageError as exc:
                 await self._on_malformed(orjson.dumps(item), exc)
                 continue

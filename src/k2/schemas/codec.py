@@ -47,6 +47,9 @@ from k2.schemas.registry import load_avro
 MAGIC_BYTE = 0
 #: Magic byte and schema id in front of every value.
 HEADER = struct.Struct(">bI")
+#: Rows from which encoding a column at a time beats fastavro row by row: the columnar encoder
+#: costs ~1.4 ms a batch plus ~1 µs a row, fastavro ~15 µs a row (measured on a trade batch).
+COLUMNAR_MIN_ROWS = 96
 
 SchemaLookup = Callable[[int], dict[str, Any]]
 """Returns the writer schema registered under an id; raises ``LookupError`` for an unknown id."""
@@ -252,6 +255,8 @@ class RecordCodec:
         self._canonical = to_parsing_canonical_form(self._physical)
         self._logical = _logical_types(self.schema)
         self._fields = cast(dict[str, Any], fastavro.parse_schema(self.schema, expand=True))["fields"]
+        self._parsed = fastavro.parse_schema(self.schema)
+        self._maps = [c.name for c in record.columns if c.kind is Kind.STRING_MAP]
         self._writers: dict[int, _Writer] = {}
         # Columns later writers added, by name, in the order first seen: one type per name.
         self._added: dict[str, Column] = {}
@@ -276,7 +281,31 @@ class RecordCodec:
             table = rows.select(self.record.names).cast(self._arrow)
         except (KeyError, ValueError, pa.ArrowException) as exc:
             raise InvalidInputError(f"rows do not fit the {self.record.name} record: {exc}") from None
-        return encode_table(self.record.columns, table, HEADER.pack(MAGIC_BYTE, schema_id))
+        header = HEADER.pack(MAGIC_BYTE, schema_id)
+        if table.num_rows >= COLUMNAR_MIN_ROWS:
+            return encode_table(self.record.columns, table, header)
+        return self._encode_rows(table, header)
+
+    def _encode_rows(self, table: pa.Table, header: bytes) -> list[bytes]:
+        """Encode row by row with fastavro, from Python values (a few rows: no fixed cost)."""
+        write, schema = fastavro.schemaless_writer, self._parsed
+        buffer = io.BytesIO()
+        values: list[bytes] = []
+        for row in table.to_pylist():
+            for name in self._maps:
+                if row[name] is not None:
+                    row[name] = dict(row[name])
+            buffer.seek(0)
+            buffer.truncate()
+            buffer.write(header)
+            try:
+                write(buffer, schema, row)
+            except (ValueError, TypeError, LookupError, OverflowError) as exc:
+                raise InvalidInputError(
+                    f"row {len(values)} does not fit the {self.record.name} record: {exc}"
+                ) from None
+            values.append(buffer.getvalue())
+        return values
 
     def decode(self, values: Sequence[bytes | None], schema_for: SchemaLookup) -> Decoded:
         """Decode message values into rows of the record's Arrow schema, plus added columns.

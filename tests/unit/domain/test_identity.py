@@ -3,7 +3,7 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from k2.domain.identity import message_id
+from k2.domain.identity import message_id, message_ids, natural_key
 
 
 def test_same_key_gives_same_id() -> None:
@@ -25,3 +25,9 @@ def test_id_is_a_version_3_rfc_uuid(parts: list[str]) -> None:
     parsed = uuid.UUID(message_id(*parts))
     assert parsed.version == 3
     assert parsed.variant == uuid.RFC_4122
+
+
+@given(st.lists(st.lists(st.text(max_size=20), min_size=1, max_size=4), max_size=30))
+def test_many_ids_at_once_are_the_ids_one_at_a_time(keys: list[list[str]]) -> None:
+    """The batch form gives each key the id :func:`message_id` gives it, in order."""
+    assert message_ids([natural_key(*parts) for parts in keys]).to_pylist() == [message_id(*p) for p in keys]

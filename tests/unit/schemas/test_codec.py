@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from k2.errors import InvalidInputError, NotFoundError, RetryableError
 from k2.schemas import QUOTE, RECORDS, TRADE, Column, Kind, Record
 from k2.schemas.codec import HEADER, RecordCodec
+from k2.schemas.encoding import encode_table
 from k2.testing.factories import make_trade_rows, trade_row
 
 SCHEMA_ID = 42
@@ -102,9 +103,10 @@ def test_round_trip_is_exact(record: Record, data: st.DataObject) -> None:
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_values_are_what_fastavro_writes_from_python_objects(record: Record, data: st.DataObject) -> None:
-    """The column-at-a-time encoder writes the bytes fastavro writes for Decimal, datetime and
-    date values with the logical types, after the Confluent header, so any Confluent client
-    reads them; also for a slice, whose Arrow buffers start at an offset.
+    """Both encoders (row by row for a few rows, a column at a time for many) write the bytes
+    fastavro writes for Decimal, datetime and date values with the logical types, after the
+    Confluent header, so any Confluent client reads them; also for a slice, whose Arrow buffers
+    start at an offset.
     """
     table = data.draw(tables(record))
     codec = RecordCodec(record)
@@ -120,7 +122,9 @@ def test_values_are_what_fastavro_writes_from_python_objects(record: Record, dat
         fastavro.schemaless_writer(buffer, parsed, row)
         expected.append(buffer.getvalue())
     assert codec.encode(table, SCHEMA_ID) == expected
-    assert codec.encode(table.slice(1, 5), SCHEMA_ID) == expected[1:6]
+    header = HEADER.pack(0, SCHEMA_ID)
+    assert encode_table(record.columns, table, header) == expected
+    assert encode_table(record.columns, table.slice(1, 5), header) == expected[1:6]
 
 
 @settings(max_examples=400, deadline=None)
@@ -425,6 +429,24 @@ def test_writer_schemas_are_looked_up_once_per_id() -> None:
 def test_rows_that_do_not_fit_the_record_are_refused(rows: pa.Table) -> None:
     with pytest.raises(InvalidInputError):
         RecordCodec(TRADE).encode(rows, SCHEMA_ID)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"side": "SIDEWAYS"}, "row 150: side='SIDEWAYS' is not one of"),
+        ({"price": None}, "row 150: price is required"),
+    ],
+    ids=["unknown-enum-symbol", "null-in-required"],
+)
+def test_a_large_batch_names_the_row_that_does_not_fit(bad: dict[str, Any], message: str) -> None:
+    """Encoded a column at a time, a batch with one bad row is refused, naming that row (the codec
+    refuses a null in a required field before, when casting to the record's schema)."""
+    rows = [trade_row(sequence=i) for i in range(200)]
+    rows[150] = rows[150] | bad
+    nullable = pa.schema([field.with_nullable(True) for field in TRADE.arrow_schema()])
+    with pytest.raises(InvalidInputError, match=message):
+        encode_table(TRADE.columns, pa.Table.from_pylist(rows, schema=nullable), HEADER.pack(0, SCHEMA_ID))
 
 
 def test_nothing_in_nothing_out() -> None:
