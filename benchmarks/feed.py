@@ -1,12 +1,12 @@
 """Benchmark 6: the live Binance feed (targets P6), fed by the local Binance-protocol server.
 
-K2's feed (:class:`~k2.ingest.feed.BinanceFeed`: WebSocket read, orjson decode, normalise to v2
-rows with :mod:`k2.ingest.sources.binance`, Arrow batches, :class:`~k2.ingest.feed_sink.KafkaFeedSink`
-→ ``MarketProducer``) runs pinned to one core; the server
-(:class:`~k2.testing.binance_server.BinanceServer`, replaying pre-built combined-stream frames)
-runs in a child process pinned to the other, as fast as it can send or at a fixed pace. Beside
-it, in the same run and on the same frames, the limit: orjson decode + a bare confluent_kafka
-``Producer`` with K2's producer settings, over the same socket client and in memory.
+K2's feed (:class:`~k2.ingest.feed.BinanceFeed`: WebSocket read, orjson decode, checks, Arrow
+batches built a column at a time, :class:`~k2.ingest.feed_sink.KafkaFeedSink` → ``MarketProducer``)
+runs pinned to one core; the server (:mod:`benchmarks.feed_server`, replaying pre-built
+combined-stream frames) runs in a child process pinned to the other, as fast as it can send or at
+a fixed pace. Beside it, in the same run and on the same frames, the limit
+(:mod:`benchmarks.feed_limit`): orjson decode + a bare confluent_kafka ``Producer`` with K2's
+producer settings, over the same socket client and in memory (:mod:`benchmarks.feed_steps`).
 
 1. throughput, end to end (first frame received → last message acknowledged) and step by step;
 2. latency at a steady pace: a message's receive time (the feed's ``ingestion_timestamp``; the
@@ -18,419 +18,41 @@ The run works under a topic prefix of its own and removes its topics and registr
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import orjson
-import pyarrow as pa
-from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
-from websockets.asyncio.client import connect
 
 from benchmarks import stream_throughput as throughput
-from benchmarks.common import DATA_DIR, Sizes, log, percentile
+from benchmarks.common import Sizes, log, percentile
+from benchmarks.feed_k2 import binance_settings, k2_latency, run_feed
+from benchmarks.feed_limit import bare_producer, raw_client, raw_latency
+from benchmarks.feed_server import SYMBOLS, Cores, cores, frame_server, frames_file, pinned
+from benchmarks.feed_steps import Steps, in_memory
 from benchmarks.ingest import BenchmarkError
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate
-from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import CountingSink, FeedSink, KafkaFeedSink
-from k2.ingest.producer import (
-    FLUSH_TIMEOUT_S,
-    LINGER_MS,
-    QUEUE_FULL_WAIT_S,
-    MarketProducer,
-    TopicStats,
-    producer_config,
-)
-from k2.ingest.sources.base import SourceBatch
-from k2.ingest.sources.binance import MarketMessage, StreamKind, combined_stream_url, parse_frame, to_table
-from k2.lake.tables import QUOTES, TRADES
+from k2.ingest.feed_sink import CountingSink, KafkaFeedSink
+from k2.ingest.producer import LINGER_MS
 from k2.obs.logging import configure_logging
 from k2.obs.metrics import K2Metrics
 from k2.platform import stack
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType
-from k2.settings import BinanceSettings, K2Settings, KafkaSettings, LogLevel, ObsSettings, Profile
-from k2.testing.binance_server import Behaviour, BinanceServer, SyntheticTape, TapeEvent
+from k2.settings import K2Settings, LogLevel, ObsSettings, Profile
 
 TITLE = "Live feed"
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
 #: Frames of each throughput run.
 MESSAGES = {"full": 300_000, "quick": 30_000}
-#: The steady pace of the latency runs, and how long each lasts; the first second is warm-up.
-LATENCY_RATE = 10_000
+#: The steady paces of the latency runs (Binance's spot trades and book tickers of three majors
+#: come at about the first), and how long each lasts; the first second is warm-up.
+LATENCY_RATES = (1_000, 10_000)
 LATENCY_SECONDS = {"full": 20.0, "quick": 5.0}
 WARMUP_S = 1.0
 THROUGHPUT_TARGET = Target(100_000, Unit.MESSAGES_PER_SECOND)  # P6
 LATENCY_TARGET = Target(5.0, Unit.MILLISECONDS)  # P6
-#: A what-if latency run: both producers' ``linger.ms`` and the feed's ``batch_linger_ms`` at this.
-WHAT_IF_LINGER_MS = 1
-#: Longest a run may take before the benchmark gives up.
-TIMEOUT_S = 300.0
-#: The raw client serves delivery reports this often (messages) when not measuring latency.
-RAW_POLL_EVERY = 1_000
-
-
-# --- the server, in a child process ---------------------------------------------------------
-
-
-class _FrameTape:
-    """Pre-built frames, sent verbatim: as fast as the server can (``rate`` None) or at ``rate``/s."""
-
-    def __init__(self, frames: list[bytes], rate: float | None) -> None:
-        self.symbols = list(SYMBOLS)
-        self._frames = frames
-        self._rate = rate
-        self._next = 0
-        self._started = 0.0
-
-    async def next(self) -> TapeEvent | None:
-        i = self._next
-        if i >= len(self._frames):
-            return None
-        self._next = i + 1
-        if self._rate:
-            if i == 0:
-                self._started = time.monotonic()
-            delay = self._started + i / self._rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-        elif i % 256 == 0:
-            await asyncio.sleep(0)  # let pings and the close handshake through
-        return TapeEvent(None, None, self._frames[i])
-
-    def skip_trades(self, symbol: str, count: int) -> list[dict[str, Any]]:
-        return []
-
-
-def _serve(path: str, rate: float | None, cpu: int | None, ports: Any) -> None:
-    """The child process: serve the frames in ``path`` on a free port, until terminated."""
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    frames = Path(path).read_bytes().splitlines()
-
-    async def main() -> None:
-        tape = _FrameTape(frames, rate)
-        async with BinanceServer(tape, Behaviour(ping_interval=None, ping_timeout=None)) as server:
-            ports.put(server.port)
-            await asyncio.Event().wait()
-
-    asyncio.run(main())
-
-
-@contextmanager
-def _server(path: Path, rate: float | None, cpu: int | None) -> Iterator[str]:
-    """A server process for one run; yields its base WebSocket URL."""
-    context = multiprocessing.get_context("spawn")
-    ports = context.Queue()
-    process = context.Process(target=_serve, args=(str(path), rate, cpu, ports), daemon=True)
-    process.start()
-    try:
-        port = ports.get(timeout=60)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.join(10)
-
-
-# --- frames and pinning ---------------------------------------------------------------------
-
-
-def _frames(count: int) -> Path:
-    """``count`` combined-stream frames (trade, book ticker, ... over the symbols), one a line."""
-    path = DATA_DIR / f"feed-frames-{count}.jsonl"
-    if not path.exists():
-        tape = SyntheticTape(SYMBOLS, seed=11)
-        steps = (tape.step() for _ in range(count))
-        lines = [orjson.dumps({"stream": e.stream, "data": e.data}) for e in steps]
-        path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
-
-
-@dataclass(frozen=True, slots=True)
-class _Cores:
-    feed: int | None
-    server: int | None
-
-
-def _cores() -> _Cores:
-    cpus = sorted(os.sched_getaffinity(0))
-    return _Cores(cpus[0], cpus[-1]) if len(cpus) > 1 else _Cores(None, None)
-
-
-@contextmanager
-def _pinned(cpu: int | None) -> Iterator[None]:
-    """This thread (and the threads it starts meanwhile: librdkafka's, the feed's worker) on ``cpu``."""
-    before = os.sched_getaffinity(0)
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, before)
-
-
-# --- K2: the feed, with a producer that records when each message was delivered -------------
-
-
-class _RecordingCodec(RecordCodec):
-    """Notes each value's receive time (``ingestion_timestamp``, µs) as it encodes it."""
-
-    def __init__(self, data_type: DataType, received: dict[bytes, int]) -> None:
-        super().__init__(data_type.record)
-        self._received = received
-
-    def encode(self, rows: pa.Table, schema_id: int) -> list[bytes]:
-        values = super().encode(rows, schema_id)
-        times = rows.column("ingestion_timestamp").cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-        self._received.update(zip(values, times.to_pylist(), strict=True))
-        return values
-
-
-class _TimedProducer(MarketProducer):
-    """``MarketProducer`` that records (wall clock ns, value) in every successful delivery callback."""
-
-    def __init__(self, settings: KafkaSettings, metrics: K2Metrics, linger_ms: int | None) -> None:
-        super().__init__(settings, metrics)
-        if linger_ms is not None:
-            self._producer.close()
-            self._producer = Producer(_config(settings, linger_ms))
-        self.received: dict[bytes, int] = {}
-        self.delivered: list[tuple[int, bytes]] = []
-        for data_type in DataType:
-            self._codecs[data_type] = _RecordingCodec(data_type, self.received)
-
-    def _delivery_callback(self, counts: TopicStats) -> Callable[[KafkaError | None, Message], None]:
-        inner = super()._delivery_callback(counts)
-        delivered = self.delivered
-
-        def on_delivery(error: KafkaError | None, message: Message) -> None:
-            inner(error, message)
-            if error is None:
-                delivered.append((time.time_ns(), message.value() or b""))
-
-        return on_delivery
-
-    def latencies_ms(self, skip_before_us: int) -> list[float]:
-        """Receive → delivery callback of every message received after ``skip_before_us``."""
-        found = []
-        for at_ns, value in self.delivered:
-            received = self.received.get(value)
-            if received is not None and received >= skip_before_us:
-                found.append((at_ns / 1000 - received) / 1000)
-        return found
-
-
-class _TimedSink(KafkaFeedSink):
-    def __init__(self, settings: KafkaSettings, metrics: K2Metrics, linger_ms: int | None = None) -> None:
-        super().__init__(settings, metrics)
-        self._producer.__exit__(None, None, None)
-        self.timed = _TimedProducer(settings, metrics, linger_ms)
-        self._producer = self.timed
-
-
-def _config(kafka: KafkaSettings, linger_ms: int | None = None) -> dict[str, str | int | bool]:
-    """K2's producer settings, with another ``linger.ms`` if given."""
-    config = producer_config(kafka)
-    return config if linger_ms is None else {**config, "linger.ms": linger_ms}
-
-
-async def _run_feed(binance: BinanceSettings, sink: FeedSink, metrics: K2Metrics, count: int) -> Rate:
-    """Run the feed until ``count`` messages were received, produced and flushed; first → last."""
-    feed = BinanceFeed(binance, sink, metrics)
-    stop = asyncio.Event()
-
-    async def stop_after_count() -> float:
-        deadline = time.monotonic() + TIMEOUT_S
-        while feed.stats.messages == 0 and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
-        first = time.perf_counter()
-        while feed.stats.messages < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
-        stop.set()
-        return first
-
-    watcher = asyncio.create_task(stop_after_count())
-    try:
-        stats = await feed.run(stop)
-    finally:
-        stop.set()
-    ended = time.perf_counter()
-    first = await watcher
-    if stats.produced < count or stats.malformed:
-        raise BenchmarkError(f"the feed produced {stats.produced} of {count} ({stats.malformed} malformed)")
-    return Rate(stats.produced, ended - first)
-
-
-def _binance(base: K2Settings, url: str) -> BinanceSettings:
-    rest = url.replace("ws://", "http://")
-    return base.binance.model_copy(update={"ws_url": url, "rest_url": rest, "symbols": SYMBOLS})
-
-
-# --- the limit: websockets + orjson + a bare producer -----------------------------------------
-
-
-async def _raw_client(
-    url: str, count: int, producer: Producer | None, topic: str, latencies: list[float] | None = None
-) -> Rate:
-    """Receive ``count`` frames; decode each with orjson and produce it as is (``producer``), or
-    only receive them (no producer). With ``latencies``: receive → delivery callback, in ms.
-    """
-    loads = orjson.loads
-    received = 0
-    first = 0.0
-    stream_url = combined_stream_url(url, SYMBOLS)
-    async with connect(stream_url, max_size=None) as ws:
-        async for frame in ws:
-            if not received:
-                first = time.perf_counter()
-            received += 1
-            if producer is not None:
-                at_ns = time.time_ns()
-                key = loads(frame)["data"]["s"]
-                if latencies is None:
-                    _produce(producer, topic, frame, key, None)
-                    if received % RAW_POLL_EVERY == 0:
-                        producer.poll(0)
-                else:
-                    _produce(producer, topic, frame, key, _latency_callback(latencies, at_ns))
-                    producer.poll(0)
-            if received >= count:
-                break
-    if producer is not None and producer.flush(FLUSH_TIMEOUT_S):
-        raise BenchmarkError("the raw producer left messages unsent")
-    return Rate(received, time.perf_counter() - first)
-
-
-def _latency_callback(latencies: list[float], at_ns: int) -> Callable[[KafkaError | None, Message], None]:
-    def on_delivery(error: KafkaError | None, _message: Message) -> None:
-        if error is None:
-            latencies.append((time.time_ns() - at_ns) / 1e6)
-
-    return on_delivery
-
-
-def _produce(
-    producer: Producer,
-    topic: str,
-    value: str | bytes,
-    key: str,
-    on_delivery: Callable[[KafkaError | None, Message], None] | None,
-) -> None:
-    while True:
-        try:
-            if on_delivery is None:
-                producer.produce(topic, value, key)
-            else:
-                producer.produce(topic, value, key, on_delivery=on_delivery)
-            return
-        except BufferError:
-            producer.poll(QUEUE_FULL_WAIT_S)
-
-
-# --- in memory, step by step -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Steps:
-    decode: Rate
-    normalise: Rate
-    batch: Rate
-    produce_k2: Rate
-    produce_raw: Rate
-    limit: Rate
-
-    @property
-    def k2(self) -> Rate:
-        """``parse_frame`` + ``to_table`` + ``KafkaFeedSink``, one after the other."""
-        seconds = self.normalise.seconds + self.batch.seconds + self.produce_k2.seconds
-        return Rate(self.normalise.messages, seconds)
-
-
-def _timed(call: Callable[[], int]) -> Rate:
-    started = time.perf_counter()
-    count = call()
-    return Rate(count, time.perf_counter() - started)
-
-
-def _in_memory(kafka: KafkaSettings, frames: list[bytes], raw_topic: str, batch_rows: int) -> _Steps:
-    received = time.time_ns() // 1000
-    loads = orjson.loads
-
-    def decode() -> int:
-        for frame in frames:
-            loads(frame)
-        return len(frames)
-
-    messages: list[MarketMessage] = []
-
-    def normalise() -> int:
-        for frame in frames:
-            message = parse_frame(frame, received)
-            if isinstance(message, MarketMessage):
-                messages.append(message)
-        return len(messages)
-
-    batches: list[SourceBatch] = []
-
-    def batch() -> int:
-        for start in range(0, len(messages), batch_rows):
-            chunk = messages[start : start + batch_rows]
-            trades = [m for m in chunk if m.kind is StreamKind.TRADE]
-            quotes = [m for m in chunk if m.kind is StreamKind.QUOTE]
-            batches.append(SourceBatch(TRADES, to_table(StreamKind.TRADE, trades), len(trades), 0))
-            batches.append(SourceBatch(QUOTES, to_table(StreamKind.QUOTE, quotes), len(quotes), 0))
-        return len(messages)
-
-    sink = KafkaFeedSink(kafka, K2Metrics(CollectorRegistry()))
-
-    def produce_k2() -> int:
-        for b in batches:
-            sink.produce(b)
-        sink.flush()
-        return sum(b.rows.num_rows for b in batches)
-
-    keys = [loads(frame)["data"]["s"] for frame in frames]
-    producer = Producer(producer_config(kafka))
-
-    def produce_raw() -> int:
-        for n, (frame, key) in enumerate(zip(frames, keys, strict=True), start=1):
-            _produce(producer, raw_topic, frame, key, None)
-            if n % RAW_POLL_EVERY == 0:
-                producer.poll(0)
-        if producer.flush(FLUSH_TIMEOUT_S):
-            raise BenchmarkError("the raw producer left messages unsent")
-        return len(frames)
-
-    def limit() -> int:
-        for n, frame in enumerate(frames, start=1):
-            _produce(producer, raw_topic, frame, loads(frame)["data"]["s"], None)
-            if n % RAW_POLL_EVERY == 0:
-                producer.poll(0)
-        if producer.flush(FLUSH_TIMEOUT_S):
-            raise BenchmarkError("the raw producer left messages unsent")
-        return len(frames)
-
-    steps = [_timed(step) for step in (decode, normalise, batch)]
-    with sink:
-        # Warm up: topics, schema registration, the idempotent producer id, connections.
-        for b in batches[:2]:
-            sink.produce(SourceBatch(b.table, b.rows.slice(0, 1), 1, 0))
-        sink.flush()
-        steps.append(_timed(produce_k2))
-    _produce(producer, raw_topic, frames[0], keys[0], None)
-    producer.flush(FLUSH_TIMEOUT_S)
-    steps += [_timed(produce_raw), _timed(limit)]
-    return _Steps(*steps)
+P99 = 0.99
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -440,22 +62,15 @@ def _in_memory(kafka: KafkaSettings, frames: list[bytes], raw_topic: str, batch_
 class _Figures:
     count: int
     frame_bytes: float
-    cores: _Cores
-    steps: _Steps
+    cores: Cores
+    steps: Steps
     socket_only: Rate
     raw_socket: Rate
     feed_counting: Rate
     feed_kafka: Rate
-    latency: dict[str, list[float]]
-    latency_messages: int
-
-    @property
-    def k2_latency(self) -> list[float]:
-        return self.latency["k2-None"]
-
-    @property
-    def raw_latency(self) -> list[float]:
-        return self.latency["raw-None"]
+    #: Receive → acknowledged, ms, by (path, rate); path ``k2`` or ``raw``.
+    latency: dict[tuple[str, int], list[float]]
+    latency_seconds: float
 
 
 def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
@@ -463,84 +78,52 @@ def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
     raw_topic = f"bench-{run}.feed.raw-frames"
     throughput.create_topics(kafka, {raw_topic: kafka.partitions})
     count = MESSAGES[sizes.name]
-    path = _frames(count)
+    path = frames_file(count)
     frames = path.read_bytes().splitlines()
-    cores = _cores()
+    cpus = cores()
     metrics = K2Metrics(CollectorRegistry())
-    batch_rows = base.binance.batch_rows
-    with _pinned(cores.feed):
+    linger = base.binance.producer_linger_ms
+    with pinned(cpus.feed):
         log(f"{TITLE}: in memory, step by step ({count:,} frames)")
-        steps = _in_memory(kafka, frames, raw_topic, batch_rows)
+        steps = in_memory(kafka, frames, raw_topic, base.binance.batch_rows, linger)
         log(f"{TITLE}: server → websockets client, nothing else")
-        with _server(path, None, cores.server) as url:
-            socket_only = asyncio.run(_raw_client(url, count, None, raw_topic))
+        with frame_server(path, None, cpus.server) as url:
+            socket_only = asyncio.run(raw_client(url, count, kafka, None, raw_topic))
         log(f"{TITLE}: limit: server → websockets → orjson → bare produce")
-        with _server(path, None, cores.server) as url:
-            producer = Producer(producer_config(kafka))
-            raw_socket = asyncio.run(_raw_client(url, count, producer, raw_topic))
+        with frame_server(path, None, cpus.server) as url:
+            raw_socket = asyncio.run(raw_client(url, count, kafka, bare_producer(kafka, linger), raw_topic))
         log(f"{TITLE}: BinanceFeed → CountingSink (no Kafka)")
-        with _server(path, None, cores.server) as url:
-            feed_counting = asyncio.run(_run_feed(_binance(base, url), CountingSink(), metrics, count))
+        with frame_server(path, None, cpus.server) as url:
+            feed_counting = asyncio.run(run_feed(binance_settings(base, url), CountingSink(), metrics, count))
         log(f"{TITLE}: BinanceFeed → KafkaFeedSink")
-        with _server(path, None, cores.server) as url, KafkaFeedSink(kafka, metrics) as sink:
-            feed_kafka = asyncio.run(_run_feed(_binance(base, url), sink, metrics, count))
-        latency_count = min(count, int(LATENCY_RATE * LATENCY_SECONDS[sizes.name]))
-        latency: dict[str, list[float]] = {}
-        for linger in (None, WHAT_IF_LINGER_MS):
-            log(f"{TITLE}: latency at {LATENCY_RATE:,} msg/s, {latency_count:,} messages, linger {linger}")
-            latency[f"k2-{linger}"] = _k2_latency(
-                base, kafka, metrics, path, cores=cores, count=latency_count, linger_ms=linger
-            )
-            latency[f"raw-{linger}"] = _raw_latency(
-                kafka, path, raw_topic, cores=cores, count=latency_count, linger_ms=linger
-            )
+        with (
+            frame_server(path, None, cpus.server) as url,
+            KafkaFeedSink(kafka, metrics, linger_ms=linger) as sink,
+        ):
+            feed_kafka = asyncio.run(run_feed(binance_settings(base, url), sink, metrics, count))
+        seconds = LATENCY_SECONDS[sizes.name]
+        latency: dict[tuple[str, int], list[float]] = {}
+        for rate in LATENCY_RATES:
+            runs = min(count, int(rate * seconds))
+            warm_up = int(rate * WARMUP_S)
+            log(f"{TITLE}: latency, {runs:,} messages at {rate:,}/s")
+            k2 = k2_latency(base, kafka, metrics, path, cores=cpus, rate=rate, count=runs, linger_ms=linger)
+            raw = raw_latency(kafka, path, raw_topic, cores=cpus, rate=rate, count=runs, linger_ms=linger)
+            latency["k2", rate], latency["raw", rate] = k2[warm_up:], raw[warm_up:]
     if not all(latency.values()):
         raise BenchmarkError("no latency samples")
     return _Figures(
         count,
         sum(map(len, frames)) / len(frames),
-        cores,
+        cpus,
         steps,
         socket_only,
         raw_socket,
         feed_counting,
         feed_kafka,
         latency,
-        latency_count,
+        seconds,
     )
-
-
-def _k2_latency(
-    base: K2Settings,
-    kafka: KafkaSettings,
-    metrics: K2Metrics,
-    path: Path,
-    *,
-    cores: _Cores,
-    count: int,
-    linger_ms: int | None,
-) -> list[float]:
-    """The feed at :data:`LATENCY_RATE`: receive → delivery callback, warm-up left out; with
-    ``linger_ms``, the producer's ``linger.ms`` and the feed's ``batch_linger_ms`` both set to it.
-    """
-    with _server(path, LATENCY_RATE, cores.server) as url, _TimedSink(kafka, metrics, linger_ms) as timed:
-        binance = _binance(base, url)
-        if linger_ms is not None:
-            binance = binance.model_copy(update={"batch_linger_ms": float(linger_ms)})
-        started_us = time.time_ns() // 1000
-        asyncio.run(_run_feed(binance, timed, metrics, count))
-        return timed.timed.latencies_ms(started_us + int(WARMUP_S * 1e6))
-
-
-def _raw_latency(
-    kafka: KafkaSettings, path: Path, topic: str, *, cores: _Cores, count: int, linger_ms: int | None
-) -> list[float]:
-    """The limit at :data:`LATENCY_RATE`: receive → delivery callback, warm-up left out."""
-    found: list[float] = []
-    with _server(path, LATENCY_RATE, cores.server) as url:
-        producer = Producer(_config(kafka, linger_ms))
-        asyncio.run(_raw_client(url, count, producer, topic, found))
-    return found[int(LATENCY_RATE * WARMUP_S) :]
 
 
 def _clean_up(base: K2Settings, run: str) -> list[str]:
@@ -599,8 +182,11 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
     )
     step_rows = [
         ("`orjson.loads` alone", s.decode),
-        ("`parse_frame` (orjson + v2 row: decimals, ids, times)", s.normalise),
-        (f"`to_table`: rows → Arrow, {base.binance.batch_rows:,}-row batches", s.batch),
+        ("`parse_frame` (orjson + checks of every field)", s.normalise),
+        (
+            f"`to_table`: v2 rows (ids, decimals, times) in Arrow, {base.binance.batch_rows:,}-row batches",
+            s.batch,
+        ),
         ("`KafkaFeedSink.produce` (`MarketProducer`: Avro + produce) + `flush`", s.produce_k2),
         ("K2 in memory: the three above one after the other", s.k2),
         ("bare `Producer.produce` of the frames + `flush`", s.produce_raw),
@@ -612,15 +198,24 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
         ("server → `BinanceFeed` → `CountingSink` (decoded, normalised, Arrow; no Kafka)", f.feed_counting),
         ("server → `BinanceFeed` → `KafkaFeedSink`, acknowledged (K2)", f.feed_kafka),
     ]
-    what_if = f"linger.ms = {WHAT_IF_LINGER_MS}"
     latency_rows = [
-        ("`BinanceFeed` → `KafkaFeedSink` (K2)", f.k2_latency),
-        ("websockets → orjson → bare produce, `poll(0)` after each (the limit)", f.raw_latency),
-        (
-            f"K2 with {what_if} and `batch_linger_ms` = {WHAT_IF_LINGER_MS} (what-if, not the defaults)",
-            f.latency[f"k2-{WHAT_IF_LINGER_MS}"],
-        ),
-        (f"the limit with {what_if} (what-if)", f.latency[f"raw-{WHAT_IF_LINGER_MS}"]),
+        (f"{label} at {rate:,} msg/s", f.latency[path, rate])
+        for rate in LATENCY_RATES
+        for path, label in (
+            ("k2", "`BinanceFeed` → `KafkaFeedSink` (K2)"),
+            ("raw", "websockets → orjson → bare produce, `poll(0)` after each (the limit)"),
+        )
+    ]
+    latency_measures = [
+        Measure(
+            f"Socket → Kafka acknowledged at {rate / 1e3:g}k msg/s: {name}",
+            Unit.MILLISECONDS,
+            _q(f.latency["k2", rate], q),
+            _q(f.latency["raw", rate], q),
+            LATENCY_TARGET if q == P99 else None,
+        )
+        for rate in LATENCY_RATES
+        for name, q in (("p50", 0.5), ("p99", P99))
     ]
     return Section(
         title=f"{TITLE} ({f.count / 1e3:,.0f}k Binance frames through Kafka)",
@@ -631,8 +226,9 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
             f"`BinanceFeed` with its default settings and the platform's Kafka "
             f"({platform.get('kafka', '?')}; {base.kafka.partitions} partitions) and registry; "
             f"{one_core}. The broker shares the machine's cores. Latency runs at a steady "
-            f"{LATENCY_RATE:,} msg/s for {f.latency_messages:,} messages, the first {WARMUP_S:g} s "
-            "left out as warm-up."
+            f"{' and '.join(f'{r:,}' for r in LATENCY_RATES)} msg/s for {f.latency_seconds:g} s each, the "
+            f"first {WARMUP_S:g} s left out as warm-up; Binance's spot streams of three major pairs come at "
+            "about the first pace."
         ),
         limit_name=(
             "orjson decode + bare confluent_kafka produce of the same frames, K2's producer settings"
@@ -657,19 +253,7 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
                 s.normalise.per_second,
                 s.decode.per_second,
             ),
-            Measure(
-                f"Socket → Kafka delivery callback at {LATENCY_RATE / 1e3:g}k msg/s: p50",
-                Unit.MILLISECONDS,
-                _q(f.k2_latency, 0.5),
-                _q(f.raw_latency, 0.5),
-            ),
-            Measure(
-                f"Socket → Kafka delivery callback at {LATENCY_RATE / 1e3:g}k msg/s: p99",
-                Unit.MILLISECONDS,
-                _q(f.k2_latency, 0.99),
-                _q(f.raw_latency, 0.99),
-                LATENCY_TARGET,
-            ),
+            *latency_measures,
         ],
         tables=[
             Table(
@@ -683,8 +267,8 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
                 [(label, f"{r.per_second / 1e3:,.1f} k", f"{r.micros:.2f}") for label, r in socket_rows],
             ),
             Table(
-                f"Latency, ms from receipt to the delivery callback, at {LATENCY_RATE:,} msg/s",
-                ("Path", "Messages", "p50", "p90", "p99", "max"),
+                "Latency, ms from receipt to the delivery callback",
+                ("Path and pace", "Messages", "p50", "p90", "p99", "max"),
                 [
                     (label, f"{len(v):,}", *(f"{_q(v, q):.1f}" for q in (0.5, 0.9, 0.99, 1.0)))
                     for label, v in latency_rows
@@ -695,11 +279,12 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
             "Throughput clocks run from the first frame received to the end of the flush that saw the "
             "last message acknowledged (acks=all, idempotent). The feed reads the socket on the event loop "
             "and produces on its worker thread; librdkafka's threads run on the same core.",
-            f"Both producers use `producer_config` (lz4, linger.ms = {LINGER_MS}, idempotent, acks=all): "
-            f"a message waits up to {LINGER_MS} ms for its batch, so linger bounds latency from below for "
-            f"K2 and the limit alike. The feed adds its own batching (`batch_linger_ms` = "
-            f"{base.binance.batch_linger_ms:g} ms, `batch_rows` = {base.binance.batch_rows:,}); its "
-            "delivery callbacks run when `MarketProducer` polls, after each batch it produces.",
+            "Both producers use `producer_config` (lz4, idempotent, acks=all) with the feed's "
+            f"`producer_linger_ms` = {base.binance.producer_linger_ms:g} ms (bulk loads use "
+            f"{LINGER_MS} ms): a message may wait that long for its batch, K2's and the limit's alike. "
+            "The feed batches what arrived while the previous batch was produced (`batch_linger_ms` = "
+            f"{base.binance.batch_linger_ms:g} ms, at most {base.binance.batch_rows:,} rows); a thread "
+            "of `KafkaFeedSink` serves its delivery reports as they come.",
             "K2's receive time is the feed's `ingestion_timestamp` (wall clock on receipt, µs), carried "
             "in the Avro value; the delivery time is the wall clock in `MarketProducer`'s delivery "
             "callback. The limit takes both clocks around a bare `Producer.produce`.",

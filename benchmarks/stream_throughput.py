@@ -20,9 +20,9 @@ from pyiceberg.table import Table as IcebergTable
 from benchmarks.ingest import BenchmarkError
 from k2.ingest.producer import (
     ENCODE_ROWS,
-    FLUSH_TIMEOUT_S,
     QUEUE_FULL_WAIT_S,
     MarketProducer,
+    flush_timeout_s,
     producer_config,
 )
 from k2.ingest.sources.base import SourceBatch
@@ -172,7 +172,7 @@ def produce_raw(kafka: KafkaSettings, topic: str, keys: list[str], values: list[
                 except BufferError:
                     continue
                 break
-    unsent = producer.flush(FLUSH_TIMEOUT_S)
+    unsent = producer.flush(flush_timeout_s(kafka))
     seconds = time.perf_counter() - started
     if unsent or messages_in(kafka, topic) != len(values):
         raise BenchmarkError(f"the raw producer left {unsent} messages unsent")

@@ -122,6 +122,12 @@ class KafkaSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9._-]*$",
         description="Prepended to every topic K2 names, e.g. 'dev.' or a test run's id; usually empty.",
     )
+    delivery_timeout_ms: int = Field(
+        120_000,
+        ge=1_000,
+        description="A produced message the broker has not acknowledged within this time fails "
+        "(a bulk load then stops with an error; the live feed sends it again).",
+    )
 
 
 class StreamSettings(BaseSettings):
@@ -197,7 +203,16 @@ class BinanceSettings(BaseSettings):
     )
     batch_rows: int = Field(2_000, gt=0, description="Most rows handed to the Kafka producer at once.")
     batch_linger_ms: float = Field(
-        5.0, ge=0, description="Longest a row waits for its batch to fill before it is produced."
+        0.0,
+        ge=0,
+        description="Longest a row waits for more rows to join its batch (0: a batch is whatever "
+        "arrived while the previous one was being produced).",
+    )
+    producer_linger_ms: float = Field(
+        2.0,
+        ge=0,
+        description="Longest a message waits in the Kafka producer for its batch to fill (librdkafka's "
+        "linger.ms): latency against requests per second.",
     )
     backfill_limit: int = Field(
         1000,

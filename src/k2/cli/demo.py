@@ -145,7 +145,7 @@ def _live(settings: K2Settings, out: Console) -> None:
         f"through a local Binance-protocol server into Kafka at {settings.kafka.bootstrap_servers}"
     )
     metrics = K2Metrics(CollectorRegistry())
-    with KafkaFeedSink(settings.kafka, metrics) as sink:
+    with KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms) as sink:
         replayed = binance_server.replay(settings, sample, sink, metrics, speed=LIVE_SPEED, retime=True)
         stats = asyncio.run(replayed)
     out.print(

@@ -193,7 +193,9 @@ def replay(
     with ExitStack() as stack:
         sink: FeedSink = counting
         if kafka:
-            sink = stack.enter_context(KafkaFeedSink(settings.kafka, metrics))
+            sink = stack.enter_context(
+                KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms)
+            )
         status = stack.enter_context(_status_line())
         replayed = binance_server.replay(
             settings, file, sink, metrics, speed=factor, retime=retime, port=port, on_tick=status

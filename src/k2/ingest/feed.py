@@ -239,15 +239,9 @@ class BinanceFeed:
                 continue
             if message.kind is StreamKind.TRADE:
                 self.stats.trades += 1
-                self._m_trades.inc()
                 self._gaps.check(message)
             else:
                 self.stats.quotes += 1
-                self._m_quotes.inc()
-            if message.event_time_ms is not None:
-                lag = max(0.0, now_ns / 1e9 - message.event_time_ms / 1000)
-                self.stats.lag_s = lag
-                self._m_lag.observe(lag)
             await self._put(message)
 
     async def _watch(self, ws: ClientConnection) -> None:
@@ -330,7 +324,29 @@ class BinanceFeed:
                 items.append(item)
             self.stats.buffered = self._queue.qsize()
             self._m_buffered.set(self.stats.buffered)
+            self._count(items)
             await self._deliver(items)
+
+    def _count(self, items: list[MarketMessage | _DeadLetter]) -> None:
+        """Count a batch's messages in the metrics, and its newest event's lag (a metric per
+        message would cost a good part of what handling the message does).
+        """
+        trades = quotes = 0
+        newest: MarketMessage | None = None
+        for item in items:
+            if isinstance(item, MarketMessage):
+                if item.kind is StreamKind.TRADE:
+                    trades += 1
+                else:
+                    quotes += 1
+                if item.event_time_ms is not None:
+                    newest = item
+        self._m_trades.inc(trades)
+        self._m_quotes.inc(quotes)
+        if newest is not None and newest.event_time_ms is not None:
+            lag = max(0.0, newest.received_us / 1e6 - newest.event_time_ms / 1000)
+            self.stats.lag_s = lag
+            self._m_lag.observe(lag)
 
     async def _deliver(self, items: list[MarketMessage | _DeadLetter]) -> None:
         """Hand a batch to the sink on the worker thread, retrying while the failure may pass."""
@@ -392,6 +408,6 @@ def stream_binance(
         ConfigurationError: the endpoint URL is invalid, or Kafka refused a topic or the schema.
         DeliveryFailedError: rows could not be delivered at shutdown.
     """
-    with KafkaFeedSink(settings.kafka, metrics) as sink:
+    with KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms) as sink:
         feed = BinanceFeed(settings.binance, sink, metrics, symbols=symbols)
         return asyncio.run(run_until_signalled(feed, on_tick=on_tick, tick_s=tick_s))

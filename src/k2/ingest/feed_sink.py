@@ -2,14 +2,15 @@
 
 :class:`KafkaFeedSink` produces trades and quotes through :class:`~k2.ingest.producer.MarketProducer`
 (idempotent, ``acks=all``, Avro under the registry) and unreadable frames, whole, to the venue's
-dead-letter topic with the reason in headers. A delivery failure (a message Kafka did not take
-within the delivery timeout) is logged and counted as lost, the producer is replaced, and the
-batch at hand is refused with a :class:`~k2.errors.RetryableError` so the feed offers it again:
-the feed never stops for a broker outage and never loses rows without saying so.
+dead-letter topic with the reason in headers. A message Kafka did not take within the delivery
+timeout (a broker away that long) is kept as encoded and queued again, and the batch at hand is
+refused with a :class:`~k2.errors.RetryableError` so the feed offers it again after a pause: the
+feed never stops for a broker outage and loses nothing to one.
 """
 
 from __future__ import annotations
 
+import threading
 from types import TracebackType
 from typing import Protocol, Self
 
@@ -21,6 +22,7 @@ from confluent_kafka.cimpl import NewTopic
 from k2.ingest.producer import (
     ADMIN_TIMEOUT_S,
     DLQ_PARTITIONS,
+    LINGER_MS,
     QUEUE_FULL_WAIT_S,
     DeliveryFailedError,
     KafkaUnavailableError,
@@ -39,6 +41,10 @@ REASON_HEADER = "k2.error.reason"
 SOURCE_HEADER = "k2.source"
 #: How long a dead-letter flush may take.
 DLQ_FLUSH_TIMEOUT_S = 30.0
+#: Flushes, each queueing again what failed before, before the sink gives up at shutdown.
+FLUSH_ATTEMPTS = 3
+#: Longest the delivery-report thread waits for a report before it looks whether to stop.
+REPORTS_POLL_S = 0.1
 
 
 class FeedSink(Protocol):
@@ -68,22 +74,38 @@ class FeedSink(Protocol):
 class KafkaFeedSink:
     """A :class:`FeedSink` on Kafka; a context manager that closes its producers.
 
+    A thread serves the market producer's delivery reports as they arrive, so what was delivered
+    is known (and counted) at once, not when the next batch comes.
+
+    Args:
+        settings: the cluster and registry.
+        metrics: where the producer counts.
+        exchange: the venue, which names the dead-letter topic.
+        linger_ms: how long a message may wait for its producer batch to fill.
+
     Attributes:
-        lost: messages Kafka failed to take, over every producer this sink used.
+        resent: messages Kafka failed to take that were queued again.
         dead_letters: dead letters Kafka acknowledged.
     """
 
     def __init__(
-        self, settings: KafkaSettings, metrics: K2Metrics | None = None, *, exchange: str = "BINANCE"
+        self,
+        settings: KafkaSettings,
+        metrics: K2Metrics | None = None,
+        *,
+        exchange: str = "BINANCE",
+        linger_ms: float = LINGER_MS,
     ) -> None:
         self._settings = settings
-        self._metrics = metrics
-        self._producer = MarketProducer(settings, metrics)
+        self._producer = self._market_producer(settings, metrics, linger_ms)
         self._dlq_topic = dlq_topic(exchange, settings.topic_prefix)
         self._dlq: Producer | None = None
         self._dlq_failures: list[str] = []
         self._source = f"feed:{exchange.lower()}"
-        self.lost = 0
+        self._closing = threading.Event()
+        self._reports = threading.Thread(target=self._serve_reports, name="k2-feed-reports", daemon=True)
+        self._reports.start()
+        self.resent = 0
         self.dead_letters = 0
 
     def __enter__(self) -> Self:
@@ -92,6 +114,8 @@ class KafkaFeedSink:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closing.set()
+        self._reports.join()
         try:
             self._producer.__exit__(exc_type, exc, tb)
         finally:
@@ -102,15 +126,52 @@ class KafkaFeedSink:
         """Queue the batch on the market producer.
 
         Raises:
-            DeliveryFailedError: earlier messages failed (the producer was replaced; offer the
-                batch again).
+            DeliveryFailedError: earlier messages failed; they are queued again, and the batch
+                is to be offered again.
             KafkaUnavailableError: a topic or schema could not be set up for want of an answer.
         """
         try:
             self._producer.produce_batch(batch)
         except DeliveryFailedError:
-            self._replace_producer()
+            self._resend()
             raise
+
+    def flush(self) -> None:
+        """Wait until the market producer and the dead letters are delivered, queueing again what
+        failed up to ``FLUSH_ATTEMPTS`` times.
+
+        Raises:
+            DeliveryFailedError: something was still not delivered.
+        """
+        for attempt in range(1, FLUSH_ATTEMPTS + 1):
+            try:
+                self._producer.flush()
+                break
+            except DeliveryFailedError:
+                if attempt == FLUSH_ATTEMPTS:
+                    raise
+                self._resend()
+        if self._dlq is not None:
+            unsent = self._dlq.flush(DLQ_FLUSH_TIMEOUT_S)
+            if unsent or self._dlq_failures:
+                failures, self._dlq_failures = self._dlq_failures, []
+                raise DeliveryFailedError(f"dead letters not stored: {unsent} pending, e.g. {failures[:3]}")
+
+    def _market_producer(
+        self, settings: KafkaSettings, metrics: K2Metrics | None, linger_ms: float
+    ) -> MarketProducer:
+        """The producer of trades and quotes, keeping what fails (a subclass may watch it closer)."""
+        return MarketProducer(settings, metrics, linger_ms=linger_ms, keep_failed=True)
+
+    def _resend(self) -> None:
+        """Queue again what Kafka failed to take (it timed out: the broker was away that long)."""
+        resent = self._producer.resend_failed()
+        self.resent += resent
+        log.warning("feed_messages_resent", resent=resent, total_resent=self.resent)
+
+    def _serve_reports(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(REPORTS_POLL_S)
 
     def dead_letter(self, frame: bytes, reason: str, detail: str) -> None:
         """Queue ``frame`` on the dead-letter topic, creating the topic the first time.
@@ -137,32 +198,6 @@ class KafkaFeedSink:
             except BufferError:
                 producer.poll(QUEUE_FULL_WAIT_S)
         producer.poll(0)
-
-    def flush(self) -> None:
-        """Wait until the market producer and the dead letters are delivered.
-
-        Raises:
-            DeliveryFailedError: something was not delivered.
-        """
-        try:
-            self._producer.flush()
-        except DeliveryFailedError:
-            self._replace_producer()
-            raise
-        if self._dlq is not None:
-            unsent = self._dlq.flush(DLQ_FLUSH_TIMEOUT_S)
-            if unsent or self._dlq_failures:
-                failures, self._dlq_failures = self._dlq_failures, []
-                raise DeliveryFailedError(f"dead letters not stored: {unsent} pending, e.g. {failures[:3]}")
-
-    def _replace_producer(self) -> None:
-        """Give up the failed producer (what it could not deliver is counted lost) and start afresh."""
-        failed = self._producer.stats.failed
-        self.lost += failed
-        log.error("feed_messages_lost", lost=failed, total_lost=self.lost)
-        error = DeliveryFailedError(f"{failed} messages were not delivered")
-        self._producer.__exit__(DeliveryFailedError, error, None)
-        self._producer = MarketProducer(self._settings, self._metrics)
 
     def _dead_letter_producer(self) -> Producer:
         if self._dlq is None:

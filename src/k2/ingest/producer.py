@@ -16,6 +16,7 @@ what the broker acknowledged and what failed; :meth:`MarketProducer.flush` raise
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,10 +60,9 @@ BATCH_BYTES = 1_000_000
 BATCH_MESSAGES = 10_000
 #: Messages librdkafka may hold unacknowledged before produce() refuses more (BufferError).
 QUEUE_MESSAGES = 500_000
-#: A message not acknowledged within this time fails (and is counted, never dropped quietly).
-DELIVERY_TIMEOUT_MS = 120_000
-#: Long enough for every queued message to be acknowledged or to time out.
-FLUSH_TIMEOUT_S = DELIVERY_TIMEOUT_MS / 1000 + 30
+#: A flush waits this much longer than the delivery timeout, by which every queued message was
+#: acknowledged or failed.
+FLUSH_MARGIN_S = 30.0
 #: How long a producer left on an exception still tries to deliver what it queued.
 ABANDON_TIMEOUT_S = 10.0
 #: How long to serve delivery reports before retrying a produce() refused for a full queue.
@@ -87,10 +87,18 @@ class KafkaUnavailableError(RetryableError):
     """The Kafka cluster or the schema registry did not answer."""
 
 
-def producer_config(settings: KafkaSettings) -> dict[str, str | int | bool]:
+def flush_timeout_s(settings: KafkaSettings) -> float:
+    """Long enough for every queued message to be acknowledged or to time out."""
+    return settings.delivery_timeout_ms / 1000 + FLUSH_MARGIN_S
+
+
+def producer_config(
+    settings: KafkaSettings, linger_ms: float = LINGER_MS
+) -> dict[str, str | int | float | bool]:
     """The librdkafka settings of K2's producer: idempotent, fully acknowledged, batched, compressed.
 
     The partitioner is Java's (murmur2), so a symbol lands on the partition any Java client picks.
+    ``linger_ms`` is how long a message may wait for its batch to fill.
     """
     return {
         "bootstrap.servers": settings.bootstrap_servers,
@@ -98,11 +106,11 @@ def producer_config(settings: KafkaSettings) -> dict[str, str | int | bool]:
         "enable.idempotence": True,
         "acks": "all",
         "compression.type": COMPRESSION,
-        "linger.ms": LINGER_MS,
+        "linger.ms": linger_ms,
         "batch.size": BATCH_BYTES,
         "batch.num.messages": BATCH_MESSAGES,
         "queue.buffering.max.messages": QUEUE_MESSAGES,
-        "delivery.timeout.ms": DELIVERY_TIMEOUT_MS,
+        "delivery.timeout.ms": settings.delivery_timeout_ms,
         "partitioner": "murmur2_random",
     }
 
@@ -151,23 +159,39 @@ class _Route:
 class MarketProducer:
     """Produces source batches of trades and quotes to their venue's topics; a context manager.
 
-    Leaving the ``with`` block flushes, and raises :class:`DeliveryFailedError` if any message
-    failed. Leaving it on an exception delivers what it can within ``ABANDON_TIMEOUT_S``, discards
-    the rest (the load failed anyway, and running it again is safe) and lets the exception through.
+    ``linger_ms`` is how long a message may wait for its batch (a live feed wants little, a bulk
+    load the default). With ``keep_failed`` it keeps every message that failed as it was encoded,
+    for :meth:`resend_failed`. Leaving the ``with`` block flushes, and raises
+    :class:`DeliveryFailedError` if any message failed. Leaving it on an exception delivers what
+    it can within ``ABANDON_TIMEOUT_S``, discards the rest (the load failed anyway, and running it
+    again is safe) and lets the exception through.
 
     Attributes:
         stats: what was acknowledged and what failed so far, per topic.
     """
 
-    def __init__(self, settings: KafkaSettings, metrics: K2Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        metrics: K2Metrics | None = None,
+        *,
+        linger_ms: float = LINGER_MS,
+        keep_failed: bool = False,
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
-        self._producer = Producer({**producer_config(settings), "error_cb": _on_client_error})
+        self._producer = Producer({**producer_config(settings, linger_ms), "error_cb": _on_client_error})
         self._admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
         self._registry = SchemaRegistryClient({"url": settings.schema_registry_url})
         self._codecs: dict[DataType, RecordCodec] = {}
         self._routes: dict[tuple[str, DataType, str], _Route] = {}
+        self._callbacks: dict[str, Callable[[KafkaError | None, Message], None]] = {}
         self._failures: list[str] = []
+        self._keep_failed = keep_failed
+        self._undelivered: list[tuple[str, bytes, bytes]] = []
+        self._resent = 0
+        self._reported: dict[str, TopicStats] = {}
+        self._report_lock = threading.Lock()
         self.stats = ProducerStats()
 
     def __enter__(self) -> Self:
@@ -215,26 +239,80 @@ class MarketProducer:
                 queued += self._send(route, rows.slice(start, ENCODE_ROWS))
         return queued
 
-    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> ProducerStats:
-        """Wait until the broker has acknowledged, or failed, every queued message.
+    def flush(self, timeout_s: float | None = None) -> ProducerStats:
+        """Wait until the broker has acknowledged, or failed, every queued message (at most
+        ``timeout_s``, by default long enough for every message to time out).
 
         Returns:
             The producer's counts.
 
         Raises:
-            DeliveryFailedError: some message failed or was still unacknowledged at the timeout.
+            DeliveryFailedError: some message failed (and was not sent again) or was still
+                unacknowledged at the timeout.
         """
+        if timeout_s is None:
+            timeout_s = flush_timeout_s(self._settings)
         unsent = self._producer.flush(timeout_s)
+        self._report()
         if unsent:
             raise DeliveryFailedError(f"{unsent} messages were still unacknowledged after {timeout_s:g} s")
         self._raise_on_failures()
         return self.stats
 
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve the delivery reports that are ready, or arrive within ``timeout_s``, and bring the
+        metrics up to date with them. Safe beside the other methods, from another thread.
+        """
+        self._producer.poll(timeout_s)
+        self._report()
+
+    def resend_failed(self) -> int:
+        """Queue again every message that failed since the last call (with ``keep_failed``), as
+        it was encoded; a redelivered copy of a message the broker did take after all is
+        harmless, the sink skips it by ``message_id``.
+
+        Returns:
+            Messages queued again.
+
+        Raises:
+            DeliveryFailedError: Kafka refused a message.
+        """
+        failed, self._undelivered = self._undelivered, []
+        try:
+            for topic, key, value in failed:
+                self._produce(topic, key, value, self._callbacks[topic])
+        except KafkaException as exc:
+            raise DeliveryFailedError(f"Kafka refused a message: {exc.args[0]}") from exc
+        self._resent += len(failed)
+        return len(failed)
+
     def _raise_on_failures(self) -> None:
-        if self.stats.failed:
+        outstanding = self.stats.failed - self._resent
+        if outstanding:
             raise DeliveryFailedError(
-                f"{self.stats.failed} messages were not delivered, e.g. {'; '.join(self._failures)}"
+                f"{outstanding} messages were not delivered, e.g. {'; '.join(self._failures)}"
             )
+
+    def _report(self) -> None:
+        """Add what was acknowledged and what failed since the last report to the metrics (the
+        delivery callback only counts: a labelled metric per message would cost more than its send).
+        """
+        if self._metrics is None:
+            return
+        delivered, failed, sent = (
+            self._metrics.produced_messages,
+            self._metrics.produced_messages,
+            self._metrics.produced_bytes,
+        )
+        with self._report_lock:
+            for topic, counts in list(self.stats.topics.items()):
+                told = self._reported.setdefault(topic, TopicStats())
+                if counts.messages > told.messages:
+                    delivered.labels(topic, "delivered").inc(counts.messages - told.messages)
+                    sent.labels(topic).inc(counts.bytes - told.bytes)
+                if counts.failed > told.failed:
+                    failed.labels(topic, "failed").inc(counts.failed - told.failed)
+                told.messages, told.bytes, told.failed = counts.messages, counts.bytes, counts.failed
 
     def _send(self, route: _Route, rows: pa.Table) -> int:
         values = route.codec.encode(rows, route.schema_id)
@@ -246,23 +324,27 @@ class MarketProducer:
                 try:
                     produce(topic, value, key, on_delivery=on_delivery)
                 except BufferError:
-                    self._produce_when_room(topic, key, value, on_delivery)
+                    self._produce(topic, key, value, on_delivery)
         except KafkaException as exc:
             raise DeliveryFailedError(f"Kafka refused a message for {topic}: {exc.args[0]}") from exc
-        self._producer.poll(0)
+        self.poll(0)
         return len(values)
 
-    def _produce_when_room(
-        self, topic: str, key: str, value: bytes, on_delivery: Callable[[KafkaError | None, Message], None]
+    def _produce(
+        self,
+        topic: str,
+        key: str | bytes,
+        value: bytes,
+        on_delivery: Callable[[KafkaError | None, Message], None],
     ) -> None:
-        """Serve delivery reports until the full queue takes the message. Messages leave the queue
-        when acknowledged or when they time out, so this ends within the delivery timeout.
+        """Queue one message, serving delivery reports while the queue is full. Messages leave the
+        queue when acknowledged or when they time out, so this ends within the delivery timeout.
         """
         while True:
-            self._producer.poll(QUEUE_FULL_WAIT_S)
             try:
                 self._producer.produce(topic, value, key, on_delivery=on_delivery)
             except BufferError:
+                self.poll(QUEUE_FULL_WAIT_S)
                 continue
             return
 
@@ -277,29 +359,27 @@ class MarketProducer:
         subject = value_subject(topic)
         schema_id = self._register(subject, codec.schema)
         counts = self.stats.topics.setdefault(topic, TopicStats())
-        route = _Route(topic, codec, schema_id, self._delivery_callback(counts))
+        on_delivery = self._callbacks.setdefault(topic, self._delivery_callback(counts))
+        route = _Route(topic, codec, schema_id, on_delivery)
         self._routes[(asset_class, data_type, exchange)] = route
         log.info("topic_ready", topic=topic, subject=subject, schema_id=schema_id)
         return route
 
     def _delivery_callback(self, counts: TopicStats) -> Callable[[KafkaError | None, Message], None]:
         failures = self._failures
-        metrics = self._metrics
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
-            topic = message.topic() or ""
             if error is None:
                 counts.messages += 1
                 counts.bytes += len(message)
-                if metrics is not None:
-                    metrics.produced_messages.labels(topic, "delivered").inc()
-                    metrics.produced_bytes.labels(topic).inc(len(message))
-            else:
-                counts.failed += 1
-                if metrics is not None:
-                    metrics.produced_messages.labels(topic, "failed").inc()
-                if len(failures) < QUOTED_FAILURES:
-                    failures.append(f"{message.topic()}: {error.str()}")
+                return
+            counts.failed += 1
+            if len(failures) < QUOTED_FAILURES:
+                failures.append(f"{message.topic()}: {error.str()}")
+            if self._keep_failed:
+                self._undelivered.append(
+                    (message.topic() or "", message.key() or b"", message.value() or b"")
+                )
 
         return on_delivery
 
@@ -354,6 +434,13 @@ def _on_client_error(error: KafkaError) -> None:
 
 def _by_venue(rows: pa.Table) -> Iterator[tuple[tuple[str, str], pa.Table]]:
     """Split rows by (asset class, exchange), keeping row order within each."""
+    if rows.num_rows == 0:
+        return
+    asset_classes, exchanges = rows.column("asset_class"), rows.column("exchange")
+    first = (asset_classes[0].as_py(), exchanges[0].as_py())
+    if pc.all(pc.equal(asset_classes, first[0])).as_py() and pc.all(pc.equal(exchanges, first[1])).as_py():
+        yield first, rows  # one venue, the usual case: no grouping
+        return
     venues = rows.select(["asset_class", "exchange"]).group_by(["asset_class", "exchange"]).aggregate([])
     pairs = list(zip(venues["asset_class"].to_pylist(), venues["exchange"].to_pylist(), strict=True))
     if len(pairs) == 1:

@@ -154,7 +154,8 @@ class K2Metrics:
         )
         self.feed_lag = Histogram(
             "k2_feed_lag_seconds",
-            "Receive time minus exchange event time of trades, by exchange.",
+            "Receive time minus exchange event time of the newest trade in each batch a live feed "
+            "produces, by exchange.",
             ["exchange"],
             buckets=_FEED_LAG_BUCKETS,
             registry=registry,

@@ -16,6 +16,8 @@ the union ``["null", T]``: branch 0 alone, or branch 1 then the value.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,15 +54,19 @@ def encode_table(columns: tuple[Column, ...], table: pa.Table, header: bytes) ->
     parts: list[pa.Array | pa.Scalar] = [pa.scalar(header, pa.binary())]
     for column in columns:
         values = table.column(column.name).combine_chunks()
-        if values.null_count and column.required:
+        nulls = values.null_count
+        if nulls and column.required:
             row = _first(values.is_null())
             raise InvalidInputError(f"row {row}: {column.name} is required but null")
-        encoded = _encode(column, values)
-        if not column.required:
-            encoded = pc.if_else(
-                values.is_valid(), pc.binary_join_element_wise(_VALUE_BRANCH, encoded, _EMPTY), _NULL_BRANCH
-            )
-        parts.append(encoded)
+        if column.required:
+            parts.append(_encode(column, values))
+        elif nulls == len(values):
+            parts.append(_constant(_NULL_BRANCH, len(values)))
+        elif nulls:
+            encoded = pc.binary_join_element_wise(_VALUE_BRANCH, _encode(column, values), _EMPTY)
+            parts.append(pc.if_else(values.is_valid(), encoded, _NULL_BRANCH))
+        else:
+            parts.append(pc.binary_join_element_wise(_VALUE_BRANCH, _encode(column, values), _EMPTY))
     joined = pc.binary_join_element_wise(*parts, _EMPTY)
     encoded_rows: list[bytes] = joined.to_pylist()
     return encoded_rows
@@ -70,38 +76,45 @@ def _encode(column: Column, values: pa.Array) -> pa.Array:
     """The encoding of each value of ``column``; whatever stands in a null slot is replaced later."""
     match column.kind:
         case Kind.STRING:
-            return _length_prefixed(values.cast(pa.binary()))
+            return _length_prefixed(values)
         case Kind.ENUM:
             index = pc.index_in(values, value_set=pa.array(column.symbols, pa.string()))
-            unknown = pc.and_(values.is_valid(), index.is_null())
-            if pc.any(unknown).as_py():
-                row = _first(unknown)
+            if index.null_count > values.null_count:
+                row = _first(pc.and_(values.is_valid(), index.is_null()))
                 raise InvalidInputError(
                     f"row {row}: {column.name}={values[row].as_py()!r} is not one of {column.symbols}"
                 )
-            return _varint(index.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64))
+            return _varint(_numbers(index, np.int32))
         case Kind.LONG:
-            return _varint(_integers(values, pa.int64()))
+            return _varint(_numbers(values, np.int64))
         case Kind.TIMESTAMP:
-            return _varint(_integers(values.cast(pa.int64()), pa.int64()))
+            return _varint(_numbers(values, np.int64))
         case Kind.DATE:
-            return _varint(_integers(values.cast(pa.int32()), pa.int32()))
+            return _varint(_numbers(values, np.int32))
         case Kind.BOOLEAN:
             return pc.if_else(values.fill_null(False), _TRUE, _FALSE)
         case Kind.DECIMAL:
             return _length_prefixed(_unscaled_bytes(values))
         case Kind.STRING_LIST:
-            return _blocks(values, _length_prefixed(values.flatten().cast(pa.binary())))
+            return _blocks(values, _length_prefixed(values.flatten()))
         case Kind.STRING_MAP:
-            keys = _length_prefixed(values.keys.cast(pa.binary()))
-            items = _length_prefixed(values.items.cast(pa.binary()))
-            return _blocks(values, pc.binary_join_element_wise(keys, items, _EMPTY))
+            pairs = pc.binary_join_element_wise(
+                _length_prefixed(values.keys), _length_prefixed(values.items), _EMPTY
+            )
+            return _blocks(values, pairs)
 
 
-def _integers(values: pa.Array, arrow_type: pa.DataType) -> np.ndarray:
-    """An integer column as int64 numbers, 0 where null."""
-    numbers: np.ndarray = values.fill_null(pa.scalar(0, arrow_type)).to_numpy(zero_copy_only=False)
-    return numbers.astype(np.int64)
+def _numbers(values: pa.Array, dtype: type[np.integer[Any]]) -> np.ndarray:
+    """The fixed-width integers under an integer, timestamp or date array, as int64 (whatever
+    stands in a null slot included).
+    """
+    data = np.frombuffer(values.buffers()[1], dtype=dtype)[values.offset : values.offset + len(values)]
+    return data.astype(np.int64)
+
+
+def _constant(value: pa.Scalar, n: int) -> pa.Array:
+    """``n`` copies of a one-byte binary value."""
+    return _binary(np.ones(n, dtype=np.int32), np.full(n, value.as_py()[0], dtype=np.uint8))
 
 
 def _varint(numbers: np.ndarray) -> pa.Array:
@@ -125,10 +138,13 @@ def _varint(numbers: np.ndarray) -> pa.Array:
     return _binary(sizes, groups[position < sizes[:, None]])
 
 
-def _length_prefixed(binary: pa.Array) -> pa.Array:
-    """Each value as its varint length followed by its bytes."""
-    lengths = pc.binary_length(binary).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    return pc.binary_join_element_wise(_varint(lengths), binary, _EMPTY)
+def _length_prefixed(values: pa.Array) -> pa.Array:
+    """Each value of a string or binary array as its varint length followed by its bytes."""
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset : values.offset + n + 1]
+    return pc.binary_join_element_wise(
+        _varint(np.diff(offsets).astype(np.int64)), values.view(pa.binary()), _EMPTY
+    )
 
 
 def _blocks(values: pa.ListArray | pa.MapArray, items: pa.Array) -> pa.Array:
