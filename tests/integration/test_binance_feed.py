@@ -504,7 +504,9 @@ def test_feed_lands_in_iceberg_through_kafka(feed_settings: K2Settings) -> None:
     behaviour = Behaviour(
         disconnect_after=150, skip_on_reconnect=4, malformed=MALFORMED[:2], malformed_every=40
     )
-    with KafkaFeedSink(feed_settings.kafka, metrics, linger_ms=feed_settings.binance.producer_linger_ms) as kafka_sink:
+    with KafkaFeedSink(
+        feed_settings.kafka, metrics, linger_ms=feed_settings.binance.producer_linger_ms
+    ) as kafka_sink:
 
         async def main() -> FeedStats:
             async with BinanceServer(SyntheticTape(SYMBOLS, total=300), behaviour) as server:
