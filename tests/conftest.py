@@ -1,6 +1,6 @@
 from hypothesis import settings
 
-pytest_plugins = ["tests.fixtures.lakes", "tests.fixtures.platform"]
+pytest_plugins = ["tests.fixtures.lakes", "tests.fixtures.platform", "tests.fixtures.private_platform"]
 
 # Tests never assert timings: Hypothesis's per-example deadline failed a property on a cold DuckDB
 # start under CI load, so it is off for every property test.

@@ -7,25 +7,20 @@ The sink runs as ``k2 stream run`` in a child process, supervised the way a serv
 Whether it rode the outage out or was restarted is logged (``--log-cli-level=INFO`` shows it); either
 way nothing may be lost or written twice, and it must never hang.
 
-These tests restart services, so the module runs a platform of its own (its own data directory and
-free ports) and never touches the shared one on the default ports.
+These tests restart services, so they run on a platform of their own (``private_platform``: its own
+data directory and free ports) and never touch the shared one on the default ports.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Literal
 
 import orjson
@@ -44,20 +39,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.tables import QUOTES, TRADES, TableSpec
-from k2.platform import stack
 from k2.platform.kafka import Kafka
 from k2.platform.postgres import Postgres
 from k2.platform.process import ServerProcess
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, market_topic, value_subject
-from k2.settings import K2Settings, PlatformSettings, Profile
+from k2.settings import K2Settings
 from k2.stream.checkpoint import Offsets, committed_offsets
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
 SPECS = (TRADES, QUOTES)
 #: Seconds a supervisor waits before it starts a failed sink again (systemd's RestartSec).
 RESTART_DELAY_S = 1.0
@@ -67,84 +60,6 @@ CATCH_UP_TIMEOUT_S = 90.0
 OUTAGE_S = 3.0
 
 Stop = Literal["clean", "kill"]
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free on loopback right now."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [int(sock.getsockname()[1]) for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-@pytest.fixture(scope="module")
-def private_platform() -> Iterator[K2Settings]:
-    """A platform of this module's own on free ports, data under ``.k2``, stopped and removed after.
-
-    PostgreSQL runs as ``postgres`` when the tests run as root and must pass every parent directory,
-    which pytest's 0700 temporary directories forbid; hence a 0755 directory in the repository's
-    (git-ignored) ``.k2``.
-    """
-    parent = REPO / ".k2"
-    parent.mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="faults-", dir=parent))
-    root.chmod(0o755)
-    kafka, controller, registry, postgres, minio, console = _free_ports(6)
-    settings = K2Settings(
-        profile=Profile.PLATFORM,
-        data_dir=root / "lake",
-        platform=PlatformSettings(
-            data=root / "platform",
-            kafka_port=kafka,
-            kafka_controller_port=controller,
-            registry_port=registry,
-            postgres_port=postgres,
-            minio_port=minio,
-            minio_console_port=console,
-        ),
-    )
-    services = stack.services(settings)
-    started = time.monotonic()
-    try:
-        for service in services:
-            service.start()
-        log.info("private platform up in %.1f s under %s", time.monotonic() - started, root)
-        yield settings
-    finally:
-        failures: list[str] = []
-        for service in reversed(services):
-            try:
-                service.stop()
-            except Exception as error:  # stop every service whatever one of them does
-                failures.append(f"{service.name}: {error}")
-        shutil.rmtree(root, ignore_errors=True)
-        assert not failures, failures
-
-
-@pytest.fixture
-def stream_settings(private_platform: K2Settings) -> K2Settings:
-    """The private platform with a catalog, warehouse, topic prefix and consumer group of this test's own."""
-    run = uuid.uuid4().hex[:8]
-    platform = private_platform
-    data_dir = platform.platform_data.parent / f"test-{run}"
-    data_dir.mkdir()
-    return platform.model_copy(
-        update={
-            "data_dir": data_dir,
-            "lake": platform.lake.model_copy(
-                update={
-                    "catalog_name": f"faults_{run}",
-                    "warehouse": f"s3://{platform.platform.s3_bucket}/faults/{run}",
-                }
-            ),
-            "kafka": platform.kafka.model_copy(update={"topic_prefix": f"faults-{run}.", "partitions": 3}),
-            "stream": platform.stream.model_copy(update={"group_id": f"sink-{run}"}),
-        }
-    )
 
 
 # --- data in Kafka -------------------------------------------------------------------------------
