@@ -5,43 +5,24 @@ replays, and end to end through real Kafka into Iceberg and out through the quer
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pyarrow as pa
 import pytest
-from confluent_kafka import Consumer, Message, TopicPartition
-from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
 from typer.testing import CliRunner
 from websockets.asyncio.client import connect
 
-from k2.api import create_app
 from k2.cli.main import app as cli_app
 from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import REASON_HEADER, KafkaFeedSink
 from k2.ingest.feed_status import FeedStats
-from k2.ingest.sources.base import SourceBatch
 from k2.ingest.sources.binance import parse_frame
-from k2.lake.tables import QUOTES, TRADES
 from k2.obs.metrics import K2Metrics
-from k2.query.ticks import TickQuery, trades
-from k2.schemas.topics import DataType, dlq_topic, market_topic
-from k2.settings import ApiSettings, BinanceSettings, K2Settings
-from k2.stream.sink import Sink
-from k2.testing import EmbeddedLake
 from k2.testing.binance_server import (
     Behaviour,
     BinanceServer,
@@ -50,105 +31,13 @@ from k2.testing.binance_server import (
     Tape,
     write_sample,
 )
-from tests.fixtures.platform import isolated
+from tests.fixtures.feed import MALFORMED, SYMBOLS, RecordingSink, feed_settings_for, run_until
 
 pytestmark = pytest.mark.integration
-
-SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
-DEADLINE_S = 30.0
-MALFORMED = (
-    b"{not json",
-    orjson.dumps({"stream": "btcusdt@kline_1m", "data": {"e": "kline"}}),
-    orjson.dumps({"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1, "s": "BTCUSDT", "t": 5}}),
-    orjson.dumps(
-        {
-            "stream": "ethusdt@trade",
-            "data": {
-                "e": "trade",
-                "E": 1,
-                "s": "ETHUSDT",
-                "t": 5,
-                "p": "1.000000001",
-                "q": "1",
-                "T": 1,
-                "m": True,
-            },
-        }
-    ),
-)
-
-
-class RecordingSink:
-    """A feed sink that keeps what it is given; ``delay_s`` makes it a slow broker."""
-
-    def __init__(self, delay_s: float = 0.0) -> None:
-        self.delay_s = delay_s
-        self.batches: list[SourceBatch] = []
-        self.dead: list[tuple[bytes, str, str]] = []
-        self.flushes = 0
-        self._lock = threading.Lock()
-
-    def produce(self, batch: SourceBatch) -> None:
-        if self.delay_s:
-            time.sleep(self.delay_s)
-        with self._lock:
-            self.batches.append(batch)
-
-    def dead_letter(self, frame: bytes, reason: str, detail: str) -> None:
-        with self._lock:
-            self.dead.append((frame, reason, detail))
-
-    def flush(self) -> None:
-        self.flushes += 1
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        with self._lock:
-            tables = [b.rows for b in self.batches if b.table.name == table]
-        return pa.concat_tables(tables).to_pylist() if tables else []
-
-    def count(self, table: str) -> int:
-        with self._lock:
-            return sum(b.rows.num_rows for b in self.batches if b.table.name == table)
-
-
-def _settings(server: BinanceServer, **overrides: Any) -> BinanceSettings:
-    values: dict[str, Any] = {
-        "ws_url": server.ws_url,
-        "rest_url": server.rest_url,
-        "symbols": SYMBOLS,
-        "reconnect_backoff_base_s": 0.02,
-        "reconnect_backoff_max_s": 0.2,
-        "ping_interval_s": 1.0,
-        "ping_timeout_s": 2.0,
-        "close_timeout_s": 0.5,
-        "silence_timeout_s": None,
-    }
-    values.update(overrides)
-    return BinanceSettings(**values)
 
 
 def _metric(metrics: K2Metrics, name: str, **labels: str) -> float:
     return metrics.registry.get_sample_value(name, labels) or 0.0
-
-
-async def _run(
-    feed: BinanceFeed,
-    until: Callable[[], bool],
-    *,
-    during: Callable[[], Coroutine[Any, Any, None]] | None = None,
-) -> FeedStats:
-    """Run ``feed`` until ``until()`` holds (or the deadline), then stop it and return its stats."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(feed.run(stop))
-    watcher = asyncio.create_task(during()) if during is not None else None
-    deadline = time.monotonic() + DEADLINE_S
-    while not until() and time.monotonic() < deadline and not task.done():
-        await asyncio.sleep(0.02)
-    stop.set()
-    stats = await asyncio.wait_for(task, DEADLINE_S)
-    if watcher is not None:
-        watcher.cancel()
-    return stats
 
 
 def _feed_against(
@@ -162,8 +51,8 @@ def _feed_against(
 
     async def main() -> tuple[FeedStats, BinanceServer]:
         async with BinanceServer(tape, behaviour) as server:
-            feed = BinanceFeed(_settings(server, **settings), sink, metrics)
-            stats = await _run(feed, lambda: until(server, feed))
+            feed = BinanceFeed(feed_settings_for(server, **settings), sink, metrics)
+            stats = await run_until(feed, lambda: until(server, feed))
             return stats, server
 
     stats, server = asyncio.run(main())
@@ -345,6 +234,29 @@ def test_gaps_across_reconnects_are_detected_and_backfilled() -> None:
     assert stats.as_dict()["gap_list"][0].endswith("(7, backfilled)")
 
 
+def test_a_restarted_feed_finds_the_gap_left_while_it_was_down() -> None:
+    """A feed started again asks its sink for each symbol's last trade id, so the trades sent
+    while no feed ran are a gap like one across a reconnect, and are backfilled."""
+    sink = RecordingSink()
+
+    async def main() -> tuple[FeedStats, FeedStats]:
+        tape = SyntheticTape(SYMBOLS, rate=2000)
+        async with BinanceServer(tape, Behaviour(skip_on_reconnect=5)) as server:
+            first = BinanceFeed(feed_settings_for(server), sink, K2Metrics(CollectorRegistry()))
+            before = await run_until(first, lambda: first.stats.produced >= 150)
+            second = BinanceFeed(feed_settings_for(server), sink, K2Metrics(CollectorRegistry()))
+            after = await run_until(second, lambda: second.stats.backfilled >= 5 * len(SYMBOLS))
+            return before, after
+
+    before, after = asyncio.run(main())
+    assert before.gaps == 0
+    assert after.gaps == len(SYMBOLS)
+    # At least the skipped trades; also any the server had sent as the first feed closed.
+    assert all(g.missing >= 5 and g.status == "backfilled" for g in after.recent_gaps)
+    assert after.backfilled == after.gap_trades
+    assert all(_contiguous(ids) for ids in _trade_ids(sink).values())
+
+
 def test_a_gap_beyond_the_rest_window_is_counted_lost() -> None:
     """When more trades are missing than the REST call returns, what it has is produced and the
     rest is counted lost, never hidden."""
@@ -392,7 +304,9 @@ def test_a_slow_broker_fills_a_bounded_buffer_then_pauses_reading() -> None:
     async def main() -> tuple[FeedStats, BinanceServer]:
         async with BinanceServer(SyntheticTape(SYMBOLS, total=2000), Behaviour()) as server:
             feed = BinanceFeed(
-                _settings(server, buffer_messages=100, batch_rows=20, ping_timeout_s=30), sink, metrics
+                feed_settings_for(server, buffer_messages=100, batch_rows=20, ping_timeout_s=30),
+                sink,
+                metrics,
             )
 
             async def watch() -> None:
@@ -401,7 +315,7 @@ def test_a_slow_broker_fills_a_bounded_buffer_then_pauses_reading() -> None:
                     peak["backpressured"] += feed.stats.backpressured
                     await asyncio.sleep(0.005)
 
-            stats = await _run(
+            stats = await run_until(
                 feed, lambda: server.finished.is_set() and feed.stats.produced >= 2000, during=watch
             )
             return stats, server
@@ -459,191 +373,3 @@ def test_replay_command_runs_offline(tmp_path: Path, monkeypatch: pytest.MonkeyP
     report = orjson.loads(result.stdout)
     assert report["counted_rows"] == {"trades": 60, "quotes": 60}
     assert report["reconnects"] == 0
-
-
-# --- end to end through the platform -------------------------------------------------------------
-
-
-@pytest.fixture
-def feed_settings(platform: K2Settings, tmp_path: Path) -> K2Settings:
-    """The platform with a catalog, topic prefix and consumer group of this test's own."""
-    return isolated(platform, tmp_path)
-
-
-def _header(message: Message, name: str) -> str:
-    value = dict(message.headers() or [])[name]
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _dead_letters(settings: K2Settings, expected: int) -> list[Message]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"dlq-reader-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([dlq_topic("BINANCE", settings.kafka.topic_prefix)])
-    letters: list[Message] = []
-    deadline = time.monotonic() + 30
-    while len(letters) < expected and time.monotonic() < deadline:
-        message = consumer.poll(1.0)
-        if message is not None and message.error() is None:
-            letters.append(message)
-    consumer.close()
-    return letters
-
-
-@pytest.mark.platform
-@pytest.mark.kafka
-def test_feed_lands_in_iceberg_through_kafka(feed_settings: K2Settings) -> None:
-    """Trades and quotes from the feed (with a reconnect, a backfilled gap and malformed frames)
-    go through Kafka, the sink lands them once each in Iceberg, the query engine and the API read
-    them back exactly, and the malformed frames wait in the dead-letter topic with their reason."""
-    metrics = K2Metrics(CollectorRegistry())
-    behaviour = Behaviour(
-        disconnect_after=150, skip_on_reconnect=4, malformed=MALFORMED[:2], malformed_every=40
-    )
-    with KafkaFeedSink(
-        feed_settings.kafka, metrics, linger_ms=feed_settings.binance.producer_linger_ms
-    ) as kafka_sink:
-
-        async def main() -> FeedStats:
-            async with BinanceServer(SyntheticTape(SYMBOLS, total=300), behaviour) as server:
-                feed = BinanceFeed(_settings(server), kafka_sink, metrics)
-                expected = 300 + 4 * len(SYMBOLS)
-                return await _run(feed, lambda: server.finished.is_set() and feed.stats.produced >= expected)
-
-        stats = asyncio.run(main())
-    assert stats.gaps == len(SYMBOLS)
-    assert stats.backfilled == 4 * len(SYMBOLS)
-    assert kafka_sink.resent == 0
-    assert kafka_sink.dead_letters == 2
-
-    lake = EmbeddedLake.open(feed_settings)
-    try:
-        sink = Sink(feed_settings, lake.writer, K2Metrics(CollectorRegistry()))
-        sink.run(threading.Event(), idle_exit_s=4.0)
-        assert sink.report.rows_written == 300 + stats.backfilled
-        page = trades(lake.engine, TickQuery(symbols=("BTCUSDT",), exchange="BINANCE", limit=10_000))
-        rows = page.rows.to_pylist()
-        ids = [r["source_sequence"] for r in rows]
-        assert ids == list(range(1_000_000, 1_000_000 + 50 + 4))  # 50 streamed + 4 backfilled, in order
-        assert all(r["currency"] == "USDT" and r["asset_class"] == "crypto" for r in rows)
-        assert all(isinstance(r["price"], Decimal) for r in rows)
-        quotes = lake.writer.table(QUOTES).scan(selected_fields=("message_id",)).to_arrow()
-        assert quotes.num_rows == 150
-        assert lake.writer.table(TRADES).scan(selected_fields=("message_id",)).to_arrow().num_rows == 162
-    finally:
-        lake.close()
-
-    api_settings = feed_settings.model_copy(update={"api": ApiSettings(keys=SecretStr("t:key"))})
-    with TestClient(create_app(api_settings, registry=CollectorRegistry())) as client:
-        start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-        answer = client.get(
-            "/v1/trades",
-            params={"symbol": "ETHUSDT", "exchange": "BINANCE", "start_time": start, "limit": 1000},
-            headers={"X-API-Key": "key"},
-        )
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["meta"]["count"] == 54
-
-    letters = _dead_letters(feed_settings, 2)
-    assert sorted(m.value() or b"" for m in letters) == sorted(MALFORMED[:2])
-    reasons = sorted(_header(m, REASON_HEADER) for m in letters)
-    assert reasons == ["invalid_json", "unknown_stream"]
-
-
-class _ServerThread:
-    """A :class:`BinanceServer` on its own thread and event loop, for a feed in another process."""
-
-    def __init__(self, tape: Tape, behaviour: Behaviour) -> None:
-        self._tape, self._behaviour = tape, behaviour
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
-        self.server: BinanceServer | None = None
-
-    async def _main(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        async with BinanceServer(self._tape, self._behaviour) as server:
-            self.server = server
-            self._ready.set()
-            await self._stop.wait()
-
-    def __enter__(self) -> BinanceServer:
-        self._thread.start()
-        assert self._ready.wait(10)
-        assert self.server is not None
-        return self.server
-
-    def __exit__(self, *_: object) -> None:
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(30)
-
-
-def _end_offsets(settings: K2Settings, topic: str) -> int:
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "k2-test-offsets"}
-    )
-    try:
-        total = 0
-        for partition in range(settings.kafka.partitions):
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            total += high
-        return total
-    finally:
-        consumer.close()
-
-
-@pytest.mark.platform
-@pytest.mark.kafka
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_feed_after_producing_everything_received(
-    feed_settings: K2Settings, sig: signal.Signals
-) -> None:
-    """`k2 stream binance` stopped by SIGINT or SIGTERM exits cleanly after every message it
-    received is in Kafka: the topics' end offsets add up to what it reports."""
-    with _ServerThread(SyntheticTape(SYMBOLS, rate=1000), Behaviour()) as server:
-        env = {
-            **os.environ,
-            "K2_PROFILE": "platform",
-            "K2_DATA_DIR": str(feed_settings.data_dir),
-            "K2_KAFKA_TOPIC_PREFIX": feed_settings.kafka.topic_prefix,
-            "K2_KAFKA_PARTITIONS": str(feed_settings.kafka.partitions),
-            "K2_BINANCE_WS_URL": server.ws_url,
-            "K2_BINANCE_REST_URL": server.rest_url,
-        }
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "k2.cli.main",
-                "stream",
-                "binance",
-                "--symbols",
-                ",".join(SYMBOLS),
-                "-f",
-                "json",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + DEADLINE_S
-        while server.stats.sent < 1500 and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        process.send_signal(sig)
-        out, err = process.communicate(timeout=120)
-    assert process.returncode == 0, err.decode()
-    report = orjson.loads(out)
-    assert report["trades"] >= 700
-    assert report["produced"] == report["trades"] + report["quotes"]
-    prefix = feed_settings.kafka.topic_prefix
-    in_kafka = sum(
-        _end_offsets(feed_settings, market_topic("crypto", data_type, "BINANCE", prefix))
-        for data_type in (DataType.TRADES, DataType.QUOTES)
-    )
-    assert in_kafka == report["produced"]

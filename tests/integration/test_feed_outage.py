@@ -10,12 +10,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from typing import Any
 
-import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
 from k2.ingest.feed import BinanceFeed
@@ -26,6 +23,7 @@ from k2.platform.kafka import Kafka
 from k2.platform.process import ServerProcess
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, market_topic
+from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings
 from k2.testing.binance_server import Behaviour, BinanceServer, SyntheticTape
 
@@ -70,13 +68,11 @@ def _values(settings: K2Settings, data_type: DataType) -> list[bytes]:
 
 
 def _message_ids(settings: K2Settings, data_type: DataType, values: list[bytes]) -> list[str]:
-    with SchemaRegistryClient({"url": settings.kafka.schema_registry_url}) as registry:
-
-        def schema_for(schema_id: int) -> dict[str, Any]:
-            schema: dict[str, Any] = orjson.loads(registry.get_schema(schema_id).schema_str)
-            return schema
-
-        decoded = RecordCodec(data_type.record).decode(values, schema_for)
+    schemas = WriterSchemas(settings.kafka.schema_registry_url)
+    try:
+        decoded = RecordCodec(data_type.record).decode(values, schemas)
+    finally:
+        schemas.close()
     assert decoded.errors == []
     ids: list[str] = decoded.rows.column("message_id").to_pylist()
     return ids

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import fastavro
 import pyarrow as pa
 import pytest
-from confluent_kafka import Consumer, Message, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -33,12 +31,12 @@ from k2.obs.metrics import K2Metrics
 from k2.query.ticks import TickQuery, trades
 from k2.schemas import TRADE, Column, Kind, Record
 from k2.schemas.codec import HEADER, RecordCodec
-from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
+from k2.schemas.topics import DataType, market_topic, value_subject
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.dlq import ERROR_HEADER
 from k2.stream.sink import Sink, SinkReport
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
-from tests.fixtures.platform import isolated
+from tests.fixtures.platform import dead_letters, isolated
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -107,25 +105,6 @@ def _run_sink(settings: K2Settings) -> SinkReport:
         )
     finally:
         lake.close()
-
-
-def _dead_letters(settings: K2Settings, exchange: str, count: int) -> list[Message]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"dlq-reader-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([dlq_topic(exchange, settings.kafka.topic_prefix)])
-    letters: list[Message] = []
-    deadline = time.monotonic() + 30
-    while len(letters) < count and time.monotonic() < deadline:
-        message = consumer.poll(1.0)
-        if message is not None and message.error() is None:
-            letters.append(message)
-    consumer.close()
-    return letters
 
 
 def test_an_added_optional_field_reaches_the_table_and_an_incompatible_change_is_refused(
@@ -220,7 +199,7 @@ def test_a_writer_that_would_retype_an_added_column_is_dead_lettered(settings: K
     _send(settings, topics["SYX"], refused)
     report = _run_sink(settings)
     assert (report.rows_written, report.dead_letters) == (0, 2)
-    letters = _dead_letters(settings, "SYX", 2)
+    letters = dead_letters(settings, "SYX", 2)
     assert sorted(m.value() or b"" for m in letters) == sorted(refused)
     for letter in letters:
         reason = dict(letter.headers() or [])[ERROR_HEADER]

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -36,7 +35,7 @@ from k2.stream.checkpoint import committed_offsets
 from k2.stream.dlq import ERROR_HEADER, OFFSET_HEADER
 from k2.stream.sink import Sink
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
-from tests.fixtures.platform import isolated
+from tests.fixtures.platform import dead_letters, isolated
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -202,21 +201,7 @@ def test_bad_messages_go_to_the_dead_letter_topic(stream_settings: K2Settings) -
     assert sink.report.dead_letters == len(bad)
     assert len(_lake_ids(stream_settings, TRADES)) == rows.num_rows
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stream_settings.kafka.bootstrap_servers,
-            "group.id": f"dlq-reader-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([dlq_topic("SYN", stream_settings.kafka.topic_prefix)])
-    letters: list[Message] = []
-    deadline = time.monotonic() + 30
-    while len(letters) < len(bad) and time.monotonic() < deadline:
-        message = consumer.poll(1.0)
-        if message is not None and message.error() is None:
-            letters.append(message)
-    consumer.close()
+    letters = dead_letters(stream_settings, "SYN", len(bad))
     assert sorted(m.value() or b"" for m in letters) == sorted(bad)
     for letter in letters:
         headers = dict(letter.headers() or [])

@@ -13,9 +13,10 @@ Robustness, in the order things go wrong:
   jittered exponential delay, which resets once a connection delivered data. A connection is
   replaced on purpose, at once, after ``max_connection_age_s`` (Binance cuts at 24 h) or on
   Binance's ``serverShutdown`` event. The feed never fails over to another venue.
-- **Gaps.** A trade id that skips ahead of the symbol's last one, across connections, is a gap,
-  counted, listed and backfilled from the REST recent-trades call
-  (:class:`~k2.ingest.feed_gaps.GapTracker`); what is not recovered is counted lost.
+- **Gaps.** A trade id that skips ahead of the symbol's last one, across connections and across
+  runs (a starting feed asks its sink for each symbol's last trade id), is a gap, counted, listed
+  and backfilled from the REST recent-trades call (:class:`~k2.ingest.feed_gaps.GapTracker`);
+  what is not recovered is counted lost.
 - **Malformed messages** are counted by reason and sent to the venue's dead-letter topic with
   the reason; the feed carries on.
 - **Backpressure.** The queue holds at most ``buffer_messages``. When it is full the reader stops
@@ -140,6 +141,8 @@ class BinanceFeed:
                 rows at shutdown.
         """
         self._stop = stop or asyncio.Event()
+        loop = asyncio.get_running_loop()
+        self._gaps.resume(await loop.run_in_executor(self._executor, self._sink.last_trade_ids, self.symbols))
         drain = asyncio.create_task(self._drain(), name="k2-feed-drain")
         try:
             async with self._gaps.rest_client():

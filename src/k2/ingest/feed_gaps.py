@@ -1,10 +1,11 @@
 """Trade-id gaps of the live Binance feed, and their backfill through Binance's REST recent-trades call.
 
 Binance numbers each symbol's trades consecutively. :class:`GapTracker` remembers the last trade
-id per symbol across connections; a first id after it that skips ahead is a gap, counted and
-listed, and the missing ids are asked of the REST recent-trades call and handed back to the feed
-when they are still in its window (``backfill_limit`` trades); what is not recovered is counted
-lost. Backfills run as tasks beside the stream, so a slow REST call never stalls the socket.
+id per symbol across connections, and across runs through :meth:`GapTracker.resume`; a first id
+after it that skips ahead is a gap, counted and listed, and the missing ids are asked of the REST
+recent-trades call and handed back to the feed when they are still in its window
+(``backfill_limit`` trades); what is not recovered is counted lost. Backfills run as tasks beside
+the stream, so a slow REST call never stalls the socket.
 """
 
 from __future__ import annotations
@@ -102,6 +103,14 @@ class GapTracker:
         ) as http:
             self._http = http
             yield
+
+    def resume(self, last_trade_ids: dict[str, int]) -> None:
+        """Start from the last trade id of each symbol an earlier run delivered, so the trades
+        sent while no feed ran are a gap like one across a reconnect.
+        """
+        for symbol, trade_id in last_trade_ids.items():
+            if trade_id > self._last_trade.get(symbol, -1):
+                self._last_trade[symbol] = trade_id
 
     def new_connection(self) -> None:
         """A new connection opened: each symbol's first trade on it may follow a gap."""

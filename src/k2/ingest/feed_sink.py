@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from k2.ingest.feed_resume import last_trade_ids
 from k2.ingest.producer import (
     ADMIN_TIMEOUT_S,
     DLQ_PARTITIONS,
@@ -70,6 +71,12 @@ class FeedSink(Protocol):
         """
         ...
 
+    def last_trade_ids(self, symbols: list[str]) -> dict[str, int]:
+        """The last trade id of each of ``symbols`` this sink already holds from an earlier run,
+        where it knows one: where a starting feed resumes its gap checks.
+        """
+        ...
+
 
 class KafkaFeedSink:
     """A :class:`FeedSink` on Kafka; a context manager that closes its producers.
@@ -101,6 +108,7 @@ class KafkaFeedSink:
         self._dlq_topic = dlq_topic(exchange, settings.topic_prefix)
         self._dlq: Producer | None = None
         self._dlq_failures: list[str] = []
+        self._exchange = exchange
         self._source = f"feed:{exchange.lower()}"
         self._closing = threading.Event()
         self._reports = threading.Thread(target=self._serve_reports, name="k2-feed-reports", daemon=True)
@@ -156,6 +164,12 @@ class KafkaFeedSink:
             if unsent or self._dlq_failures:
                 failures, self._dlq_failures = self._dlq_failures, []
                 raise DeliveryFailedError(f"dead letters not stored: {unsent} pending, e.g. {failures[:3]}")
+
+    def last_trade_ids(self, symbols: list[str]) -> dict[str, int]:
+        """The largest trade id of each of ``symbols`` among the last trades in the venue's topic
+        (:func:`~k2.ingest.feed_resume.last_trade_ids`).
+        """
+        return last_trade_ids(self._settings, self._exchange, symbols)
 
     def _market_producer(
         self, settings: KafkaSettings, metrics: K2Metrics | None, linger_ms: float
@@ -253,3 +267,7 @@ class CountingSink:
 
     def flush(self) -> None:
         """Nothing is queued."""
+
+    def last_trade_ids(self, symbols: list[str]) -> dict[str, int]:
+        """Nothing is kept."""
+        return {}

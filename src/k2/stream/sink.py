@@ -35,10 +35,10 @@ from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import RecordCodec
 from k2.schemas.record import Column
 from k2.schemas.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
+from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
 from k2.stream.dlq import DeadLetters
-from k2.stream.schemas import WriterSchemas
 from k2.stream.sequences import SequenceTracker
 
 log = structlog.get_logger(__name__)

@@ -23,9 +23,9 @@ from k2.errors import RetryableError
 from k2.lake.tables import TableSpec
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, market_topic_pattern, parse_market_topic
+from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings
 from k2.stream.checkpoint import committed_offsets, last_sink_snapshot
-from k2.stream.schemas import WriterSchemas
 
 #: Most messages read from one partition's tail; a sink that is far behind is a lag problem.
 MAX_TAIL_PER_PARTITION = 200_000
