@@ -20,7 +20,8 @@ from typing import Any
 import orjson
 
 from benchmarks.common import DATA_DIR
-from k2.testing.binance_server import Behaviour, BinanceServer, SyntheticTape, TapeEvent
+from k2.testing.binance_server import Behaviour, BinanceServer
+from k2.testing.binance_tapes import SyntheticTape, TapeEvent
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
 

@@ -32,8 +32,8 @@ from k2.lake.writer import AppendResult, LakeWriter
 from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import Decoded, RecordCodec
 from k2.schemas.topics import DataType, market_topic
+from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings, KafkaSettings
-from k2.stream.schemas import WriterSchemas
 from k2.stream.sink import Sink, SinkReport
 
 #: Longest any one drain may take before the benchmark gives up.

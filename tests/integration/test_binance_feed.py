@@ -23,14 +23,8 @@ from k2.ingest.feed import BinanceFeed
 from k2.ingest.feed_status import FeedStats
 from k2.ingest.sources.binance import parse_frame
 from k2.obs.metrics import K2Metrics
-from k2.testing.binance_server import (
-    Behaviour,
-    BinanceServer,
-    ReplayTape,
-    SyntheticTape,
-    Tape,
-    write_sample,
-)
+from k2.testing.binance_server import Behaviour, BinanceServer
+from k2.testing.binance_tapes import ReplayTape, SyntheticTape, Tape, write_sample
 from tests.fixtures.feed import MALFORMED, SYMBOLS, RecordingSink, feed_settings_for, run_until
 
 pytestmark = pytest.mark.integration

@@ -34,12 +34,8 @@ from k2.schemas.topics import DataType, market_topic
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.sink import Sink
 from k2.testing import EmbeddedLake
-from k2.testing.binance_server import (
-    Behaviour,
-    BinanceServer,
-    SyntheticTape,
-    Tape,
-)
+from k2.testing.binance_server import Behaviour, BinanceServer
+from k2.testing.binance_tapes import SyntheticTape, Tape
 from tests.fixtures.feed import DEADLINE_S, MALFORMED, SYMBOLS, feed_settings_for, run_until
 from tests.fixtures.platform import dead_letters, isolated
 

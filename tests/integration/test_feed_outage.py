@@ -25,7 +25,8 @@ from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, market_topic
 from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings
-from k2.testing.binance_server import Behaviour, BinanceServer, SyntheticTape
+from k2.testing.binance_server import Behaviour, BinanceServer
+from k2.testing.binance_tapes import SyntheticTape
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 

@@ -183,7 +183,7 @@ def _live_sample(path: Path, now: datetime) -> Path:
 
     import orjson
 
-    from k2.testing.binance_server import SyntheticTape
+    from k2.testing.binance_tapes import SyntheticTape
 
     start_ms = int(now.timestamp() * 1000)
     clock = itertools.count(start_ms, 10)

@@ -173,7 +173,7 @@ def replay(
 
     from k2.cli._metrics import served_metrics
     from k2.ingest.feed_sink import CountingSink, FeedSink, KafkaFeedSink
-    from k2.testing import binance_server
+    from k2.testing import binance_server, binance_tapes
 
     settings = context(ctx).settings
     factor = _speed(speed)
@@ -181,7 +181,7 @@ def replay(
     if serve_only:
 
         async def serve() -> None:
-            tape = binance_server.ReplayTape.from_file(file, speed=factor, retime=retime)
+            tape = binance_tapes.ReplayTape.from_file(file, speed=factor, retime=retime)
             async with binance_server.BinanceServer(tape, port=port) as server:
                 err.print(f"serving {file} on {server.ws_url} (REST {server.rest_url}); Ctrl-C stops")
                 await binance_server.serve_until_signalled(server)
