@@ -279,8 +279,9 @@ def to_table(kind: StreamKind, messages: Sequence[MarketMessage]) -> pa.Table:
     symbols = [m.symbol for m in messages]
     sequences = [m.sequence for m in messages]
     venue_ids = [f"{EXCHANGE}-{m.symbol}-{m.sequence}" for m in messages]
+    key_prefix = natural_key(EXCHANGE, kind.value, "")  # natural_key(EXCHANGE, kind, venue id), joined once
     columns: dict[str, pa.Array] = {
-        "message_id": message_ids([natural_key(EXCHANGE, kind.value, v) for v in venue_ids]),
+        "message_id": message_ids([key_prefix + v for v in venue_ids]),
         f"{kind.value}_id": pa.array(venue_ids, pa.string()),
         "symbol": pa.array(symbols, pa.string()),
         "exchange": pa.array([EXCHANGE] * n, pa.string()),
@@ -299,21 +300,15 @@ def to_table(kind: StreamKind, messages: Sequence[MarketMessage]) -> pa.Table:
         columns["side"] = pa.array([_SELL if m.buyer_is_maker else _BUY for m in messages], pa.string())
         no_conditions = pa.array(np.zeros(n + 1, dtype=np.int32))
         columns["trade_conditions"] = pa.ListArray.from_arrays(no_conditions, pa.array([], pa.string()))
-        columns["vendor_data"] = _string_map(
-            [
-                {"source": m.source, "event_time_ms": str(m.event_time_ms)}
-                if m.event_time_ms is not None
-                else {"source": m.source}
-                for m in messages
-            ]
-        )
+        columns["vendor_data"] = _trade_vendor_data(messages)
     else:
         columns["bid_price"] = _priced(_decimals(messages, 0))
         columns["bid_quantity"] = _decimals(messages, 1)
         columns["ask_price"] = _priced(_decimals(messages, 2))
         columns["ask_quantity"] = _decimals(messages, 3)
+        sources = ["receive" if m.time_ms is None else "event" for m in messages]
         columns["vendor_data"] = _string_map(
-            [{"timestamp_source": "receive" if m.time_ms is None else "event"} for m in messages]
+            np.arange(n + 1, dtype=np.int32), ["timestamp_source"] * n, sources
         )
     schema = _schema(kind)
     return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)
@@ -338,9 +333,30 @@ def _priced(prices: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(prices, _ZERO_PRICE), pa.scalar(None, _DECIMAL_TYPE), prices)
 
 
-def _string_map(maps: list[dict[str, str]]) -> pa.Array:
-    """String-to-string maps as an Arrow map column."""
-    return pa.array([list(m.items()) for m in maps], _VENDOR_DATA)
+def _trade_vendor_data(messages: Sequence[MarketMessage]) -> pa.Array:
+    """``{"source": ..., "event_time_ms": ...}`` of each trade (no event time: the source alone)."""
+    counts = np.empty(len(messages), dtype=np.int32)
+    keys: list[str] = []
+    items: list[str] = []
+    for i, m in enumerate(messages):
+        keys.append("source")
+        items.append(m.source)
+        if m.event_time_ms is None:
+            counts[i] = 1
+        else:
+            keys.append("event_time_ms")
+            items.append(str(m.event_time_ms))
+            counts[i] = 2
+    offsets = np.zeros(len(messages) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return _string_map(offsets, keys, items)
+
+
+def _string_map(offsets: np.ndarray, keys: list[str], items: list[str]) -> pa.Array:
+    """A string-to-string map column: row ``i`` holds the pairs ``offsets[i]:offsets[i + 1]``."""
+    return pa.MapArray.from_arrays(
+        pa.array(offsets), pa.array(keys, pa.string()), pa.array(items, pa.string()), type=_VENDOR_DATA
+    )
 
 
 def _field(payload: Mapping[str, Any], key: str) -> Any:
