@@ -39,6 +39,7 @@ from fastavro.types import Schema
 
 from k2.domain.events import PRICE_PRECISION, PRICE_SCALE
 from k2.errors import InvalidInputError
+from k2.schemas.decoding import decode_bodies
 from k2.schemas.encoding import encode_table
 from k2.schemas.physical import from_physical
 from k2.schemas.record import Column, Kind, Record
@@ -327,9 +328,18 @@ class RecordCodec:
             Exception: whatever ``schema_for`` raises other than ``LookupError`` (an unreachable
                 registry fails the whole call, not the messages).
         """
+        unknown: dict[int, str] = {}
+        at_once = self._decode_at_once(values, schema_for, unknown)
+        if at_once is not None:
+            return Decoded(at_once, [])
+        return self._decode_each(values, schema_for, unknown)
+
+    def _decode_each(
+        self, values: Sequence[bytes | None], schema_for: SchemaLookup, unknown: dict[int, str]
+    ) -> Decoded:
+        """Decode value by value with fastavro, noting what is wrong with each one that fails."""
         read = fastavro.schemaless_reader
         writers = self._writers
-        unknown: dict[int, str] = {}
         records: list[dict[str, Any]] = []
         kept: list[int] = []
         errors: list[tuple[int, str]] = []
@@ -377,6 +387,42 @@ class RecordCodec:
             drop[[position for position, _ in bad]] = True
             rows = rows.filter(pa.array(~drop))
         return Decoded(rows, errors)
+
+    def _decode_at_once(
+        self, values: Sequence[bytes | None], schema_for: SchemaLookup, unknown: dict[int, str]
+    ) -> pa.Table | None:
+        """The rows of ``values`` read a field at a time (:mod:`k2.schemas.decoding`) when all
+        of them are framed values written with this record's own schema under one id and read
+        cleanly; otherwise None, and fastavro reads them one by one. An id found unusable is
+        noted in ``unknown``.
+        """
+        if not values:
+            return None
+        binary = pa.array(values, pa.binary())
+        if binary.null_count:
+            return None
+        offsets = np.frombuffer(binary.buffers()[1], dtype=np.int32)[: len(binary) + 1].astype(np.int64)
+        body = binary.buffers()[2]
+        data = np.frombuffer(body, dtype=np.uint8) if body is not None else np.zeros(0, dtype=np.uint8)
+        starts = offsets[:-1]
+        if (np.diff(offsets) < HEADER.size).any() or (data[starts] != MAGIC_BYTE).any():
+            return None
+        ids = np.zeros(len(starts), dtype=np.int64)
+        for k in range(1, HEADER.size):
+            ids = (ids << 8) | data[starts + k]
+        schema_id = int(ids[0])
+        if (ids != schema_id).any():
+            return None
+        writer = self._writers.get(schema_id)
+        if writer is None:
+            found = self._writer(schema_id, schema_for)
+            if isinstance(found, str):
+                unknown[schema_id] = found
+                return None
+            writer = self._writers[schema_id] = found
+        if writer.reader is not None:  # another writer schema: fastavro resolves it
+            return None
+        return decode_bodies(self.record.columns, self._arrow, data, starts + HEADER.size, offsets[1:])
 
     def _writer(self, schema_id: int, schema_for: SchemaLookup) -> _Writer | str:
         """The parsed writer schema of ``schema_id``, or why its values cannot be read."""

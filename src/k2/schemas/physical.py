@@ -24,7 +24,7 @@ def from_physical(kind: Kind, values: list[Any], arrow_type: pa.DataType) -> tup
     """
     match kind:
         case Kind.DECIMAL:
-            return _decimal_from_bytes(values, arrow_type)
+            return decimals_from_unscaled_bytes(pa.array(values, pa.binary()), arrow_type)
         case Kind.TIMESTAMP:
             array = pa.array(values, pa.int64()).cast(arrow_type)
         case Kind.DATE:
@@ -34,11 +34,10 @@ def from_physical(kind: Kind, values: list[Any], arrow_type: pa.DataType) -> tup
     return array, np.zeros(len(values), dtype=bool)
 
 
-def _decimal_from_bytes(values: list[bytes | None], arrow_type: pa.DataType) -> tuple[pa.Array, np.ndarray]:
-    """Avro ``decimal`` bytes as a decimal array of ``arrow_type`` (precision 18 or less), and a
-    mask of the values that do not fit it.
+def decimals_from_unscaled_bytes(binary: pa.Array, arrow_type: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """Avro ``decimal`` bytes (a binary array at offset 0) as a decimal array of ``arrow_type``
+    (precision 18 or less), and a mask of the values that do not fit it.
     """
-    binary = pa.array(values, pa.binary())
     n = len(binary)
     offsets = np.frombuffer(binary.buffers()[1], dtype=np.int32)[: n + 1]
     body = binary.buffers()[2]

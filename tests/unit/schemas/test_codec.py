@@ -127,6 +127,52 @@ def test_values_are_what_fastavro_writes_from_python_objects(record: Record, dat
     assert encode_table(record.columns, table.slice(1, 5), header) == expected[1:6]
 
 
+@pytest.mark.parametrize("record", [TRADE, QUOTE], ids=lambda r: r.name)
+@settings(max_examples=150, deadline=None)
+@given(
+    data=st.data(),
+    damage=st.lists(
+        st.tuples(
+            st.integers(0, 11),
+            st.sampled_from(["flip", "cut", "extend"]),
+            st.integers(0, 200),
+            st.binary(min_size=1, max_size=8),
+        ),
+        max_size=3,
+    ),
+)
+def test_a_batch_read_at_once_reads_as_fastavro_reads_it_value_by_value(
+    record: Record, data: st.DataObject, damage: list[tuple[int, str, int, bytes]]
+) -> None:
+    """Values of the record's own schema are read a field at a time; whatever they hold (here:
+    bodies with bytes changed, cut short or extended), the outcome is fastavro's, value by value.
+    A None in the batch makes the codec read value by value: that is the reference."""
+    table = data.draw(tables(record).filter(lambda t: t.num_rows > 0))
+    codec = RecordCodec(record)
+    values = codec.encode(table, SCHEMA_ID)
+    for which, how, where, noise in damage:
+        index = which % len(values)
+        value = values[index]
+        at = HEADER.size + where % max(1, len(value) - HEADER.size)
+        if how == "flip":
+            value = (
+                value[:at]
+                + bytes(a ^ b for a, b in zip(value[at:], noise, strict=False))
+                + value[at + len(noise) :]
+            )
+        elif how == "cut":
+            value = value[:at]
+        else:
+            value += noise
+        values[index] = value
+    schemas = lookup({SCHEMA_ID: codec.schema})
+    at_once = RecordCodec(record).decode(values, schemas)
+    one_by_one = RecordCodec(record).decode([*values, None], schemas)
+    assert one_by_one.errors[-1][0] == len(values)
+    assert at_once.errors == one_by_one.errors[:-1]
+    assert at_once.rows.equals(one_by_one.rows)
+
+
 @settings(max_examples=400, deadline=None)
 @given(
     schema_id=st.sampled_from([SCHEMA_ID, 7]),
