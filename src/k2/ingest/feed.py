@@ -369,11 +369,16 @@ class BinanceFeed:
             return
 
     def _deliver_now(self, items: list[MarketMessage | _DeadLetter]) -> None:
+        """Hand a batch to the sink: trades and quotes first, so a batch offered again after the
+        sink refused it repeats only them (the lake skips a repeat by ``message_id``), then the
+        dead letters, which nothing would de-duplicate.
+        """
         trades: list[MarketMessage] = []
         quotes: list[MarketMessage] = []
+        dead: list[_DeadLetter] = []
         for item in items:
             if isinstance(item, _DeadLetter):
-                self._sink.dead_letter(item.frame, item.reason, item.detail)
+                dead.append(item)
             elif item.kind is StreamKind.TRADE:
                 trades.append(item)
             else:
@@ -382,6 +387,8 @@ class BinanceFeed:
             self._sink.produce(SourceBatch(TRADES, to_table(StreamKind.TRADE, trades), len(trades), 0))
         if quotes:
             self._sink.produce(SourceBatch(QUOTES, to_table(StreamKind.QUOTE, quotes), len(quotes), 0))
+        for letter in dead:
+            self._sink.dead_letter(letter.frame, letter.reason, letter.detail)
 
     async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
