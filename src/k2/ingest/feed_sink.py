@@ -136,6 +136,8 @@ class KafkaFeedSink:
         Raises:
             DeliveryFailedError: earlier messages failed; they are queued again, and the batch
                 is to be offered again.
+            ProducerFatalError: the producer cannot go on (the feed stops; a restarted feed
+                finds the trades it missed as a gap and backfills them).
             KafkaUnavailableError: a topic or schema could not be set up for want of an answer.
         """
         try:

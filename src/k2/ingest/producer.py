@@ -35,7 +35,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.common._httpx_compat import httpx as registry_http
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from k2.errors import ConfigurationError, RetryableError
+from k2.errors import ConfigurationError, K2Error, RetryableError
 from k2.ingest.pipeline import run_ahead
 from k2.ingest.rejects import RejectFile
 from k2.ingest.sources.base import Source, SourceBatch
@@ -85,6 +85,20 @@ class DeliveryFailedError(RetryableError):
 
 class KafkaUnavailableError(RetryableError):
     """The Kafka cluster or the schema registry did not answer."""
+
+
+class ProducerFatalError(K2Error):
+    """The producer hit a fatal error (its idempotence guarantees no longer hold) and cannot go
+    on; a new process starts afresh.
+    """
+
+
+def _refusal(exc: KafkaException, topic: str) -> K2Error:
+    """The error for a message Kafka refused on ``topic``: fatal for the producer, or to retry."""
+    error: KafkaError = exc.args[0]
+    if error.fatal():
+        return ProducerFatalError(f"the Kafka producer cannot go on: {error.str()}")
+    return DeliveryFailedError(f"Kafka refused a message for {topic}: {error.str()}")
 
 
 def flush_timeout_s(settings: KafkaSettings) -> float:
@@ -226,6 +240,7 @@ class MarketProducer:
         Raises:
             InvalidInputError: the batch is not trades or quotes, or its rows do not fit the record.
             DeliveryFailedError: earlier messages failed, or Kafka refused a message.
+            ProducerFatalError: the producer hit a fatal error and cannot go on.
             KafkaUnavailableError: a topic could not be created or a schema registered for want of
                 an answer.
             ConfigurationError: Kafka or the registry refused a topic or the schema.
@@ -275,16 +290,21 @@ class MarketProducer:
             Messages queued again.
 
         Raises:
-            DeliveryFailedError: Kafka refused a message.
+            DeliveryFailedError: Kafka refused a message (it and the rest wait for the next call).
+            ProducerFatalError: the producer cannot go on.
         """
         failed, self._undelivered = self._undelivered, []
+        queued = 0
         try:
             for topic, key, value in failed:
                 self._produce(topic, key, value, self._callbacks[topic])
+                queued += 1
         except KafkaException as exc:
-            raise DeliveryFailedError(f"Kafka refused a message: {exc.args[0]}") from exc
-        self._resent += len(failed)
-        return len(failed)
+            self._undelivered[:0] = failed[queued:]  # the rest waits for the next call
+            raise _refusal(exc, failed[queued][0]) from exc
+        finally:
+            self._resent += queued
+        return queued
 
     def _raise_on_failures(self) -> None:
         outstanding = self.stats.failed - self._resent
@@ -326,7 +346,7 @@ class MarketProducer:
                 except BufferError:
                     self._produce(topic, key, value, on_delivery)
         except KafkaException as exc:
-            raise DeliveryFailedError(f"Kafka refused a message for {topic}: {exc.args[0]}") from exc
+            raise _refusal(exc, topic) from exc
         self.poll(0)
         return len(values)
 
