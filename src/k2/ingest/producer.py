@@ -195,7 +195,6 @@ class MarketProducer:
         self._settings = settings
         self._metrics = metrics
         self._producer = Producer({**producer_config(settings, linger_ms), "error_cb": _on_client_error})
-        self._admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
         self._registry = SchemaRegistryClient({"url": settings.schema_registry_url})
         self._codecs: dict[DataType, RecordCodec] = {}
         self._routes: dict[tuple[str, DataType, str], _Route] = {}
@@ -405,8 +404,11 @@ class MarketProducer:
 
     def _ensure_topics(self, partitions: dict[str, int]) -> None:
         """Create the topics that do not exist yet; one that appears meanwhile is fine."""
+        # An admin client of its own each time: topics are set up once per route, and AdminClient
+        # has no close(), so a kept one would stay connected for the producer's whole life.
+        admin = AdminClient({"bootstrap.servers": self._settings.bootstrap_servers})
         try:
-            existing = self._admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+            existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
         except KafkaException as exc:
             raise KafkaUnavailableError(
                 f"Kafka at {self._settings.bootstrap_servers} did not answer: {exc.args[0]}"
@@ -418,7 +420,7 @@ class MarketProducer:
         ]
         if not missing:
             return
-        futures = self._admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S)
+        futures = admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S)
         for name, future in futures.items():
             try:
                 future.result()
