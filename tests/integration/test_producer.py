@@ -25,12 +25,11 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.errors import NotFoundError
 from k2.ingest.loader import new_load_id, reject_file_for
+from k2.ingest.produce_source import ProduceReport, produce_source
 from k2.ingest.producer import (
     DeliveryFailedError,
     KafkaUnavailableError,
     MarketProducer,
-    ProduceReport,
-    produce_source,
 )
 from k2.ingest.sources.asx import AsxSource
 from k2.ingest.sources.base import SourceBatch

@@ -16,7 +16,7 @@ from k2.cli._context import CliContext, context
 from k2.cli._output import Format, catch_errors, render_one
 
 if TYPE_CHECKING:
-    from k2.ingest.producer import ProduceReport
+    from k2.ingest.produce_source import ProduceReport
     from k2.ingest.rejects import RejectFile
     from k2.ingest.report import IngestReport
     from k2.ingest.sources.base import Source
@@ -79,7 +79,8 @@ def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> Pro
     """
     from k2.cli._metrics import served_metrics
     from k2.ingest.loader import new_load_id, reject_file_for
-    from k2.ingest.producer import MarketProducer, produce_source
+    from k2.ingest.produce_source import produce_source
+    from k2.ingest.producer import MarketProducer
     from k2.lake.writer import LakeWriter
 
     settings = cli.settings
