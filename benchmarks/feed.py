@@ -18,12 +18,8 @@ The run works under a topic prefix of its own and removes its topics and registr
 from __future__ import annotations
 
 import asyncio
-import uuid
-from contextlib import suppress
 from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.schema_registry import SchemaRegistryClient
 from prometheus_client import CollectorRegistry
 
 from benchmarks import stream_throughput as throughput
@@ -33,14 +29,13 @@ from benchmarks.feed_limit import bare_producer, raw_client, raw_latency
 from benchmarks.feed_server import SYMBOLS, Cores, cores, frame_server, frames_file, pinned
 from benchmarks.feed_steps import Steps, in_memory
 from benchmarks.ingest import BenchmarkError
+from benchmarks.on_platform import platform_run, remove_topics_and_subjects
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate
 from k2.ingest.feed_sink import CountingSink, KafkaFeedSink
 from k2.ingest.producer import LINGER_MS
-from k2.obs.logging import configure_logging
 from k2.obs.metrics import K2Metrics
-from k2.platform import stack
-from k2.settings import K2Settings, LogLevel, ObsSettings, Profile
+from k2.settings import K2Settings
 
 TITLE = "Live feed"
 #: Frames of each throughput run.
@@ -126,47 +121,15 @@ def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
     )
 
 
-def _clean_up(base: K2Settings, run: str) -> list[str]:
-    """Remove this run's topics and registry subjects; return what could not be removed."""
-    prefix = f"bench-{run}."
-    failed: list[str] = []
-    admin = AdminClient({"bootstrap.servers": base.kafka.bootstrap_servers})
-    try:
-        topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
-        for future in (admin.delete_topics(topics, operation_timeout=30) if topics else {}).values():
-            future.result()
-    except Exception as exc:
-        failed.append(f"Kafka topics: {exc}")
-    try:
-        with SchemaRegistryClient({"url": base.kafka.schema_registry_url}) as registry:
-            for subject in registry.get_subjects():
-                if subject.startswith(prefix):
-                    registry.delete_subject(subject)
-                    registry.delete_subject(subject, permanent=True)
-    except Exception as exc:
-        failed.append(f"registry subjects: {exc}")
-    return failed
-
-
 def run(sizes: Sizes) -> Section:
     """Measure on the platform's Kafka (started when it is not running, and stopped again after)."""
-    configure_logging(ObsSettings(log_level=LogLevel.WARNING, log_format="console"))
-    base = K2Settings(profile=Profile.PLATFORM)
-    running = {h.name for h in stack.status(base) if h.running}
-    stack.up(base)
-    platform = {h.name: h.detail for h in stack.status(base)}
-    run_id = uuid.uuid4().hex[:8]
-    log(f"{TITLE}: run {run_id} (topic prefix bench-{run_id}.feed.)")
-    try:
-        figures = _measure(base, run_id, sizes)
-    finally:
-        for what in _clean_up(base, run_id):
-            log(f"{TITLE}: could not remove {what}")
-        for service in reversed(stack.services(base)):
-            if service.name not in running:
-                with suppress(Exception):
-                    service.stop()
-    return _section(figures, base, platform)
+    with platform_run(TITLE) as on:
+        try:
+            figures = _measure(on.base, on.run_id, sizes)
+        finally:
+            for what in remove_topics_and_subjects(on):
+                log(f"{TITLE}: could not remove {what}")
+    return _section(figures, on.base, on.services)
 
 
 def _q(values: list[float], q: float) -> float:

@@ -14,7 +14,6 @@ own, and removes them (with its registry subjects) at the end; it touches nothin
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +26,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from benchmarks import stream_freshness
 from benchmarks import stream_throughput as throughput
 from benchmarks.common import Sizes, log, percentile
+from benchmarks.on_platform import PlatformRun, platform_run, remove_topics_and_subjects
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate, SinkClock
 from k2.ingest.producer import DLQ_PARTITIONS
@@ -34,11 +34,9 @@ from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
 from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
 from k2.lake.storage import file_system
 from k2.lake.tables import TRADES
-from k2.obs.logging import configure_logging
-from k2.platform import stack
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import dlq_topic, value_subject
-from k2.settings import K2Settings, LogLevel, ObsSettings, Profile
+from k2.settings import K2Settings
 from k2.stream.sink import SinkReport
 
 TITLE = "Streaming"
@@ -102,28 +100,19 @@ def _delete_groups(admin: AdminClient, groups: list[str]) -> None:
             time.sleep(1.0)
 
 
-def _clean_up(base: K2Settings, run: str, lakes: list[K2Settings]) -> list[str]:
+def _clean_up(run: PlatformRun, lakes: list[K2Settings]) -> list[str]:
     """Remove this run's topics, sink consumer groups, registry subjects, tables and warehouse
     folder; return what could not be removed.
     """
-    prefix = f"bench-{run}."
-    failed: list[str] = []
-    admin = AdminClient({"bootstrap.servers": base.kafka.bootstrap_servers})
+    base = run.base
+    failed = remove_topics_and_subjects(run)
     try:
-        topics = [t for t in admin.list_topics(timeout=30).topics if t.startswith(prefix)]
-        for future in (admin.delete_topics(topics, operation_timeout=30) if topics else {}).values():
-            future.result()
-        _delete_groups(admin, [s.stream.group_id for s in lakes])
+        _delete_groups(
+            AdminClient({"bootstrap.servers": base.kafka.bootstrap_servers}),
+            [s.stream.group_id for s in lakes],
+        )
     except Exception as exc:
-        failed.append(f"Kafka topics or groups: {exc}")
-    try:
-        with SchemaRegistryClient({"url": base.kafka.schema_registry_url}) as registry:
-            for subject in registry.get_subjects():
-                if subject.startswith(prefix):
-                    registry.delete_subject(subject)
-                    registry.delete_subject(subject, permanent=True)
-    except Exception as exc:
-        failed.append(f"registry subjects: {exc}")
+        failed.append(f"Kafka consumer groups: {exc}")
     for settings in lakes:
         try:
             catalog = open_catalog(settings)
@@ -136,10 +125,12 @@ def _clean_up(base: K2Settings, run: str, lakes: list[K2Settings]) -> list[str]:
         except Exception as exc:
             failed.append(f"catalog {settings.lake.catalog_name}: {exc}")
     try:
-        files, path = file_system(f"s3://{base.platform.s3_bucket}/bench/{run}", catalog_properties(base))
+        files, path = file_system(
+            f"s3://{base.platform.s3_bucket}/bench/{run.run_id}", catalog_properties(base)
+        )
         files.delete_dir(path)
     except Exception as exc:
-        failed.append(f"warehouse folder bench/{run}: {exc}")
+        failed.append(f"warehouse folder bench/{run.run_id}: {exc}")
     return failed
 
 
@@ -220,23 +211,14 @@ def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
 
 def run(sizes: Sizes) -> Section:
     """Measure on the platform (started when it is not running, and stopped again after)."""
-    configure_logging(ObsSettings(log_level=LogLevel.WARNING, log_format="console"))
-    base = K2Settings(profile=Profile.PLATFORM)
-    running = {h.name for h in stack.status(base) if h.running}
-    stack.up(base)
-    platform = {h.name: h.detail for h in stack.status(base)}
-    run_id = uuid.uuid4().hex[:8]
-    log(f"{TITLE}: run {run_id} (topic prefix bench-{run_id}., catalogs bench_{run_id}_*)")
-    try:
-        figures = _measure(base, run_id, sizes)
-    finally:
-        failed = _clean_up(base, run_id, [_isolated(base, run_id, p) for p in ("bulk", "fresh")])
-        for what in failed:
-            log(f"{TITLE}: could not remove {what}")
-        for service in reversed(stack.services(base)):
-            if service.name not in running:
-                service.stop()
-    return _section(figures, base, platform)
+    with platform_run(TITLE) as on:
+        try:
+            figures = _measure(on.base, on.run_id, sizes)
+        finally:
+            lakes = [_isolated(on.base, on.run_id, p) for p in ("bulk", "fresh")]
+            for what in _clean_up(on, lakes):
+                log(f"{TITLE}: could not remove {what}")
+    return _section(figures, on.base, on.services)
 
 
 def _ms(values: list[float], q: float) -> float:
