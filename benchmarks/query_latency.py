@@ -22,7 +22,7 @@ from k2.domain.venues import Venue, venue
 from k2.lake.catalog import open_catalog
 from k2.lake.tables import TRADES
 from k2.query import BarQuery, QueryEngine, TickQuery, bars, daily_summary, trades
-from k2.query.ticks import pushdown_filter
+from k2.query.engine import Selection
 from k2.settings import K2Settings
 
 TITLE = "Query latency"
@@ -140,9 +140,7 @@ class Bench:
                     self.con, self.paths, symbol=symbol, start=start, end=end, limit=PAGE_ROWS
                 )
             )
-            scan, plan_ms = timed_ms(
-                lambda: self.engine.scan(TRADES, pushdown_filter((symbol,), None, start, end))
-            )
+            scan, plan_ms = timed_ms(lambda: self.engine.scan(TRADES, Selection((symbol,), None, start, end)))
             _, pruned_ms = timed_ms(
                 lambda: raw_queries.ticks(
                     self.con, scan.paths, symbol=symbol, start=start, end=end, limit=PAGE_ROWS

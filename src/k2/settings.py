@@ -7,14 +7,23 @@ it, or the part a component needs, down. Nothing else in K2 reads the environmen
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from k2.errors import ConfigurationError
+
+
+def _physical_memory() -> int:
+    """Bytes of memory of this machine (2 GiB when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2 * 1024**3
 
 
 class LakeSettings(BaseSettings):
@@ -67,6 +76,12 @@ class QuerySettings(BaseSettings):
 
     memory_limit: str = Field("4GB", description="DuckDB memory limit for the query engine.")
     threads: int = Field(2, gt=0, description="DuckDB worker threads.")
+    cache_bytes: ByteSize = Field(
+        default_factory=lambda: ByteSize(_physical_memory() // 4),
+        ge=0,
+        description="Memory for decoded row groups kept between queries, e.g. 2GiB (0: none). "
+        "Default: a quarter of the machine's memory.",
+    )
     default_limit: int = Field(1000, gt=0, description="Rows returned when a query names no limit.")
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
 

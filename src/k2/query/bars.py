@@ -20,9 +20,8 @@ from k2.domain.bars import Interval
 from k2.domain.time import local_day_bounds
 from k2.domain.venues import VENUES, venue
 from k2.lake.tables import TRADES
-from k2.query.engine import CURRENT, AsOf, QueryEngine
+from k2.query.engine import CURRENT, AsOf, QueryEngine, Selection
 from k2.query.errors import InvalidQueryError
-from k2.query.ticks import pushdown_filter, where_sql
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -59,6 +58,13 @@ class BarQuery:
     def __post_init__(self) -> None:
         if self.start and self.end and self.start >= self.end:
             raise InvalidQueryError("start must be before end")
+
+    @property
+    def selection(self) -> Selection:
+        """The trades the bars are made of (symbols upper-cased, each once, sorted)."""
+        return Selection(
+            tuple(sorted({s.upper() for s in self.symbols})), self.exchange, self.start, self.end
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,12 +182,12 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         TableNotFoundError: when no trades were ever loaded.
         SnapshotNotFoundError: for an unknown ``as_of``.
     """
-    symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(TRADES, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
+    selection = query.selection
+    scan = engine.scan(TRADES, selection, query.as_of)
     if not scan.paths:
         return BAR_SCHEMA.empty_table()
     params: dict[str, object] = {"paths": scan.paths, "seconds": query.interval.seconds}
-    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    where = selection.where_sql(params)
     sql = _bars_sql(query.interval, query.exchange)(scan.source_sql, where)
     cursor = engine.cursor()
     try:
@@ -245,12 +251,12 @@ def twap(engine: QueryEngine, query: BarQuery) -> pa.Table:
     Raises:
         TableNotFoundError: when no trades were ever loaded.
     """
-    symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(TRADES, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
+    selection = query.selection
+    scan = engine.scan(TRADES, selection, query.as_of)
     if not scan.paths:
         return TWAP_SCHEMA.empty_table()
     params: dict[str, object] = {"paths": scan.paths, "seconds": query.interval.seconds}
-    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    where = selection.where_sql(params)
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones_table())

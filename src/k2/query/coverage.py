@@ -10,8 +10,7 @@ import pyarrow as pa
 
 from k2.domain.venues import VENUES
 from k2.lake.tables import TableSpec
-from k2.query.engine import CURRENT, AsOf, QueryEngine
-from k2.query.ticks import pushdown_filter, where_sql
+from k2.query.engine import CURRENT, AsOf, QueryEngine, Selection
 
 GAPS_SCHEMA = pa.schema(
     [
@@ -110,11 +109,12 @@ def _on_venue_days(
     their venue-local ``day``; None when no file can hold such rows.
     """
     symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(spec, pushdown_filter(symbols, query.exchange, query.start, query.end), query.as_of)
+    selection = Selection(symbols, query.exchange, query.start, query.end)
+    scan = engine.scan(spec, selection, query.as_of)
     if not scan.paths:
         return None
     params: dict[str, object] = {"paths": scan.paths}
-    where = where_sql(symbols, query.exchange, query.start, query.end, params)
+    where = selection.where_sql(params)
     located = (
         f"(SELECT t.*, CAST(timezone(z.zone, t.timestamp) AS DATE) AS day "
         f"FROM {scan.source_sql} t JOIN zones z USING (exchange) WHERE {where})"

@@ -1,32 +1,33 @@
-"""The DuckDB read path over K2's Iceberg tables.
+"""The read path over K2's Iceberg tables: snapshots, their files, decoded row groups, DuckDB.
 
-pyiceberg plans each read (partition and file-statistics pruning, snapshot selection), and
-DuckDB scans the planned Parquet files with every value bound as a parameter. One engine holds
-one DuckDB database; each query runs on its own cursor, so callers on several threads are safe.
+A read resolves its snapshot from table metadata cached per metadata version
+(:class:`~k2.lake.table_cache.TableCache`), prunes that snapshot's data files in memory
+(:class:`~k2.lake.files.ManifestIndex`), and then either slices decoded row groups kept in
+memory (:class:`~k2.query.blocks.BlockCache`: pages of ticks, narrow aggregations) or has DuckDB
+scan the pruned Parquet files with every value bound as a parameter (wide aggregations). One
+engine holds one DuckDB database; each query runs on its own cursor, so callers on several
+threads are safe.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import BooleanExpression
 from pyiceberg.table import Table
 
 from k2.domain.time import to_micros
 from k2.lake.errors import SnapshotNotFoundError
-from k2.lake.scan import data_paths
+from k2.lake.files import DataFileEntry, ManifestIndex, SnapshotFiles
 from k2.lake.storage import attach_warehouse
-from k2.lake.tables import TableSpec, load_table
+from k2.lake.table_cache import TableCache
+from k2.lake.tables import TableSpec
+from k2.query.blocks import BlockCache, Projection
 from k2.query.errors import InvalidQueryError
 from k2.settings import QuerySettings
-
-PLAN_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +50,69 @@ CURRENT = AsOf()
 
 
 @dataclass(frozen=True, slots=True)
-class Scan:
-    """The files a query reads and the snapshot they belong to (None: the table is empty)."""
+class Selection:
+    """The rows a read selects: symbols (all if empty), an exchange, and event times in
+    [``start``, ``end``); times are UTC-aware.
+    """
 
-    paths: list[str]
+    symbols: tuple[str, ...] = ()
+    exchange: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def start_us(self) -> int | None:
+        """``start`` in microseconds since the epoch."""
+        return to_micros(self.start) if self.start else None
+
+    @property
+    def end_us(self) -> int | None:
+        """``end`` in microseconds since the epoch."""
+        return to_micros(self.end) if self.end else None
+
+    def where_sql(self, params: dict[str, object]) -> str:
+        """The SQL condition for these filters, adding bound values to ``params``."""
+        clauses = ["TRUE"]
+        if self.symbols:
+            names = []
+            for i, symbol in enumerate(self.symbols):
+                params[f"s{i}"] = symbol
+                names.append(f"$s{i}")
+            clauses.append(f"symbol IN ({', '.join(names)})")
+        if self.exchange:
+            params["exchange"] = self.exchange.upper()
+            clauses.append("exchange = $exchange")
+        if self.start:
+            params["start"] = self.start
+            clauses.append("timestamp >= $start")
+        if self.end:
+            params["end"] = self.end
+            clauses.append("timestamp < $end")
+        return " AND ".join(clauses)
+
+
+EVERYTHING = Selection()
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """The files a read needs, the snapshot they belong to (None: the table is empty) and the
+    columns of the table as readers see them.
+    """
+
+    files: list[DataFileEntry]
     snapshot_id: int | None
+    projection: Projection | None = field(default=None)
+
+    @property
+    def paths(self) -> list[str]:
+        """The files' paths, as DuckDB opens them."""
+        return [f.path for f in self.files]
+
+    @property
+    def rows(self) -> int:
+        """Rows in the files (an upper bound of the rows selected)."""
+        return sum(f.record_count for f in self.files)
 
     @property
     def source_sql(self) -> str:
@@ -73,10 +132,12 @@ class QueryEngine:
         )
         self._duck.execute("SET TimeZone = 'UTC'")
         attach_warehouse(self._duck, catalog.properties)
-        self._plans: OrderedDict[tuple[str, object, int, str], list[str]] = OrderedDict()
-        self._plans_lock = threading.Lock()
         # Iceberg never rewrites a data file in place, so Parquet footers can be cached safely.
         self._duck.execute("SET parquet_metadata_cache = true")
+        self._tables = TableCache(catalog, namespace)
+        self._manifests = ManifestIndex()
+        self.blocks = BlockCache(catalog.properties, settings.cache_bytes)
+        self._projections: dict[tuple[str, str, int], Projection] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor for one caller; close it when done."""
@@ -87,12 +148,13 @@ class QueryEngine:
         self._duck.close()
 
     def table(self, spec: TableSpec) -> Table:
-        """The Iceberg table of ``spec``, freshly loaded from the catalog.
+        """The Iceberg table of ``spec`` as the catalog has it now (its metadata is reloaded
+        only when a commit moved it on).
 
         Raises:
             TableNotFoundError: when nothing was loaded into it yet.
         """
-        return load_table(self.catalog, self.namespace, spec)
+        return self._tables.table(spec)
 
     def snapshot_id(self, table: Table, as_of: AsOf) -> int | None:
         """The snapshot ``as_of`` names in ``table``; None for an empty table read as current.
@@ -119,30 +181,43 @@ class QueryEngine:
         current = table.current_snapshot()
         return current.snapshot_id if current else None
 
-    def scan(
-        self, spec: TableSpec, row_filter: BooleanExpression | None = None, as_of: AsOf = CURRENT
-    ) -> Scan:
-        """Plan a read of ``spec`` at ``as_of`` restricted by ``row_filter``.
+    def scan(self, spec: TableSpec, selection: Selection = EVERYTHING, as_of: AsOf = CURRENT) -> Scan:
+        """The data files of ``spec`` at ``as_of`` that may hold rows of ``selection``.
 
-        Plans are cached per snapshot and filter: a snapshot never changes, so a cached plan
-        stays right, and a new commit simply gives a new snapshot id.
+        Raises:
+            TableNotFoundError: when nothing was loaded into the table yet.
+            SnapshotNotFoundError: for an unknown ``as_of``.
         """
         table = self.table(spec)
         snapshot_id = self.snapshot_id(table, as_of)
         if snapshot_id is None:
             return Scan([], None)
-        key = (spec.name, table.metadata.table_uuid, snapshot_id, repr(row_filter))
-        with self._plans_lock:
-            paths = self._plans.get(key)
-            if paths is not None:
-                self._plans.move_to_end(key)
-                return Scan(paths, snapshot_id)
-        paths = data_paths(table, row_filter, snapshot_id)
-        with self._plans_lock:
-            self._plans[key] = paths
-            if len(self._plans) > PLAN_CACHE_SIZE:
-                self._plans.popitem(last=False)
-        return Scan(paths, snapshot_id)
+        files = self.snapshot_files(table, spec, snapshot_id)
+        exchanges = (selection.exchange.upper(),) if selection.exchange else ()
+        chosen = files.select(selection.symbols, exchanges, selection.start_us, selection.end_us)
+        return Scan(chosen, snapshot_id, self.projection(spec, table))
+
+    def snapshot_files(self, table: Table, spec: TableSpec, snapshot_id: int) -> SnapshotFiles:
+        """Every live data file of ``table`` at ``snapshot_id``."""
+        return self._manifests.files(table, snapshot_id, spec.time_column)
+
+    def projection(self, spec: TableSpec, table: Table) -> Projection:
+        """The record's columns of ``spec`` with their field ids in ``table``'s current schema."""
+        schema = table.schema()
+        key = (spec.name, str(table.metadata.table_uuid), schema.schema_id)
+        known = self._projections.get(key)
+        if known is None:
+            arrow = spec.record.arrow_schema()
+            known = Projection(
+                names=tuple(arrow.names),
+                field_ids=tuple(schema.find_field(name).field_id for name in arrow.names),
+                types=tuple(f.type for f in arrow),
+                keys=(spec.sort_by[0], spec.sort_by[1], spec.sort_by[2])
+                if len(spec.sort_by) >= 3
+                else ("", "", ""),
+            )
+            self._projections[key] = known
+        return known
 
     def run(self, sql: str, params: dict[str, object]) -> pa.Table:
         """Run ``sql`` with bound ``params`` on a fresh cursor and return Arrow."""

@@ -9,8 +9,7 @@ import pyarrow.compute as pc
 
 from k2.lake.errors import TableNotFoundError
 from k2.lake.tables import QUOTES
-from k2.query.engine import CURRENT, AsOf, QueryEngine
-from k2.query.ticks import pushdown_filter, where_sql
+from k2.query.engine import CURRENT, AsOf, QueryEngine, Selection
 
 QUOTE_COLUMNS = pa.schema(
     [
@@ -43,13 +42,14 @@ def with_prevailing_quotes(
     start = bounds["min"].as_py() - tolerance
     end = bounds["max"].as_py() + timedelta(microseconds=1)
     try:
-        scan = engine.scan(QUOTES, pushdown_filter(symbols, None, start, end), quotes_as_of)
+        selection = Selection(symbols, None, start, end)
+        scan = engine.scan(QUOTES, selection, quotes_as_of)
     except TableNotFoundError:
         return _append_empty(trades)
     if not scan.paths:
         return _append_empty(trades)
     params: dict[str, object] = {"paths": scan.paths, "tolerance_us": int(tolerance.total_seconds() * 1e6)}
-    where = where_sql(symbols, None, start, end, params)
+    where = selection.where_sql(params)
     cursor = engine.cursor()
     try:
         cursor.register(

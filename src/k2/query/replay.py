@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from k2.domain.time import to_micros
 from k2.lake.tables import TableSpec
+from k2.query import ranges
 from k2.query.engine import AsOf, QueryEngine
 from k2.query.errors import InvalidQueryError
-from k2.query.ticks import Page, TickQuery, page_of, pushdown_filter, where_sql
+from k2.query.ticks import Page, TickQuery, page_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,28 +39,16 @@ def replay(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> ReplayPage
     page = page_of(engine, spec, query)
     if page.snapshot_id is None:
         return ReplayPage(page, 0, 0)
-    symbols = tuple(sorted({s.upper() for s in query.symbols}))
-    scan = engine.scan(
-        spec,
-        pushdown_filter(symbols, query.exchange, query.start, query.end),
-        AsOf(snapshot_id=page.snapshot_id),
+    selection = query.selection
+    scan = engine.scan(spec, selection, AsOf(snapshot_id=page.snapshot_id))
+    found = ranges.pieces(engine, scan, selection)
+    total = ranges.count(engine, scan, found)
+    if not page.rows.num_rows:
+        return ReplayPage(page, 0, total)
+    last = page.rows.slice(page.rows.num_rows - 1, 1).to_pylist()[0]
+    sequence = last["source_sequence"]
+    key = ranges.Key(to_micros(last["timestamp"]), -1 if sequence is None else sequence, last["message_id"])
+    remaining = ranges.count(
+        engine, scan, [ranges.after(engine, scan, p, key, descending=False) for p in found]
     )
-    if not scan.paths:
-        return ReplayPage(page, 0, 0)
-    params: dict[str, object] = {"paths": scan.paths}
-    where = where_sql(symbols, query.exchange, query.start, query.end, params)
-    if page.rows.num_rows:
-        last = page.rows.slice(page.rows.num_rows - 1, 1).to_pylist()[0]
-        sequence = last["source_sequence"]
-        params.update(
-            ts=to_micros(last["timestamp"]), seq=-1 if sequence is None else sequence, id=last["message_id"]
-        )
-        through = "(epoch_us(timestamp), coalesce(source_sequence, -1), message_id) <= ($ts, $seq, $id)"
-    else:
-        through = "TRUE"
-    row = engine.run(
-        f"SELECT count(*) AS total, count(*) FILTER (WHERE {through}) AS delivered "
-        f"FROM {scan.source_sql} WHERE {where}",
-        params,
-    ).to_pylist()[0]
-    return ReplayPage(page, int(row["delivered"]), int(row["total"]))
+    return ReplayPage(page, total - remaining, total)
