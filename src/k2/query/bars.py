@@ -8,19 +8,20 @@ their exchange order. Prices stay decimal; VWAP is rounded to 8 decimal places.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pyarrow as pa
 
 from k2.domain.bars import Interval
 from k2.domain.time import local_day_bounds
 from k2.domain.venues import VENUES, venue
 from k2.lake.tables import TRADES
-from k2.query.engine import CURRENT, AsOf, QueryEngine, Selection
+from k2.query import aggregates, ranges
+from k2.query.engine import CURRENT, AsOf, QueryEngine, Scan, Selection
 from k2.query.errors import InvalidQueryError
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -91,87 +92,22 @@ def _zones_table() -> pa.Table:
     )
 
 
-# Exact (timestamp, sequence) order as one comparable number, so open/close are cheap to find.
-_ORDER_KEY = "CAST(epoch_us(timestamp) AS HUGEINT) * 4294967296 + coalesce(source_sequence, -1)"
-# VWAP is summed in double precision (exact enough for 8 decimals, far faster than 128-bit
-# decimals); volume stays an exact decimal.
-_AGGREGATES = """
-    arg_min(price, order_key) AS open, max(price) AS high, min(price) AS low,
-    arg_max(price, order_key) AS close, sum(quantity) AS volume, count(*) AS trade_count,
-    sum(CAST(price AS DOUBLE) * CAST(quantity AS DOUBLE)) AS notional,
-    min(timestamp) AS first_trade, max(timestamp) AS last_trade
-"""
-_OUTPUTS = """
-    open, high, low, close, CAST(volume AS DECIMAL(38, 8)) AS volume, trade_count,
-    CASE WHEN volume > 0 THEN CAST(round(notional / CAST(volume AS DOUBLE), 8) AS DECIMAL(18, 8)) END AS vwap,
-    first_trade, last_trade
-"""
+#: Rows of row groups a bar query reads through decoded row groups (numpy); above this, DuckDB
+#: scans the Parquet files itself (a whole-table scan is faster there than decoding it all).
+NARROW_ROWS = 2_000_000
 
 
-def _utc_bars_sql(source: str, where: str) -> str:
-    """Buckets counted from UTC midnight: the same buckets as the venue's clock when the
-    interval divides an hour and the venue's offset is a whole number of hours.
-    """
-    return f"""
-        WITH t AS (
-            SELECT symbol, exchange, timestamp, price, quantity, {_ORDER_KEY} AS order_key,
-                   time_bucket(INTERVAL ($seconds) SECOND, timestamp) AS interval_start
-            FROM {source} WHERE {where}
-        ), bars AS (
-            SELECT symbol, exchange, interval_start, {_AGGREGATES}
-            FROM t GROUP BY symbol, exchange, interval_start
-        )
-        SELECT symbol, exchange, interval_start, interval_start + INTERVAL ($seconds) SECOND AS interval_end,
-               {_OUTPUTS}
-        FROM bars ORDER BY symbol, exchange, interval_start
-    """
-
-
-def _hourly_local_bars_sql(source: str, where: str) -> str:
-    """Buckets of whole venue-local hours (1h … 1d) at venues with whole-hour offsets.
-
-    Trades are first aggregated per UTC hour, which needs no time zone; only those partial bars
-    are mapped to the venue's clock (a UTC hour lies inside one local bucket) and combined.
-    """
-    return f"""
-        WITH t AS (
-            SELECT symbol, exchange, timestamp, price, quantity, {_ORDER_KEY} AS order_key,
-                   date_trunc('hour', timestamp) AS utc_hour
-            FROM {source} WHERE {where}
-        ), hourly AS (
-            SELECT symbol, exchange, utc_hour, min(order_key) AS first_key, max(order_key) AS last_key,
-                   {_AGGREGATES}
-            FROM t GROUP BY symbol, exchange, utc_hour
-        ), bucketed AS (
-            SELECT h.*, z.zone,
-                   time_bucket(INTERVAL ($seconds) SECOND, timezone(z.zone, h.utc_hour),
-                               TIMESTAMP '2000-01-01') AS local_start
-            FROM hourly h JOIN zones z USING (exchange)
-        ), bars AS (
-            SELECT symbol, exchange, any_value(zone) AS zone, local_start,
-                   arg_min(open, first_key) AS open, max(high) AS high, min(low) AS low,
-                   arg_max(close, last_key) AS close, sum(volume) AS volume,
-                   sum(trade_count) AS trade_count, sum(notional) AS notional,
-                   min(first_trade) AS first_trade, max(last_trade) AS last_trade
-            FROM bucketed GROUP BY symbol, exchange, local_start
-        )
-        SELECT symbol, exchange, timezone(zone, local_start) AS interval_start,
-               timezone(zone, local_start + INTERVAL ($seconds) SECOND) AS interval_end, {_OUTPUTS}
-        FROM bars ORDER BY symbol, exchange, interval_start
-    """
-
-
-def _bars_sql(interval: Interval, exchange: str | None) -> Callable[[str, str], str]:
-    """The bar query for this interval: plain UTC buckets when they equal the venue's, else
-    per-hour partial bars mapped to the venue's clock.
+def _venue_clock(interval: Interval, exchange: str | None) -> bool:
+    """Whether bars of ``interval`` are placed on the venue's clock from UTC hours (whole-hour
+    intervals) rather than counted from UTC midnight (intervals that divide an hour).
     """
     venues = [venue(exchange)] if exchange else list(VENUES.values())
     if not all(v.whole_hour_offsets for v in venues):
         raise InvalidQueryError("bars at venues with half-hour UTC offsets are not supported yet")
     if 3600 % interval.seconds == 0:
-        return _utc_bars_sql
+        return False
     if interval.seconds % 3600 == 0:
-        return _hourly_local_bars_sql
+        return True
     raise InvalidQueryError(f"bars of {interval} are not supported: above an hour, use whole hours")
 
 
@@ -182,19 +118,66 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         TableNotFoundError: when no trades were ever loaded.
         SnapshotNotFoundError: for an unknown ``as_of``.
     """
+    venue_clock = _venue_clock(query.interval, query.exchange)
+    grain = 3600 if venue_clock else query.interval.seconds
     selection = query.selection
     scan = engine.scan(TRADES, selection, query.as_of)
-    if not scan.paths:
+    if not scan.files:
         return BAR_SCHEMA.empty_table()
-    params: dict[str, object] = {"paths": scan.paths, "seconds": query.interval.seconds}
-    where = selection.where_sql(params)
-    sql = _bars_sql(query.interval, query.exchange)(scan.source_sql, where)
+    partials = _decoded_partials(engine, scan, selection, grain)
+    if partials is not None and grain == query.interval.seconds and not venue_clock:
+        return aggregates.finish(aggregates.as_bars(partials, grain)).cast(BAR_SCHEMA)
+    params: dict[str, object] = {"seconds": query.interval.seconds}
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones_table())
-        return cursor.sql(sql, params=params).to_arrow_table().cast(BAR_SCHEMA)
+        if partials is not None:
+            cursor.register("partials", partials)
+            source = "partials"
+        else:
+            params.update(paths=scan.paths, grain=grain)
+            source = f"({aggregates.partials_sql(scan.source_sql, selection.where_sql(params))}) AS partials"
+        combined = cursor.sql(aggregates.combine_sql(source, venue_clock=venue_clock), params=params)
+        return aggregates.finish(combined.to_arrow_table()).cast(BAR_SCHEMA)
     finally:
         cursor.close()
+
+
+def _decoded_partials(engine: QueryEngine, scan: Scan, selection: Selection, grain: int) -> pa.Table | None:
+    """Partials of the selected trades made from decoded row groups; None when the read is too
+    wide for that (or its files do not pin their exchange), and DuckDB should scan the files.
+    """
+    projection = scan.projection
+    if projection is None or any(f.exchange is None for f in scan.files):
+        return None
+    start_us, end_us = selection.start_us, selection.end_us
+    rows = 0
+    for file in scan.files:
+        rows += sum(
+            g.rows for g in engine.blocks.row_groups(file, projection, selection.symbols, start_us, end_us)
+        )
+        if rows > NARROW_ROWS:
+            return None
+    groups: dict[tuple[str, str], list[ranges.Part]] = {}
+    for piece in ranges.pieces(engine, scan, selection, ["price", "quantity"]):
+        exchange = piece.block.group.file.exchange or ""
+        groups.setdefault((piece.symbol, exchange), []).append(
+            ranges.materialise(engine, scan, piece, ["price", "quantity"])
+        )
+    return aggregates.partials_of(
+        [
+            aggregates.Trades(
+                symbol=symbol,
+                exchange=exchange,
+                prices=pa.concat_arrays([c for part in parts for c in part.rows["price"].chunks]),
+                quantities=pa.concat_arrays([c for part in parts for c in part.rows["quantity"].chunks]),
+                times=np.concatenate([part.times for part in parts]),
+                sequences=np.concatenate([part.sequences for part in parts]),
+            )
+            for (symbol, exchange), parts in groups.items()
+        ],
+        grain,
+    )
 
 
 TWAP_SCHEMA = pa.schema(
@@ -212,7 +195,7 @@ def _twap_sql(source: str, where: str) -> str:
     # bucket's last price until the bucket ends. Buckets follow the venue's clock.
     return f"""
         WITH t AS (
-            SELECT symbol, exchange, timestamp, price, {_ORDER_KEY} AS order_key,
+            SELECT symbol, exchange, timestamp, price, {aggregates.ORDER_KEY} AS order_key,
                    date_trunc('hour', timestamp) AS utc_hour
             FROM {source} WHERE {where}
         ), offsets AS (

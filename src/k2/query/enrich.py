@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from k2.lake.errors import TableNotFoundError
 from k2.lake.tables import QUOTES
-from k2.query.engine import CURRENT, AsOf, QueryEngine, Selection
+from k2.query import decimals, ranges
+from k2.query.engine import CURRENT, AsOf, QueryEngine, Scan, Selection
+
+PRICE = pa.decimal128(18, 8)
 
 QUOTE_COLUMNS = pa.schema(
     [
@@ -30,64 +35,92 @@ def with_prevailing_quotes(
     """``trades`` plus the last quote of the same symbol and exchange at or before each trade,
     if it is at most ``tolerance`` older; its columns are null otherwise.
 
+    Of several quotes at one instant the last in K2's order (highest sequence) prevails.
     ``spread`` is ask minus bid and may be zero or negative while the book is locked or crossed
-    (auctions); ``mid_price`` is their mean. Quotes are read at ``as_of`` when it names a time or
-    a tag, otherwise at the quotes table's current snapshot (snapshot ids belong to one table).
+    (auctions); ``mid_price`` is their mean, rounded half to even to 8 decimals. Quotes are read
+    at ``as_of`` when it names a time or a tag, otherwise at the quotes table's current snapshot
+    (snapshot ids belong to one table).
     """
     if trades.num_rows == 0:
         return _append_empty(trades)
     quotes_as_of = AsOf(time=as_of.time, tag=as_of.tag) if as_of.snapshot_id is None else AsOf()
     symbols = tuple(sorted(set(trades["symbol"].to_pylist())))
     bounds = pc.min_max(trades["timestamp"])
-    start = bounds["min"].as_py() - tolerance
-    end = bounds["max"].as_py() + timedelta(microseconds=1)
+    selection = Selection(
+        symbols, None, bounds["min"].as_py() - tolerance, bounds["max"].as_py() + timedelta(microseconds=1)
+    )
     try:
-        selection = Selection(symbols, None, start, end)
         scan = engine.scan(QUOTES, selection, quotes_as_of)
     except TableNotFoundError:
         return _append_empty(trades)
-    if not scan.paths:
+    books = _books(engine, scan, selection)
+    if not books:
         return _append_empty(trades)
-    params: dict[str, object] = {"paths": scan.paths, "tolerance_us": int(tolerance.total_seconds() * 1e6)}
-    where = selection.where_sql(params)
-    cursor = engine.cursor()
-    try:
-        cursor.register(
-            "page", trades.append_column("__k2_row", pa.array(range(trades.num_rows), pa.int64()))
-        )
-        joined = cursor.sql(
-            f"""
-            WITH q AS (
-                SELECT symbol, exchange, timestamp AS quote_timestamp, coalesce(source_sequence, -1) AS seq,
-                       bid_price, bid_quantity, ask_price, ask_quantity
-                FROM {scan.source_sql} WHERE {where}
-            ), latest AS (  -- of several quotes at one instant, the last in sequence prevails
-                SELECT * FROM q QUALIFY row_number() OVER (
-                    PARTITION BY symbol, exchange, quote_timestamp ORDER BY seq DESC) = 1
-            ), matched AS (
-                SELECT p.__k2_row, l.* EXCLUDE (symbol, exchange, seq)
-                FROM page p ASOF LEFT JOIN latest l
-                  ON p.symbol = l.symbol AND p.exchange = l.exchange AND p.timestamp >= l.quote_timestamp
-            )
-            SELECT __k2_row,
-                   CASE WHEN ok THEN quote_timestamp END AS quote_timestamp,
-                   CASE WHEN ok THEN bid_price END AS bid_price,
-                   CASE WHEN ok THEN bid_quantity END AS bid_quantity,
-                   CASE WHEN ok THEN ask_price END AS ask_price,
-                   CASE WHEN ok THEN ask_quantity END AS ask_quantity,
-                   CASE WHEN ok THEN CAST((bid_price + ask_price) / 2 AS DECIMAL(18, 8)) END AS mid_price,
-                   CASE WHEN ok THEN CAST(ask_price - bid_price AS DECIMAL(18, 8)) END AS spread
-            FROM (SELECT m.*, epoch_us(p.timestamp) - epoch_us(m.quote_timestamp) <= $tolerance_us AS ok
-                  FROM matched m JOIN page p USING (__k2_row))
-            ORDER BY __k2_row
-            """,
-            params=params,
-        ).to_arrow_table()
-    finally:
-        cursor.close()
+    # Each trade's prevailing quote as a row of all the books' quotes put end to end.
+    quotes = pa.concat_tables([book.rows for book in books.values()])
+    offsets = np.cumsum([0] + [book.rows.num_rows for book in books.values()])
+    chosen = np.full(trades.num_rows, -1, dtype=np.int64)
+    trade_times = trades["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+    keys = pc.binary_join_element_wise(trades["symbol"], trades["exchange"], "\x00")
+    for position, ((symbol, exchange), book) in enumerate(books.items()):
+        rows = np.flatnonzero(pc.equal(keys, f"{symbol}\x00{exchange}").to_numpy(zero_copy_only=False))
+        if not len(rows):
+            continue
+        at = np.searchsorted(book.times, trade_times[rows], "right") - 1
+        found = at >= 0
+        fresh = trade_times[rows] - book.times[np.maximum(at, 0)] <= int(tolerance.total_seconds() * 1e6)
+        chosen[rows] = np.where(found & fresh, at + offsets[position], -1)
+    picked = quotes.take(pa.array(chosen, mask=chosen < 0))
+    return _append(trades, picked)
+
+
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """One symbol's quotes at one exchange in K2's order, with their times (µs)."""
+
+    rows: pa.Table
+    times: np.ndarray
+
+
+_SOURCE = ["timestamp", "bid_price", "bid_quantity", "ask_price", "ask_quantity", "message_id"]
+
+
+def _books(engine: QueryEngine, scan: Scan, selection: Selection) -> dict[tuple[str, str], _Book]:
+    """The quotes of ``selection`` per symbol and exchange, in K2's order."""
+    by_book: dict[tuple[str, str], list[ranges.Piece]] = {}
+    for piece in ranges.pieces(engine, scan, selection, _SOURCE):
+        exchange = piece.block.group.file.exchange
+        if exchange is None:  # a file whose partition does not pin its exchange: split its rows
+            names = pc.unique(ranges.materialise(engine, scan, piece, ["exchange"]).rows["exchange"])
+            for name in names.to_pylist():
+                filtered = ranges.Piece(piece.block, piece.symbol, piece.start, piece.stop, str(name))
+                by_book.setdefault((piece.symbol, str(name)), []).append(filtered)
+        else:
+            by_book.setdefault((piece.symbol, exchange), []).append(piece)
+    books = {}
+    for key, found in sorted(by_book.items()):
+        rows = ranges.ordered(engine, scan, found, _SOURCE, sum(p.rows for p in found))
+        times = rows["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
+        books[key] = _Book(rows, times)
+    return books
+
+
+def _append(trades: pa.Table, quotes: pa.Table) -> pa.Table:
+    bid, ask = quotes["bid_price"].combine_chunks(), quotes["ask_price"].combine_chunks()
+    both = decimals.valid(bid) & decimals.valid(ask)
+    bid_units, ask_units = decimals.units(bid), decimals.units(ask)
+    columns = {
+        "quote_timestamp": quotes["timestamp"].combine_chunks(),
+        "bid_price": bid,
+        "bid_quantity": quotes["bid_quantity"].combine_chunks(),
+        "ask_price": ask,
+        "ask_quantity": quotes["ask_quantity"].combine_chunks(),
+        "mid_price": decimals.decimals(decimals.halve(np.where(both, bid_units + ask_units, 0)), PRICE, both),
+        "spread": decimals.decimals(np.where(both, ask_units - bid_units, 0), PRICE, both),
+    }
     result = trades
     for field in QUOTE_COLUMNS:
-        result = result.append_column(field, joined[field.name].cast(field.type))
+        result = result.append_column(field, columns[field.name].cast(field.type))
     return result
 
 

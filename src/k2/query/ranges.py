@@ -48,6 +48,7 @@ class Piece:
     """
 
     block: Block
+    symbol: str
     start: int
     stop: int
     exchange: str | None = None
@@ -61,13 +62,13 @@ class Piece:
         """The piece's first ``rows`` rows."""
         if self.exchange is not None:
             return self
-        return Piece(self.block, self.start, min(self.stop, self.start + rows), None)
+        return Piece(self.block, self.symbol, self.start, min(self.stop, self.start + rows))
 
     def tail(self, rows: int) -> Piece:
         """The piece's last ``rows`` rows."""
         if self.exchange is not None:
             return self
-        return Piece(self.block, max(self.start, self.stop - rows), self.stop, None)
+        return Piece(self.block, self.symbol, max(self.start, self.stop - rows), self.stop)
 
 
 def pieces(engine: QueryEngine, scan: Scan, selection: Selection, columns: Sequence[str] = ()) -> list[Piece]:
@@ -84,19 +85,18 @@ def pieces(engine: QueryEngine, scan: Scan, selection: Selection, columns: Seque
         row_filter = exchange if exchange is not None and file.exchange is None else None
         for group in engine.blocks.row_groups(file, projection, selection.symbols, start_us, end_us):
             block = engine.blocks.block(group, projection, columns)
-            runs = (
-                [block.runs[s] for s in selection.symbols if s in block.runs]
-                if selection.symbols
-                else list(block.runs.values())
-            )
-            for first, last in runs:
+            wanted = selection.symbols or tuple(block.runs)
+            for symbol in wanted:
+                if symbol not in block.runs:
+                    continue
+                first, last = block.runs[symbol]
                 times = block.times[first:last]
                 lo = first + (int(np.searchsorted(times, start_us, "left")) if start_us is not None else 0)
                 hi = first + (
                     int(np.searchsorted(times, end_us, "left")) if end_us is not None else len(times)
                 )
                 if hi > lo:
-                    found.append(Piece(block, lo, hi, row_filter))
+                    found.append(Piece(block, symbol, lo, hi, row_filter))
     return found
 
 
@@ -114,12 +114,14 @@ def after(engine: QueryEngine, scan: Scan, piece: Piece, key: Key, *, descending
     if descending:
         return Piece(
             piece.block,
+            piece.symbol,
             piece.start,
             piece.start + equal_from + bisect.bisect_left(ids, key.message_id),
             piece.exchange,
         )
     return Piece(
         piece.block,
+        piece.symbol,
         piece.start + equal_from + bisect.bisect_right(ids, key.message_id),
         piece.stop,
         piece.exchange,
