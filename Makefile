@@ -27,8 +27,8 @@ lint: install  ## ruff, mypy strict, import layers
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen lint-imports
 
-bench: install  ## benchmarks (not part of the test run); a full run rewrites docs/benchmarks.md
-	@$(UV) run --frozen python -m benchmarks.run
+bench: install  ## benchmarks (not part of the test run; with the `bench` group's peers); a full run rewrites docs/benchmarks.md
+	@$(UV) run --frozen --group bench python -m benchmarks.run
 
 schemas: install  ## regenerate the Avro .avsc files from the record declarations
 	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.registry import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"

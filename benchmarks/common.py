@@ -41,6 +41,10 @@ class Sizes:
     api_series_seconds: float
     api_throughput_seconds: float
     api_export_runs: int
+    # The peers benchmark: timed picks of Q1 and Q2, of Q3, and of Q4 and Q5.
+    peer_query_runs: int
+    peer_bulk_runs: int
+    peer_day_runs: int
 
     @property
     def trades(self) -> int:
@@ -67,6 +71,9 @@ FULL = Sizes(
     api_series_seconds=20.0,
     api_throughput_seconds=20.0,
     api_export_runs=3,
+    peer_query_runs=100,
+    peer_bulk_runs=5,
+    peer_day_runs=10,
 )
 QUICK = Sizes(
     name="quick",
@@ -82,6 +89,9 @@ QUICK = Sizes(
     api_series_seconds=3.0,
     api_throughput_seconds=3.0,
     api_export_runs=1,
+    peer_query_runs=15,
+    peer_bulk_runs=2,
+    peer_day_runs=3,
 )
 
 

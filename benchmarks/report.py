@@ -122,12 +122,15 @@ def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine
         "",
         "Each benchmark measures K2 and, in the same run on the same data, the *limit*: the plainest "
         "way to do the same work with the libraries K2 is built on (pyarrow for ingest, DuckDB for "
-        "queries, librdkafka for streaming). The ratio is K2 / limit: for throughput below 1x means "
+        "queries, librdkafka for streaming); the peers benchmark's limit is instead the fastest of the "
+        "field's specialist engines (QuestDB, chDB, DuckDB over native tables) on each query. The ratio is "
+        "K2 / limit: for throughput below 1x means "
         "K2 is slower, for time, "
         "memory and bytes above 1x means K2 costs more. *Target* is the project's goal for K2's own "
         "figure; *met* compares K2 with it, not with the limit.",
         "",
-        "Run them with `make bench` (`uv run --frozen python -m benchmarks.run`); `--quick` runs small "
+        "Run them with `make bench` (`uv run --frozen --group bench python -m benchmarks.run`: the `bench` "
+        "dependency group brings chDB); `--quick` runs small "
         "sizes and writes its report under `benchmarks/.data/` instead of this file. Generated data "
         "lives in `benchmarks/.data/` (gitignored, reused between runs); the ASX sample is read from "
         "`../shared/data/asx-sample`. The streaming and live-feed benchmarks run on the platform's "

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import api_latency, feed, ingest_asx, ingest_synthetic, query_latency, stream
+from benchmarks import api_latency, feed, ingest_asx, ingest_synthetic, peers, query_latency, stream
 from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, REPO_ROOT, Sizes, log
 from benchmarks.report import machine, render
 from benchmarks.results import Section
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
     "api": api_latency.run,
     "stream": stream.run,
     "feed": feed.run,
+    "peers": peers.run,
 }
 
 

@@ -23,9 +23,7 @@ from k2.settings import ApiSettings
 from k2.stream.tail import KafkaTail
 
 
-def respond(
-    request: Request, engine: QueryEngine, kind: str, page: Page, limit: int, fmt: OutputFormat
-) -> Response:
+def respond(request: Request, kind: str, page: Page, limit: int, fmt: OutputFormat) -> Response:
     """Encode one page with its meta and pagination."""
     envelope = {
         "meta": {
@@ -38,7 +36,7 @@ def respond(
     headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
-    return formats.encode(page.rows, fmt, envelope, kind, headers, duck=engine.cursor)
+    return formats.encode(page.rows, fmt, envelope, kind, headers)
 
 
 def run_page(
@@ -92,4 +90,4 @@ def live_page(
         "pagination": {"limit": query.limit, "next_cursor": None},
     }
     headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
-    return formats.encode(rows, fmt, envelope, spec.name, headers, duck=engine.cursor)
+    return formats.encode(rows, fmt, envelope, spec.name, headers)

@@ -49,11 +49,11 @@ PARTIAL_SCHEMA = pa.schema(
     ]
 )
 
-#: A trade's (time, sequence) order as one comparable number: time in the high 64 bits, the
-#: sequence (null as -1) offset to unsigned in the low 64.
+#: A trade's place in K2's order: (time, sequence) as one number — time in the high 64 bits,
+#: the sequence (null as -1) offset to unsigned in the low 64 — then the message id.
 ORDER_KEY = (
-    "(CAST(epoch_us(timestamp) AS HUGEINT) * 18446744073709551616 "
-    "+ (CAST(coalesce(source_sequence, -1) AS HUGEINT) + 9223372036854775808))"
+    "{'k': CAST(epoch_us(timestamp) AS HUGEINT) * 18446744073709551616 "
+    "+ (CAST(coalesce(source_sequence, -1) AS HUGEINT) + 9223372036854775808), 'm': message_id}"
 )
 _FIRST_KEY = (
     "(CAST(epoch_us(first_trade) AS HUGEINT) * 18446744073709551616 "
@@ -189,8 +189,8 @@ def vwap(notional: pa.Array, volume: pa.Array) -> pa.Array:
 
 @dataclass(frozen=True, slots=True)
 class Trades:
-    """One symbol's trades at one exchange: prices and quantities (decimal(18, s) Arrow
-    arrays), event times (µs) and sequences (null as -1), in any order.
+    """One symbol's trades at one exchange in K2's order: prices and quantities (decimal(18, 8)
+    Arrow arrays), event times (µs) and sequences (null as -1).
     """
 
     symbol: str
@@ -214,11 +214,6 @@ def _partials(trades: Trades, grain_us: int) -> pa.Table:
         raise TypeError(f"partials need prices of {PRICE} and quantities, without nulls")
     times, sequences = trades.times, trades.sequences
     prices, quantities = trades.prices, trades.quantities
-    step_time, step_sequence = np.diff(times), np.diff(sequences)
-    if bool(((step_time < 0) | ((step_time == 0) & (step_sequence < 0))).any()):
-        order = np.lexsort((sequences, times))
-        times, sequences = times[order], sequences[order]
-        prices, quantities = prices.take(order), quantities.take(order)
     buckets = times // grain_us
     starts = np.flatnonzero(np.concatenate(([True], buckets[1:] != buckets[:-1])))
     stops = np.concatenate((starts[1:], [len(times)]))

@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pyarrow as pa
 
 from k2.domain.bars import Interval
@@ -158,26 +157,24 @@ def _decoded_partials(engine: QueryEngine, scan: Scan, selection: Selection, gra
         )
         if rows > NARROW_ROWS:
             return None
-    groups: dict[tuple[str, str], list[ranges.Part]] = {}
+    groups: dict[tuple[str, str], list[ranges.Piece]] = {}
     for piece in ranges.pieces(engine, scan, selection, ["price", "quantity"]):
-        exchange = piece.block.group.file.exchange or ""
-        groups.setdefault((piece.symbol, exchange), []).append(
-            ranges.materialise(engine, scan, piece, ["price", "quantity"])
-        )
-    return aggregates.partials_of(
-        [
-            aggregates.Trades(
-                symbol=symbol,
-                exchange=exchange,
-                prices=pa.concat_arrays([c for part in parts for c in part.rows["price"].chunks]),
-                quantities=pa.concat_arrays([c for part in parts for c in part.rows["quantity"].chunks]),
-                times=np.concatenate([part.times for part in parts]),
-                sequences=np.concatenate([part.sequences for part in parts]),
+        groups.setdefault((piece.symbol, piece.block.group.file.exchange or ""), []).append(piece)
+    trades = []
+    for (symbol, exchange), found in groups.items():
+        merged = ranges.merge(engine, scan, found, ["price", "quantity"])
+        if merged is not None:
+            trades.append(
+                aggregates.Trades(
+                    symbol=symbol,
+                    exchange=exchange,
+                    prices=merged.rows["price"].combine_chunks(),
+                    quantities=merged.rows["quantity"].combine_chunks(),
+                    times=merged.times,
+                    sequences=merged.sequences,
+                )
             )
-            for (symbol, exchange), parts in groups.items()
-        ],
-        grain,
-    )
+    return aggregates.partials_of(trades, grain)
 
 
 TWAP_SCHEMA = pa.schema(

@@ -82,7 +82,7 @@ class _Book:
     times: np.ndarray
 
 
-_SOURCE = ["timestamp", "bid_price", "bid_quantity", "ask_price", "ask_quantity", "message_id"]
+_SOURCE = ["timestamp", "bid_price", "bid_quantity", "ask_price", "ask_quantity"]
 
 
 def _books(engine: QueryEngine, scan: Scan, selection: Selection) -> dict[tuple[str, str], _Book]:
@@ -99,9 +99,9 @@ def _books(engine: QueryEngine, scan: Scan, selection: Selection) -> dict[tuple[
             by_book.setdefault((piece.symbol, exchange), []).append(piece)
     books = {}
     for key, found in sorted(by_book.items()):
-        rows = ranges.ordered(engine, scan, found, _SOURCE, sum(p.rows for p in found))
-        times = rows["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
-        books[key] = _Book(rows, times)
+        merged = ranges.merge(engine, scan, found, _SOURCE)
+        if merged is not None:
+            books[key] = _Book(merged.rows, merged.times)
     return books
 
 

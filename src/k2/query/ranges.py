@@ -136,9 +136,9 @@ class Part:
     times: np.ndarray
     sequences: np.ndarray
 
-    def key(self, row: int) -> tuple[int, int, str]:
-        """The K2 order key of row ``row``."""
-        return int(self.times[row]), int(self.sequences[row]), str(self.rows[MESSAGE_ID][row].as_py())
+    def bound(self, row: int) -> tuple[int, int]:
+        """Event time and sequence of row ``row``."""
+        return int(self.times[row]), int(self.sequences[row])
 
 
 def ordered(
@@ -151,23 +151,41 @@ def ordered(
     descending: bool = False,
 ) -> pa.Table:
     """The first ``limit`` rows of ``found`` in K2's order (the last, newest first, when
-    ``descending``), with columns ``names`` (which must include the message id).
+    ``descending``), with columns ``names``.
     """
-    cut = [(p.tail(limit) if descending else p.head(limit)) for p in found if p.rows > 0]
-    parts = [
-        part for part in (materialise(engine, scan, piece, names) for piece in cut) if part.rows.num_rows
-    ]
-    if not parts:
+    merged = merge(engine, scan, [(p.tail(limit) if descending else p.head(limit)) for p in found], names)
+    if merged is None:
         return _empty(scan, names)
-    parts.sort(key=lambda part: part.key(0))
-    if all(a.key(a.rows.num_rows - 1) < b.key(0) for a, b in itertools.pairwise(parts)):
-        rows = pa.concat_tables([part.rows for part in parts])
-    else:
-        rows = _sorted(parts)
+    rows = merged.rows
     if descending:
         rows = rows.slice(max(0, rows.num_rows - limit))
         return rows.take(pa.array(np.arange(rows.num_rows - 1, -1, -1)))
     return rows.slice(0, limit)
+
+
+def merge(engine: QueryEngine, scan: Scan, found: Sequence[Piece], names: Sequence[str]) -> Part | None:
+    """All rows of ``found`` in K2's order, with columns ``names``; None when there are none.
+
+    Pieces that follow one another are joined without copying; pieces that overlap are sorted
+    together, the message id deciding between rows tied on time and sequence.
+    """
+    parts = [
+        part for part in (materialise(engine, scan, p, names) for p in found if p.rows) if part.rows.num_rows
+    ]
+    if not parts:
+        return None
+    parts.sort(key=lambda part: part.bound(0))
+    if all(a.bound(a.rows.num_rows - 1) < b.bound(0) for a, b in itertools.pairwise(parts)):
+        return Part(
+            pa.concat_tables([part.rows for part in parts]),
+            np.concatenate([part.times for part in parts]),
+            np.concatenate([part.sequences for part in parts]),
+        )
+    if MESSAGE_ID not in names:
+        with_ids = merge(engine, scan, found, [*names, MESSAGE_ID])
+        assert with_ids is not None
+        return Part(with_ids.rows.drop_columns([MESSAGE_ID]), with_ids.times, with_ids.sequences)
+    return _sorted(parts)
 
 
 def count(engine: QueryEngine, scan: Scan, found: Sequence[Piece]) -> int:
@@ -198,7 +216,7 @@ def _message_ids(engine: QueryEngine, scan: Scan, piece: Piece, start: int, stop
     return [str(v) for v in column.slice(start, stop - start).to_pylist()]
 
 
-def _sorted(parts: Sequence[Part]) -> pa.Table:
+def _sorted(parts: Sequence[Part]) -> Part:
     """The parts' rows merged in K2's order."""
     merged = pa.concat_tables(
         [
@@ -209,7 +227,9 @@ def _sorted(parts: Sequence[Part]) -> pa.Table:
         ]
     )
     merged = merged.sort_by([(_TIME, "ascending"), (_SEQUENCE, "ascending"), (MESSAGE_ID, "ascending")])
-    return merged.drop_columns([_TIME, _SEQUENCE])
+    times = merged[_TIME].to_numpy()
+    sequences = merged[_SEQUENCE].to_numpy()
+    return Part(merged.drop_columns([_TIME, _SEQUENCE]), times, sequences)
 
 
 def _empty(scan: Scan, names: Sequence[str]) -> pa.Table:

@@ -64,4 +64,4 @@ def aggregate(
             "correlation_id": correlation_id_of(request.scope),
         }
     }
-    return formats.encode(pa.table(result), body.format, envelope, "aggregations", {}, duck=engine.cursor)
+    return formats.encode(pa.table(result), body.format, envelope, "aggregations", {})

@@ -25,7 +25,6 @@ from k2.api.params import (
 )
 from k2.lake.tables import table_spec
 from k2.query.coverage import CoverageQuery, coverage, sequence_gaps
-from k2.query.engine import QueryEngine
 
 router = APIRouter(prefix="/v1", tags=["metadata"])
 
@@ -54,11 +53,9 @@ def coverage_query(
 CoverageQueryDep = Annotated[CoverageQuery, Depends(coverage_query)]
 
 
-def _answer(
-    request: Request, engine: QueryEngine, result: pa.Table, fmt: OutputFormat, name: str
-) -> Response:
+def _answer(request: Request, result: pa.Table, fmt: OutputFormat, name: str) -> Response:
     envelope = {"meta": {"count": result.num_rows, "correlation_id": correlation_id_of(request.scope)}}
-    return formats.encode(result, fmt, envelope, name, {}, duck=engine.cursor)
+    return formats.encode(result, fmt, envelope, name, {})
 
 
 @router.get("/coverage")
@@ -74,7 +71,7 @@ def get_coverage(
     symbol's first and last day that hold nothing appear with `rows: 0` (missing sessions).
     """
     result = coverage(engine, table_spec(table.value), query)
-    return _answer(request, engine, result, format, f"coverage_{table.value}")
+    return _answer(request, result, format, f"coverage_{table.value}")
 
 
 @router.get("/coverage/gaps")
@@ -90,4 +87,4 @@ def get_sequence_gaps(
     missing between two stored events (lost upstream, rejected at ingest, or not yet arrived).
     """
     result = sequence_gaps(engine, table_spec(table.value), query)
-    return _answer(request, engine, result, format, f"gaps_{table.value}")
+    return _answer(request, result, format, f"gaps_{table.value}")

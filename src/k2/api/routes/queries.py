@@ -75,9 +75,7 @@ def _post(table: TickTable) -> Callable[..., Response]:
         page = run_page(
             kind=table.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
         )
-        return respond(
-            request, engine, table.value, _select(page, body.fields, table), body.limit, body.format
-        )
+        return respond(request, table.value, _select(page, body.fields, table), body.limit, body.format)
 
     endpoint.__name__ = f"query_{table.value}"
     endpoint.__doc__ = (
@@ -114,7 +112,6 @@ def query_snapshot(
     )
     return respond(
         request,
-        engine,
         body.data_type.value,
         _select(page, body.fields, body.data_type),
         body.limit,
@@ -158,6 +155,4 @@ def replay_range(
         },
     }
     headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
-    return formats.encode(
-        page.rows, body.format, envelope, f"replay_{body.data_type.value}", headers, duck=engine.cursor
-    )
+    return formats.encode(page.rows, body.format, envelope, f"replay_{body.data_type.value}", headers)

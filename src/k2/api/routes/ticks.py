@@ -109,7 +109,7 @@ def get_trades(
     page = Page(rows, page.snapshot_id, page.next_cursor)
     if include_live:
         return live_page(request, engine, tail, TRADES, page, query, format)
-    return respond(request, engine, "trades", page, query.limit, format)
+    return respond(request, "trades", page, query.limit, format)
 
 
 @router.get("/quotes", response_model=RowsResponse)
@@ -130,4 +130,4 @@ def get_quotes(
     )
     if include_live:
         return live_page(request, engine, tail, QUOTES, page, query, format)
-    return respond(request, engine, "quotes", page, query.limit, format)
+    return respond(request, "quotes", page, query.limit, format)
