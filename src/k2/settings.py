@@ -106,6 +106,13 @@ class ApiSettings(BaseSettings):
     max_symbols: int = Field(100, gt=0, description="Most symbols one request may name.")
     max_span_days: int = Field(366, gt=0, description="Longest time range one request may cover.")
     max_body_bytes: int = Field(1_048_576, gt=0, description="Largest request body accepted.")
+    answer_cache_bytes: ByteSize = Field(
+        default_factory=lambda: ByteSize(_physical_memory() // 16),
+        ge=0,
+        description="Memory for encoded answers kept per snapshot and request, e.g. 1GiB (0: none); "
+        "a snapshot never changes, so a kept answer is never stale. Default: a sixteenth of the "
+        "machine's memory.",
+    )
 
     def key_names(self) -> dict[str, str]:
         """Map each configured key to its name."""

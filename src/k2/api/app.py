@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from k2 import __version__
 from k2.api import exception_handlers
+from k2.api.answers import AnswerCache
 from k2.api.middleware import RequestMiddleware
 from k2.api.routes import aggregations, coverage, health, live, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
@@ -29,6 +30,22 @@ times are ISO-8601 UTC. Errors always have the body
 """
 
 
+ROW_GROUPS = "row_groups"
+
+
+def _counting(metrics: K2Metrics, cache: str) -> Callable[[bool], None]:
+    """A look-up callback counting the hits and misses of one cache."""
+    hits, misses = (
+        metrics.query_cache_hits.labels(cache=cache),
+        metrics.query_cache_misses.labels(cache=cache),
+    )
+
+    def count(hit: bool) -> None:
+        (hits if hit else misses).inc()
+
+    return count
+
+
 def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistry | None = None) -> FastAPI:
     """Build the API over the lake ``settings`` name.
 
@@ -42,7 +59,9 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         catalog = open_catalog(settings)
-        app.state.engine = QueryEngine(catalog, settings.lake.namespace, settings.query)
+        app.state.engine = QueryEngine(
+            catalog, settings.lake.namespace, settings.query, on_lookup=_counting(metrics, ROW_GROUPS)
+        )
         try:
             yield
         finally:
@@ -57,6 +76,7 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
     app.state.metrics = metrics
     app.state.api_keys = ApiKeys(settings.api)
     app.state.rate_limiter = RateLimiter(settings.api)
+    app.state.answers = AnswerCache(settings.api.answer_cache_bytes, metrics)
     exception_handlers.install(app)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.api.max_body_bytes)
     for router in (

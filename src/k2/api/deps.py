@@ -1,4 +1,8 @@
-"""Small dependencies the routes declare: settings, engine, metrics and the authenticated caller."""
+"""Small dependencies the routes declare: settings, engine, metrics and the authenticated caller.
+
+They are coroutines although they never wait: FastAPI runs a plain function dependency on its
+thread pool, and a hop there and back per dependency cost more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from k2.api.answers import AnswerCache
 from k2.api.errors import RateLimitedError
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
@@ -16,22 +21,27 @@ from k2.stream.tail import KafkaTail
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="Your K2 API key.")
 
 
-def _settings(request: Request) -> ApiSettings:
+async def _settings(request: Request) -> ApiSettings:
     settings: ApiSettings = request.app.state.settings.api
     return settings
 
 
-def _engine(request: Request) -> QueryEngine:
+async def _engine(request: Request) -> QueryEngine:
     engine: QueryEngine = request.app.state.engine
     return engine
 
 
-def _metrics(request: Request) -> K2Metrics:
+async def _metrics(request: Request) -> K2Metrics:
     metrics: K2Metrics = request.app.state.metrics
     return metrics
 
 
-def _tail(request: Request) -> KafkaTail | None:
+async def _answers(request: Request) -> AnswerCache:
+    answers: AnswerCache = request.app.state.answers
+    return answers
+
+
+async def _tail(request: Request) -> KafkaTail | None:
     """The app's Kafka tail reader, made on first use; None when K2 runs without Kafka."""
     state = request.app.state
     settings: K2Settings = state.settings
@@ -43,7 +53,7 @@ def _tail(request: Request) -> KafkaTail | None:
     return tail
 
 
-def authenticate(request: Request, key: Annotated[str | None, Security(_api_key)] = None) -> str:
+async def authenticate(request: Request, key: Annotated[str | None, Security(_api_key)] = None) -> str:
     """Check the API key and count the call against its rate limit; return the caller's name.
 
     Raises:
@@ -66,3 +76,4 @@ EngineDep = Annotated[QueryEngine, Depends(_engine)]
 MetricsDep = Annotated[K2Metrics, Depends(_metrics)]
 CallerDep = Annotated[str, Depends(authenticate)]
 TailDep = Annotated[KafkaTail | None, Depends(_tail)]
+AnswersDep = Annotated[AnswerCache, Depends(_answers)]

@@ -1,7 +1,8 @@
 """Encode result rows as JSON, CSV, Parquet or an Arrow IPC stream.
 
-JSON keeps decimals exact (as strings) and times as ISO-8601 UTC with ``Z``; JSON, CSV and
-Arrow are streamed batch by batch rather than built whole in memory.
+JSON keeps decimals exact (as strings) and times as ISO-8601 UTC with ``Z``. Answers of up to
+``WHOLE_ROWS`` rows go out as one body; larger ones are streamed batch by batch rather than built
+whole in memory.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from k2.api.models import OutputFormat
 
 BATCH_ROWS = 10_000
 JSON_CHUNK_ROWS = 50_000
+WHOLE_ROWS = 100_000
 MEDIA_TYPES = {
     OutputFormat.JSON: "application/json",
     OutputFormat.CSV: "text/csv; charset=utf-8",
@@ -41,16 +43,25 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
 
 
-def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes | memoryview]:
-    head = dumps({**envelope, "data": []})
-    # The envelope is written around the streamed rows: '{..., "data": [' rows '], ...}'.
-    prefix, suffix = head.split(b'"data":[]', 1)
-    yield prefix + b'"data":['
+def _envelope_around(envelope: dict[str, Any]) -> tuple[bytes, bytes]:
+    """The JSON before and after the rows: '{..., "data": [' and '], ...}'."""
+    prefix, suffix = dumps({**envelope, "data": []}).split(b'"data":[]', 1)
+    return prefix + b'"data":[', b"]" + suffix
+
+
+def _json_chunks(table: pa.Table) -> Iterator[bytes | memoryview]:
+    """The rows as comma-separated JSON objects, ``JSON_CHUNK_ROWS`` at a time."""
     for start in range(0, table.num_rows, JSON_CHUNK_ROWS):
         if start:
             yield b","
         yield json_rows(table.slice(start, JSON_CHUNK_ROWS))
-    yield b"]" + suffix
+
+
+def _json_stream(table: pa.Table, envelope: dict[str, Any]) -> Iterator[bytes | memoryview]:
+    prefix, suffix = _envelope_around(envelope)
+    yield prefix
+    yield from _json_chunks(table)
+    yield suffix
 
 
 def _csv_stream(table: pa.Table) -> Iterator[bytes]:
@@ -115,6 +126,40 @@ def _parquet_stream(table: pa.Table) -> Iterator[bytes]:
     yield sink.take()
 
 
+def rows_body(table: pa.Table, fmt: OutputFormat) -> bytes:
+    """``table`` encoded in ``fmt``: for JSON the rows only (the envelope goes around them, see
+    :func:`respond_with`), for the other formats the whole body.
+    """
+    chunks: Iterator[bytes | memoryview]
+    if fmt is OutputFormat.JSON:
+        chunks = _json_chunks(table)
+    elif fmt is OutputFormat.CSV:
+        chunks = _csv_stream(table)
+    elif fmt is OutputFormat.ARROW:
+        chunks = _arrow_stream(table)
+    else:
+        chunks = _parquet_stream(table)
+    return b"".join(chunks)
+
+
+def respond_with(
+    body: bytes,
+    count: int,
+    fmt: OutputFormat,
+    *,
+    envelope: dict[str, Any],
+    filename: str,
+    headers: dict[str, str],
+) -> Response:
+    """The response carrying ``count`` rows encoded as ``body`` (see :func:`rows_body`)."""
+    headers = {**headers, "X-Record-Count": str(count)}
+    if fmt is OutputFormat.JSON:
+        prefix, suffix = _envelope_around(envelope)
+        return Response(b"".join((prefix, body, suffix)), media_type=MEDIA_TYPES[fmt], headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="{filename}.{fmt.value}"'
+    return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
 def encode(
     table: pa.Table,
     fmt: OutputFormat,
@@ -122,7 +167,15 @@ def encode(
     filename: str,
     headers: dict[str, str],
 ) -> Response:
-    """The response carrying ``table`` in ``fmt``; ``envelope`` wraps JSON rows (meta, pagination)."""
+    """The response carrying ``table`` in ``fmt``; ``envelope`` wraps JSON rows (meta, pagination).
+
+    Up to ``WHOLE_ROWS`` rows are encoded here, on the caller's thread, and sent as one body;
+    more are streamed, chunk by chunk (each chunk a hop to a worker thread and a write).
+    """
+    if table.num_rows <= WHOLE_ROWS:
+        return respond_with(
+            rows_body(table, fmt), table.num_rows, fmt, envelope=envelope, filename=filename, headers=headers
+        )
     headers = {**headers, "X-Record-Count": str(table.num_rows)}
     if fmt is OutputFormat.JSON:
         return StreamingResponse(_json_stream(table, envelope), media_type=MEDIA_TYPES[fmt], headers=headers)

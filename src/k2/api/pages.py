@@ -10,6 +10,7 @@ from collections.abc import Callable
 from fastapi import Request, Response
 
 from k2.api import formats
+from k2.api.answers import Answer, AnswerCache
 from k2.api.deps import MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import OutputFormat
@@ -25,18 +26,84 @@ from k2.stream.tail import KafkaTail
 
 def respond(request: Request, kind: str, page: Page, limit: int, fmt: OutputFormat) -> Response:
     """Encode one page with its meta and pagination."""
-    envelope = {
+    if page.rows.num_rows > formats.WHOLE_ROWS:
+        envelope = _envelope(request, page.snapshot_id, page.rows.num_rows, page.next_cursor, limit)
+        return formats.encode(page.rows, fmt, envelope, kind, _headers(page.snapshot_id, page.next_cursor))
+    return _respond(request, kind, _answer(page, fmt), limit, fmt)
+
+
+def cached_page(
+    request: Request,
+    *,
+    kind: str,
+    spec: TableSpec,
+    read: Callable[[QueryEngine, TickQuery], Page],
+    engine: QueryEngine,
+    metrics: MetricsDep,
+    settings: ApiSettings,
+    answers: AnswerCache,
+    query: TickQuery,
+    fmt: OutputFormat,
+    fields: tuple[str, ...] = (),
+) -> Response:
+    """One page of ``read``, answered from ``answers`` when the same request was answered from
+    the same snapshot before (a cursor pins its snapshot; otherwise the snapshot ``query`` reads
+    now is looked up first), keeping only ``fields`` when given.
+    """
+    if query.limit > formats.WHOLE_ROWS:
+        page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
+        return respond(request, kind, _selected(page, fields), query.limit, fmt)
+    if query.cursor:
+        pinned: object = ("cursor", query.cursor)
+    else:
+        pinned = engine.snapshot_id(engine.table(spec), query.as_of)
+    key = ("page", kind, pinned, repr(query), fmt, fields)
+    answer = answers.get(key) if pinned is not None else None
+    if answer is None:
+        page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
+        answer = _answer(_selected(page, fields), fmt)
+        if page.snapshot_id is not None:
+            answers.put(key, answer)
+    return _respond(request, kind, answer, query.limit, fmt)
+
+
+def _selected(page: Page, fields: tuple[str, ...]) -> Page:
+    return Page(page.rows.select(list(fields)), page.snapshot_id, page.next_cursor) if fields else page
+
+
+def _answer(page: Page, fmt: OutputFormat) -> Answer:
+    return Answer(formats.rows_body(page.rows, fmt), page.rows.num_rows, page.snapshot_id, page.next_cursor)
+
+
+def _respond(request: Request, kind: str, answer: Answer, limit: int, fmt: OutputFormat) -> Response:
+    return formats.respond_with(
+        answer.body,
+        answer.count,
+        fmt,
+        envelope=_envelope(request, answer.snapshot_id, answer.count, answer.next_cursor, limit),
+        filename=kind,
+        headers=_headers(answer.snapshot_id, answer.next_cursor),
+    )
+
+
+def _envelope(
+    request: Request, snapshot_id: int | None, count: int, next_cursor: str | None, limit: int
+) -> dict[str, object]:
+    return {
         "meta": {
-            "snapshot_id": page.snapshot_id,
-            "count": page.rows.num_rows,
+            "snapshot_id": snapshot_id,
+            "count": count,
             "correlation_id": correlation_id_of(request.scope),
         },
-        "pagination": {"limit": limit, "next_cursor": page.next_cursor},
+        "pagination": {"limit": limit, "next_cursor": next_cursor},
     }
-    headers = {"X-Snapshot-Id": str(page.snapshot_id)} if page.snapshot_id is not None else {}
-    if page.next_cursor:
-        headers["X-Next-Cursor"] = page.next_cursor
-    return formats.encode(page.rows, fmt, envelope, kind, headers)
+
+
+def _headers(snapshot_id: int | None, next_cursor: str | None) -> dict[str, str]:
+    headers = {"X-Snapshot-Id": str(snapshot_id)} if snapshot_id is not None else {}
+    if next_cursor:
+        headers["X-Next-Cursor"] = next_cursor
+    return headers
 
 
 def run_page(

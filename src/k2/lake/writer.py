@@ -21,11 +21,11 @@ import structlog
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 from sqlalchemy.exc import SQLAlchemyError
 
+from k2.lake.datafiles import DataFileWriter
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError
 from k2.lake.layout import arrange
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
@@ -72,24 +72,9 @@ def write_data_files(
     """Write each partition's rows as Parquet data files of ``table`` (not yet committed),
     two partitions at a time (Parquet encoding and zstd release the GIL).
     """
-    counter = itertools.count(0)
-
-    def write(rows: pa.Table) -> list[DataFile]:
-        # pyiceberg 0.12 has no public call that writes files without committing them; this is
-        # the function its own append uses. Handing it one partition at a time keeps its
-        # partition split from filtering the whole batch once per partition.
-        return list(
-            _dataframe_to_data_files(
-                table_metadata=tx.table_metadata,
-                df=rows,
-                io=table.io,
-                write_uuid=commit_uuid,
-                counter=counter,
-            )
-        )
-
+    writer = DataFileWriter(tx.table_metadata, table.io, commit_uuid, itertools.count(0))
     with ThreadPoolExecutor(max_workers=WRITE_WORKERS, thread_name_prefix="k2-write") as pool:
-        return [data_file for files in pool.map(write, partitions) for data_file in files]
+        return [data_file for files in pool.map(writer.write, partitions) for data_file in files]
 
 
 class LakeWriter:

@@ -48,6 +48,22 @@ class K2Metrics:
             ["query"],
             registry=registry,
         )
+        self.query_cache_hits = Counter(
+            "k2_query_cache_hits_total",
+            "Look-ups answered from a read-path cache: 'answers' (encoded answers per snapshot and "
+            "request) or 'row_groups' (decoded row groups).",
+            ["cache"],
+            registry=registry,
+        )
+        self.query_cache_misses = Counter(
+            "k2_query_cache_misses_total",
+            "Look-ups a read-path cache could not answer.",
+            ["cache"],
+            registry=registry,
+        )
+        self.query_cache_bytes = Gauge(
+            "k2_query_cache_bytes", "Memory a read-path cache holds.", ["cache"], registry=registry
+        )
         self.produced_messages = Counter(
             "k2_producer_messages_total",
             "Messages the producer handed to Kafka, by topic and outcome (delivered or failed).",

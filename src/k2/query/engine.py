@@ -11,6 +11,7 @@ threads are safe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -123,7 +124,14 @@ class Scan:
 class QueryEngine:
     """Reads K2's tables in one catalog."""
 
-    def __init__(self, catalog: Catalog, namespace: str, settings: QuerySettings) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        namespace: str,
+        settings: QuerySettings,
+        *,
+        on_lookup: Callable[[bool], None] | None = None,
+    ) -> None:
         self.catalog = catalog
         self.namespace = namespace
         self.settings = settings
@@ -136,7 +144,7 @@ class QueryEngine:
         self._duck.execute("SET parquet_metadata_cache = true")
         self._tables = TableCache(catalog, namespace)
         self._manifests = ManifestIndex()
-        self.blocks = BlockCache(catalog.properties, settings.cache_bytes)
+        self.blocks = BlockCache(catalog.properties, settings.cache_bytes, on_lookup=on_lookup)
         self._projections: dict[tuple[str, str, int], Projection] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

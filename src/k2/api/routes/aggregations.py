@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 from fastapi import APIRouter, Request, Response
 
 from k2.api import formats
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep
+from k2.api.answers import Answer
+from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import AggregationBody, Metric
 from k2.api.params import as_of, checked_range
 from k2.domain.bars import Interval
+from k2.lake.tables import TRADES
 from k2.query import BarQuery, bars, twap
+from k2.query.engine import QueryEngine
 from k2.query.errors import InvalidQueryError
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -26,7 +31,13 @@ MAX_BUCKETS = 1_000_000
 
 @router.post("/aggregations")
 def aggregate(
-    request: Request, body: AggregationBody, _caller: CallerDep, settings: ApiSettingsDep, engine: EngineDep
+    request: Request,
+    body: AggregationBody,
+    _caller: CallerDep,
+    settings: ApiSettingsDep,
+    engine: EngineDep,
+    metrics: MetricsDep,
+    answers: AnswersDep,
 ) -> Response:
     """Buckets of 1m … 1d per symbol: `ohlcv`, `vwap`, `twap` (each price weighted by the time
     it stood) and `trade_count`. Daily buckets are the venue's trading days.
@@ -46,22 +57,41 @@ def aggregate(
         end=end,
         as_of=as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag),
     )
+    envelope: dict[str, object] = {
+        "interval": str(interval),
+        "correlation_id": correlation_id_of(request.scope),
+    }
+    snapshot = engine.snapshot_id(engine.table(TRADES), query.as_of)
+    key = ("aggregations", snapshot, body.model_dump_json())
+    answer = answers.get(key) if snapshot is not None else None
+    if answer is None:
+        began = time.perf_counter()
+        result = _aggregate(engine, query, body.metrics)
+        metrics.query_duration.labels(query="bars").observe(time.perf_counter() - began)
+        metrics.query_rows.labels(query="bars").inc(result.num_rows)
+        if result.num_rows > formats.WHOLE_ROWS:
+            meta = {"meta": {"count": result.num_rows, **envelope}}
+            return formats.encode(result, body.format, meta, "aggregations", {})
+        answer = Answer(formats.rows_body(result, body.format), result.num_rows)
+        if snapshot is not None:
+            answers.put(key, answer)
+    meta = {"meta": {"count": answer.count, **envelope}}
+    return formats.respond_with(
+        answer.body, answer.count, body.format, envelope=meta, filename="aggregations", headers={}
+    )
+
+
+def _aggregate(engine: QueryEngine, query: BarQuery, wanted: list[Metric]) -> pa.Table:
+    """The bars' columns ``wanted`` asks for, with the TWAP joined when asked."""
     table = bars(engine, query)
     keep = ["symbol", "exchange", "interval_start", "interval_end"]
-    for metric in body.metrics:
+    for metric in wanted:
         keep += _COLUMNS.get(metric, [])
     result = table.select(list(dict.fromkeys(keep)))
-    if Metric.TWAP in body.metrics:
+    if Metric.TWAP in wanted:
         weighted = twap(engine, query)
         result = result.join(weighted, ["symbol", "exchange", "interval_start"], join_type="left outer")
         result = result.sort_by(
             [("symbol", "ascending"), ("exchange", "ascending"), ("interval_start", "ascending")]
         )
-    envelope = {
-        "meta": {
-            "count": result.num_rows,
-            "interval": interval.__str__(),
-            "correlation_id": correlation_id_of(request.scope),
-        }
-    }
-    return formats.encode(pa.table(result), body.format, envelope, "aggregations", {})
+    return pa.table(result)

@@ -29,7 +29,7 @@ from k2.query.coverage import CoverageQuery, coverage, sequence_gaps
 router = APIRouter(prefix="/v1", tags=["metadata"])
 
 
-def coverage_query(
+async def coverage_query(
     settings: ApiSettingsDep,
     symbol: Symbols = None,
     exchange: Exchange = None,

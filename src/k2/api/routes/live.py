@@ -24,7 +24,7 @@ Minutes = Annotated[int, Query(ge=1, le=1440, description="How far back from now
 RecentLimit = Annotated[int, Query(ge=1, description="Most rows returned, newest first.")]
 
 
-def recent_query(
+async def recent_query(
     settings: ApiSettingsDep,
     symbol: Symbols = None,
     exchange: Exchange = None,

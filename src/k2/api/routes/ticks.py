@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
+from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
 from k2.api.models import Order, OutputFormat, RowsResponse
-from k2.api.pages import live_page, respond, run_page
+from k2.api.pages import cached_page, live_page, respond, run_page
 from k2.api.params import (
     AsOfSnapshot,
     AsOfTag,
@@ -41,7 +41,7 @@ IncludeLive = Annotated[
 ]
 
 
-def tick_query(
+async def tick_query(
     settings: ApiSettingsDep,
     symbol: Symbols = None,
     exchange: Exchange = None,
@@ -79,6 +79,7 @@ def get_trades(
     engine: EngineDep,
     metrics: MetricsDep,
     tail: TailDep,
+    answers: AnswersDep,
     query: TickQueryDep,
     with_quotes: Annotated[
         bool, Query(description="Add the prevailing bid/ask (as-of join) to each trade.")
@@ -100,6 +101,19 @@ def get_trades(
     mid, spread; null when the last quote is older than `quote_tolerance_ms`); `adjustment`
     scales prices before splits and dividends (see `adjustment_factor`).
     """
+    if not (with_quotes or include_live) and adjustment is Adjustment.RAW:
+        return cached_page(
+            request,
+            kind="trades",
+            spec=TRADES,
+            read=trades,
+            engine=engine,
+            metrics=metrics,
+            settings=settings,
+            answers=answers,
+            query=query,
+            fmt=format,
+        )
     page = run_page(
         kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
     )
@@ -120,14 +134,26 @@ def get_quotes(
     engine: EngineDep,
     metrics: MetricsDep,
     tail: TailDep,
+    answers: AnswersDep,
     query: TickQueryDep,
     include_live: IncludeLive = False,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Best bid/ask updates by symbol, exchange and time range, in stable pages like trades."""
+    if not include_live:
+        return cached_page(
+            request,
+            kind="quotes",
+            spec=QUOTES,
+            read=quotes,
+            engine=engine,
+            metrics=metrics,
+            settings=settings,
+            answers=answers,
+            query=query,
+            fmt=format,
+        )
     page = run_page(
         kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
     )
-    if include_live:
-        return live_page(request, engine, tail, QUOTES, page, query, format)
-    return respond(request, "quotes", page, query.limit, format)
+    return live_page(request, engine, tail, QUOTES, page, query, format)
