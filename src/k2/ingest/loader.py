@@ -21,7 +21,8 @@ from k2.ingest.pipeline import run_ahead
 from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.base import Source, SourceBatch
-from k2.lake.tables import TableSpec
+from k2.lake.rollup import refresh_after
+from k2.lake.tables import TRADES, TableSpec
 from k2.lake.writer import LakeWriter
 
 log = structlog.get_logger(__name__)
@@ -87,6 +88,8 @@ class Loader:
                     progress(batch.bytes_read)
             for name, tables in pending.items():
                 self._commit(report, specs[name], tables, properties)
+            if TRADES.name in report.snapshot_ids:
+                refresh_after(self._writer)
         finally:
             rejects.close()
         report.rows_rejected = rejects.count

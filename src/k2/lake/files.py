@@ -178,6 +178,11 @@ class ManifestIndex:
         return entries
 
 
+def describe(table: Table, data_file: DataFile, spec_id: int, time_column: str | None) -> DataFileEntry:
+    """``data_file`` of ``table`` (written under partition spec ``spec_id``) as K2 prunes it."""
+    return _entry(data_file, table.specs()[spec_id], _columns(table, time_column))
+
+
 def _columns(table: Table, time_column: str | None) -> _Columns:
     ids: dict[str, int] = {}
     types: dict[int, PrimitiveType] = {}

@@ -13,7 +13,7 @@ from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
 
 from k2.lake.errors import TableNotFoundError
-from k2.schemas.market import DIVIDEND, INSTRUMENT, QUOTE, SPLIT, TRADE
+from k2.schemas.market import DIVIDEND, INSTRUMENT, MINUTE_BAR, QUOTE, SPLIT, TRADE
 from k2.schemas.record import Record
 
 PARTITION_FIELD_ID_START = 1000
@@ -100,7 +100,16 @@ SPLITS = TableSpec(
     sort_by=("exchange", "symbol", "effective_date"),
 )
 
-TABLES: dict[str, TableSpec] = {t.name: t for t in (TRADES, QUOTES, INSTRUMENTS, DIVIDENDS, SPLITS)}
+#: The trades' 1-minute partials (see :mod:`k2.lake.rollup`), one file per day and exchange.
+BARS_1M = TableSpec(
+    "bars_1m",
+    MINUTE_BAR,
+    partition_by=(("bucket_start", "day"), ("exchange", "identity")),
+    sort_by=("symbol", "bucket_start"),
+    time_column="bucket_start",
+)
+
+TABLES: dict[str, TableSpec] = {t.name: t for t in (TRADES, QUOTES, INSTRUMENTS, DIVIDENDS, SPLITS, BARS_1M)}
 MARKET_TABLES = (TRADES, QUOTES)
 
 

@@ -87,6 +87,21 @@ class LakeWriter:
         self._duck = duckdb.connect()
         attach_warehouse(self._duck, catalog.properties)
 
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog written to."""
+        return self._catalog
+
+    @property
+    def namespace(self) -> str:
+        """The namespace of K2's tables in the catalog."""
+        return self._namespace
+
+    @property
+    def target_file_size_bytes(self) -> int:
+        """Size new data files aim for."""
+        return self._target_file_size_bytes
+
     def table(self, spec: TableSpec) -> Table:
         """The table of ``spec``, created on first use.
 

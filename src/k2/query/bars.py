@@ -18,7 +18,9 @@ import pyarrow as pa
 from k2.domain.bars import Interval
 from k2.domain.time import local_day_bounds
 from k2.domain.venues import VENUES, venue
-from k2.lake.tables import TRADES
+from k2.lake import partials
+from k2.lake.partials import PARTIAL_SCHEMA
+from k2.lake.tables import BARS_1M, TRADES
 from k2.query import aggregates, ranges
 from k2.query.engine import CURRENT, AsOf, QueryEngine, Scan, Selection
 from k2.query.errors import InvalidQueryError
@@ -94,6 +96,7 @@ def _zones_table() -> pa.Table:
 #: Rows of row groups a bar query reads through decoded row groups (numpy); above this, DuckDB
 #: scans the Parquet files itself (a whole-table scan is faster there than decoding it all).
 NARROW_ROWS = 2_000_000
+MINUTE = 60
 
 
 def _venue_clock(interval: Interval, exchange: str | None) -> bool:
@@ -123,23 +126,49 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
     scan = engine.scan(TRADES, selection, query.as_of)
     if not scan.files:
         return BAR_SCHEMA.empty_table()
-    partials = _decoded_partials(engine, scan, selection, grain)
-    if partials is not None and grain == query.interval.seconds and not venue_clock:
-        return aggregates.finish(aggregates.as_bars(partials, grain)).cast(BAR_SCHEMA)
+    decoded = _rollup_partials(engine, query, selection)
+    if decoded is not None:
+        grain = MINUTE
+    else:
+        decoded = _decoded_partials(engine, scan, selection, grain)
+    if decoded is not None and grain == query.interval.seconds and not venue_clock:
+        return aggregates.finish(aggregates.as_bars(decoded, grain)).cast(BAR_SCHEMA)
     params: dict[str, object] = {"seconds": query.interval.seconds}
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones_table())
-        if partials is not None:
-            cursor.register("partials", partials)
+        if decoded is not None:
+            cursor.register("partials", decoded)
             source = "partials"
         else:
             params.update(paths=scan.paths, grain=grain)
-            source = f"({aggregates.partials_sql(scan.source_sql, selection.where_sql(params))}) AS partials"
+            source = f"({partials.partials_sql(scan.source_sql, selection.where_sql(params))}) AS partials"
         combined = cursor.sql(aggregates.combine_sql(source, venue_clock=venue_clock), params=params)
         return aggregates.finish(combined.to_arrow_table()).cast(BAR_SCHEMA)
     finally:
         cursor.close()
+
+
+def _rollup_partials(engine: QueryEngine, query: BarQuery, selection: Selection) -> pa.Table | None:
+    """The 1-minute partials of the selected trades from the rollup; None unless the rollup
+    reflects the snapshot read and the bars and the range are made of whole minutes.
+    """
+    if query.interval.seconds % MINUTE or any(
+        bound is not None and bound % (MINUTE * 1_000_000) for bound in (selection.start_us, selection.end_us)
+    ):
+        return None
+    trades = engine.table(TRADES)
+    snapshot = engine.snapshot_id(trades, query.as_of)
+    reflecting = engine.rollup_snapshot(trades, snapshot) if snapshot is not None else None
+    if reflecting is None:
+        return None
+    scan = engine.scan(BARS_1M, selection, AsOf(snapshot_id=reflecting))
+    names = PARTIAL_SCHEMA.names
+    parts = [
+        ranges.materialise(engine, scan, piece, names).rows
+        for piece in ranges.pieces(engine, scan, selection, names)
+    ]
+    return pa.concat_tables(parts).cast(PARTIAL_SCHEMA) if parts else PARTIAL_SCHEMA.empty_table()
 
 
 def _decoded_partials(engine: QueryEngine, scan: Scan, selection: Selection, grain: int) -> pa.Table | None:
@@ -165,7 +194,7 @@ def _decoded_partials(engine: QueryEngine, scan: Scan, selection: Selection, gra
         merged = ranges.merge(engine, scan, found, ["price", "quantity"])
         if merged is not None:
             trades.append(
-                aggregates.Trades(
+                partials.Trades(
                     symbol=symbol,
                     exchange=exchange,
                     prices=merged.rows["price"].combine_chunks(),
@@ -174,7 +203,7 @@ def _decoded_partials(engine: QueryEngine, scan: Scan, selection: Selection, gra
                     sequences=merged.sequences,
                 )
             )
-    return aggregates.partials_of(trades, grain)
+    return partials.partials_of(trades, grain)
 
 
 TWAP_SCHEMA = pa.schema(
@@ -192,7 +221,7 @@ def _twap_sql(source: str, where: str) -> str:
     # bucket's last price until the bucket ends. Buckets follow the venue's clock.
     return f"""
         WITH t AS (
-            SELECT symbol, exchange, timestamp, price, {aggregates.ORDER_KEY} AS order_key,
+            SELECT symbol, exchange, timestamp, price, {partials.ORDER_KEY} AS order_key,
                    date_trunc('hour', timestamp) AS utc_hour
             FROM {source} WHERE {where}
         ), offsets AS (

@@ -38,14 +38,23 @@ MESSAGE_ID = "message_id"
 
 @dataclass(frozen=True, slots=True)
 class Projection:
-    """The columns a table's readers ask for (name, Iceberg field id, Arrow type), and the
-    three that order its rows: symbol, event time and sequence.
+    """The columns a table's readers ask for (name, Iceberg field id, Arrow type), and those
+    that order its rows: symbol, event time, sequence (when the table has one) and the column
+    that breaks ties (when it has one).
     """
 
     names: tuple[str, ...]
     field_ids: tuple[int, ...]
     types: tuple[pa.DataType, ...]
-    keys: tuple[str, str, str]
+    symbol: str
+    time: str
+    sequence: str | None
+    tie: str | None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The columns a block's index is built from."""
+        return tuple(name for name in (self.symbol, self.time, self.sequence) if name is not None)
 
     def field_id(self, name: str) -> int:
         """The field id of column ``name``."""
@@ -176,11 +185,12 @@ class BlockCache:
             return cached
         names = list(dict.fromkeys([*projection.keys, *columns]))
         read = self._read(group, projection, names, None)
+        tie = projection.tie
         block = _index(
             group,
             read,
-            projection.keys,
-            lambda: self._read(group, projection, (MESSAGE_ID,), None)[MESSAGE_ID],
+            projection,
+            (lambda: self._read(group, projection, (tie,), None)[tie]) if tie is not None else None,
         )
         self._put(key, block, block.nbytes)
         for name, array in read.items():
@@ -295,8 +305,8 @@ def _layout_of(metadata: pq.FileMetaData, projection: Projection) -> _Layout:
         raw = (field.metadata or {}).get(FIELD_ID)
         if raw is not None:
             columns[int(raw)] = field.name
-    symbol_name = columns.get(projection.field_id(projection.keys[0]))
-    time_name = columns.get(projection.field_id(projection.keys[1]))
+    symbol_name = columns.get(projection.field_id(projection.symbol))
+    time_name = columns.get(projection.field_id(projection.time))
     unit = schema.field(time_name).type.unit if time_name is not None else "us"
     groups = metadata.num_row_groups
     rows = np.array([metadata.row_group(i).num_rows for i in range(groups)], dtype=np.int64)
@@ -335,38 +345,37 @@ def _text(raw: object) -> str | None:
 
 
 def _index(
-    group: RowGroup,
-    read: dict[str, pa.Array],
-    keys: tuple[str, str, str],
-    message_ids: Callable[[], pa.Array],
+    group: RowGroup, read: dict[str, pa.Array], projection: Projection, ties: Callable[[], pa.Array] | None
 ) -> Block:
-    """Index the row group from its columns ``read``, ``keys`` naming symbol, time and sequence.
+    """Index the row group from its key columns in ``read``.
 
     Rows already in K2's order with no two of a symbol sharing time and sequence (the case of
     every file K2 writes from a venue with sequence numbers) keep the file's order; otherwise
-    they are sorted, the message id deciding between rows that tie.
+    they are sorted, ``ties`` (the message ids) deciding between rows that tie.
     """
-    symbols, stamps = read[keys[0]], read[keys[1]]
+    symbols, stamps = read[projection.symbol], read[projection.time]
     if symbols.null_count or stamps.null_count:
         raise ConfigurationError(f"{group.file.location}: symbols and event times may not be null")
     times = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
-    sequences = pc.fill_null(read[keys[2]], -1).cast(pa.int64()).to_numpy(zero_copy_only=False)
+    if projection.sequence is None:
+        sequences = np.zeros(len(times), dtype=np.int64)
+    else:
+        sequences = (
+            pc.fill_null(read[projection.sequence], -1).cast(pa.int64()).to_numpy(zero_copy_only=False)
+        )
     runs = _runs(symbols)
     if runs is not None and _strictly_ordered(times, sequences, runs):
         return Block(group, None, runs, times, sequences)
-    sort_keys = {"s": symbols, "t": pa.array(times), "q": pa.array(sequences), "m": message_ids()}
+    sort_keys = {"s": symbols, "t": pa.array(times), "q": pa.array(sequences)}
+    if ties is not None:
+        sort_keys["m"] = ties()
     order = pc.sort_indices(pa.table(sort_keys), sort_keys=[(name, "ascending") for name in sort_keys])
     positions = order.to_numpy()
     sorted_runs = _runs(symbols.take(order))
     if sorted_runs is None:  # a sort by symbol always leaves each symbol's rows contiguous
         raise ConfigurationError(f"{group.file.location}: could not order row group {group.index}")
-    return Block(
-        group,
-        order,
-        sorted_runs,
-        np.ascontiguousarray(times[positions]),
-        np.ascontiguousarray(sequences[positions]),
-    )
+    times, sequences = np.ascontiguousarray(times[positions]), np.ascontiguousarray(sequences[positions])
+    return Block(group, order, sorted_runs, times, sequences)
 
 
 def _runs(symbols: pa.Array) -> dict[str, tuple[int, int]] | None:

@@ -21,14 +21,18 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
 from k2.domain.time import to_micros
-from k2.lake.errors import SnapshotNotFoundError
+from k2.lake.errors import SnapshotNotFoundError, TableNotFoundError
 from k2.lake.files import DataFileEntry, ManifestIndex, SnapshotFiles
+from k2.lake.rollup import covering
 from k2.lake.storage import attach_warehouse
 from k2.lake.table_cache import TableCache
-from k2.lake.tables import TableSpec
-from k2.query.blocks import BlockCache, Projection
+from k2.lake.tables import BARS_1M, TableSpec
+from k2.query.blocks import MESSAGE_ID, BlockCache, Projection
 from k2.query.errors import InvalidQueryError
 from k2.settings import QuerySettings
+
+SEQUENCE = "source_sequence"
+PLANS_KEPT = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,7 @@ class QueryEngine:
         self._manifests = ManifestIndex()
         self.blocks = BlockCache(catalog.properties, settings.cache_bytes, on_lookup=on_lookup)
         self._projections: dict[tuple[str, str, int], Projection] = {}
+        self._rollups: dict[tuple[str, str, int], int | None] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor for one caller; close it when done."""
@@ -205,6 +210,21 @@ class QueryEngine:
         chosen = files.select(selection.symbols, exchanges, selection.start_us, selection.end_us)
         return Scan(chosen, snapshot_id, self.projection(spec, table))
 
+    def rollup_snapshot(self, trades: Table, trades_snapshot: int) -> int | None:
+        """The snapshot of the 1-minute rollup reflecting ``trades_snapshot`` of ``trades``, if
+        there is one (see :mod:`k2.lake.rollup`).
+        """
+        try:
+            rollup = self.table(BARS_1M)
+        except TableNotFoundError:
+            return None
+        key = (rollup.metadata_location, trades.metadata_location, trades_snapshot)
+        if key not in self._rollups:
+            if len(self._rollups) > PLANS_KEPT:
+                self._rollups.clear()
+            self._rollups[key] = covering(rollup, trades, trades_snapshot)
+        return self._rollups[key]
+
     def snapshot_files(self, table: Table, spec: TableSpec, snapshot_id: int) -> SnapshotFiles:
         """Every live data file of ``table`` at ``snapshot_id``."""
         return self._manifests.files(table, snapshot_id, spec.time_column)
@@ -220,9 +240,10 @@ class QueryEngine:
                 names=tuple(arrow.names),
                 field_ids=tuple(schema.find_field(name).field_id for name in arrow.names),
                 types=tuple(f.type for f in arrow),
-                keys=(spec.sort_by[0], spec.sort_by[1], spec.sort_by[2])
-                if len(spec.sort_by) >= 3
-                else ("", "", ""),
+                symbol=spec.sort_by[0] if spec.sort_by else "",
+                time=spec.time_column or "",
+                sequence=SEQUENCE if SEQUENCE in spec.sort_by else None,
+                tie=MESSAGE_ID if MESSAGE_ID in arrow.names else None,
             )
             self._projections[key] = known
         return known

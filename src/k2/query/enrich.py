@@ -9,9 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from k2.lake import decimals
 from k2.lake.errors import TableNotFoundError
 from k2.lake.tables import QUOTES
-from k2.query import decimals, ranges
+from k2.query import ranges
 from k2.query.engine import CURRENT, AsOf, QueryEngine, Scan, Selection
 
 PRICE = pa.decimal128(18, 8)

@@ -181,11 +181,12 @@ def merge(engine: QueryEngine, scan: Scan, found: Sequence[Piece], names: Sequen
             np.concatenate([part.times for part in parts]),
             np.concatenate([part.sequences for part in parts]),
         )
-    if MESSAGE_ID not in names:
-        with_ids = merge(engine, scan, found, [*names, MESSAGE_ID])
-        assert with_ids is not None
-        return Part(with_ids.rows.drop_columns([MESSAGE_ID]), with_ids.times, with_ids.sequences)
-    return _sorted(parts)
+    tie = scan.projection.tie if scan.projection else None
+    if tie is not None and tie not in names:
+        with_ties = merge(engine, scan, found, [*names, tie])
+        assert with_ties is not None
+        return Part(with_ties.rows.drop_columns([tie]), with_ties.times, with_ties.sequences)
+    return _sorted(parts, tie)
 
 
 def count(engine: QueryEngine, scan: Scan, found: Sequence[Piece]) -> int:
@@ -216,8 +217,10 @@ def _message_ids(engine: QueryEngine, scan: Scan, piece: Piece, start: int, stop
     return [str(v) for v in column.slice(start, stop - start).to_pylist()]
 
 
-def _sorted(parts: Sequence[Part]) -> Part:
-    """The parts' rows merged in K2's order."""
+def _sorted(parts: Sequence[Part], tie: str | None) -> Part:
+    """The parts' rows merged in K2's order (``tie`` deciding between rows tied on time and
+    sequence, when the table has such a column).
+    """
     merged = pa.concat_tables(
         [
             part.rows.append_column(_TIME, pa.array(part.times)).append_column(
@@ -226,7 +229,8 @@ def _sorted(parts: Sequence[Part]) -> Part:
             for part in parts
         ]
     )
-    merged = merged.sort_by([(_TIME, "ascending"), (_SEQUENCE, "ascending"), (MESSAGE_ID, "ascending")])
+    keys = [(_TIME, "ascending"), (_SEQUENCE, "ascending")] + ([(tie, "ascending")] if tie else [])
+    merged = merged.sort_by(keys)
     times = merged[_TIME].to_numpy()
     sequences = merged[_SEQUENCE].to_numpy()
     return Part(merged.drop_columns([_TIME, _SEQUENCE]), times, sequences)

@@ -135,4 +135,26 @@ SPLIT = Record(
     ),
 )
 
+MINUTE_BAR = Record(
+    name="MinuteBar",
+    version=1,
+    doc="One symbol's trades in one minute, summed so that minutes combine exactly into longer bars.",
+    columns=(
+        _SYMBOL,
+        _EXCHANGE,
+        Column("bucket_start", Kind.TIMESTAMP, "Start of the minute, UTC."),
+        Column("open", Kind.DECIMAL, "Price of the first trade in K2's order."),
+        Column("high", Kind.DECIMAL, "Highest price."),
+        Column("low", Kind.DECIMAL, "Lowest price."),
+        Column("close", Kind.DECIMAL, "Price of the last trade in K2's order."),
+        Column("first_trade", Kind.TIMESTAMP, "Time of the first trade."),
+        Column("first_sequence", Kind.LONG, "Venue sequence of the first trade (-1 when it has none)."),
+        Column("last_trade", Kind.TIMESTAMP, "Time of the last trade."),
+        Column("last_sequence", Kind.LONG, "Venue sequence of the last trade (-1 when it has none)."),
+        Column("volume", Kind.DECIMAL, "Sum of quantities, exact.", precision=38, scale=8),
+        Column("trade_count", Kind.LONG, "Number of trades."),
+        Column("notional", Kind.DECIMAL, "Sum of price x quantity, exact.", precision=38, scale=16),
+    ),
+)
+
 RECORDS: dict[str, Record] = {r.name.lower(): r for r in (TRADE, QUOTE, INSTRUMENT, DIVIDEND, SPLIT)}

@@ -36,7 +36,9 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One field of a record. ``symbols`` lists an enum's values (stored as strings)."""
+    """One field of a record. ``symbols`` lists an enum's values (stored as strings);
+    ``precision`` and ``scale`` size a decimal (prices by default).
+    """
 
     name: str
     kind: Kind
@@ -44,6 +46,8 @@ class Column:
     required: bool = True
     symbols: tuple[str, ...] = ()
     enum_name: str = ""
+    precision: int = PRICE_PRECISION
+    scale: int = PRICE_SCALE
 
     def arrow_type(self) -> pa.DataType:
         """The Arrow type of this column."""
@@ -55,7 +59,7 @@ class Column:
             case Kind.BOOLEAN:
                 return pa.bool_()
             case Kind.DECIMAL:
-                return pa.decimal128(PRICE_PRECISION, PRICE_SCALE)
+                return pa.decimal128(self.precision, self.scale)
             case Kind.TIMESTAMP:
                 return pa.timestamp("us", tz="UTC")
             case Kind.DATE:
@@ -80,8 +84,8 @@ class Column:
                 return {
                     "type": "bytes",
                     "logicalType": "decimal",
-                    "precision": PRICE_PRECISION,
-                    "scale": PRICE_SCALE,
+                    "precision": self.precision,
+                    "scale": self.scale,
                 }
             case Kind.TIMESTAMP:
                 return {"type": "long", "logicalType": "timestamp-micros"}
@@ -102,7 +106,7 @@ class Column:
             case Kind.BOOLEAN:
                 return it.BooleanType(), next_id
             case Kind.DECIMAL:
-                return it.DecimalType(PRICE_PRECISION, PRICE_SCALE), next_id
+                return it.DecimalType(self.precision, self.scale), next_id
             case Kind.TIMESTAMP:
                 return it.TimestamptzType(), next_id
             case Kind.DATE:

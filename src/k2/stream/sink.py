@@ -29,6 +29,7 @@ from k2.errors import RetryableError
 from k2.lake.errors import LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
+from k2.lake.rollup import refresh_after
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
@@ -338,6 +339,8 @@ class Sink:
             duplicates=result.duplicates_skipped,
             snapshot_id=result.snapshot_id,
         )
+        if spec is TRADES and result.rows_written:
+            refresh_after(self._writer)
         if self._settings.compact_min_files is not None and result.snapshot_id is not None:
             compacted = compact(self._writer.table(spec), spec, min_files=self._settings.compact_min_files)
             if compacted.snapshot_id is not None:
