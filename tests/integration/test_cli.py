@@ -98,6 +98,9 @@ def test_lake_commands_tag_compact_expire(run: CliRunner) -> None:
     assert expired.exit_code == 0
     as_of = run.invoke(app, ["query", "trades", "--as-of-tag", "audit-1", "-n", "100", "-f", "json"])
     assert len(orjson.loads(as_of.stdout)) == 20
+    (rolled,) = orjson.loads(run.invoke(app, ["lake", "rollup", "-f", "json"]).stdout)
+    assert rolled["minutes_written"] == 0  # each load brought the rollup up to date already
+    assert rolled["trades_snapshot"] is not None
 
 
 @pytest.mark.parametrize(

@@ -115,3 +115,18 @@ def tag(
         snapshot_id = tag_table(load_table(cli.catalog, cli.settings.lake.namespace, spec), name, snapshot)
         rows.append({"table": spec.name, "tag": name, "snapshot_id": snapshot_id})
     render(rows, fmt, title="tags")
+
+
+@app.command()
+@catch_errors
+def rollup(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
+    """Bring the 1-minute bars (bars_1m) up to date with trades, building them on first use.
+
+    Loads and the stream sink do this after every commit; this is for a lake written before the
+    rollup existed, or after a refresh was deferred.
+    """
+    from k2.lake.rollup import refresh
+
+    cli = context(ctx)
+    result = refresh(cli.catalog, cli.settings.lake.namespace, cli.settings.lake.target_file_size_bytes)
+    render([asdict(result)], fmt, title="rollup")
