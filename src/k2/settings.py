@@ -76,6 +76,11 @@ class QuerySettings(BaseSettings):
 
     memory_limit: str = Field("4GB", description="DuckDB memory limit for the query engine.")
     threads: int = Field(2, gt=0, description="DuckDB worker threads.")
+    rollup: bool = Field(
+        True,
+        description="Answer bars of whole minutes and daily summaries from the 1-minute rollup "
+        "(bars_1m) when it reflects the snapshot read; false: always from the trades.",
+    )
     cache_bytes: ByteSize = Field(
         default_factory=lambda: ByteSize(_physical_memory() // 4),
         ge=0,

@@ -7,7 +7,6 @@ not used until it catches up.
 from __future__ import annotations
 
 import random
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -59,12 +58,15 @@ def _refresh(lake: EmbeddedLake) -> None:
     refresh(lake.catalog, lake.settings.lake.namespace, lake.settings.lake.target_file_size_bytes)
 
 
-def _from_ticks(lake: EmbeddedLake, query: BarQuery, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The bars the ticks give: the rollup is left out."""
-    with monkeypatch.context() as patched:
-        patched.setattr(sys.modules["k2.query.bars"], "_rollup_partials", lambda *_: None)
-        rows: list[dict[str, Any]] = bars(lake.engine, query).to_pylist()
+def _from_ticks(lake: EmbeddedLake, query: BarQuery) -> list[dict[str, Any]]:
+    """The bars the ticks give: an engine told not to use the rollup."""
+    settings = QuerySettings(rollup=False, cache_bytes=0)
+    engine = QueryEngine(lake.catalog, lake.settings.lake.namespace, settings)
+    try:
+        rows: list[dict[str, Any]] = bars(engine, query).to_pylist()
         return rows
+    finally:
+        engine.close()
 
 
 def _uses_rollup(engine: QueryEngine, as_of: AsOf = CURRENT) -> bool:
@@ -104,17 +106,13 @@ def minute_queries(draw: st.DrawFn) -> BarQuery:
 
 @CHECKS
 @given(query=minute_queries())
-def test_bars_from_the_rollup_equal_bars_from_the_ticks(
-    rolled: EmbeddedLake, monkeypatch: pytest.MonkeyPatch, query: BarQuery
-) -> None:
+def test_bars_from_the_rollup_equal_bars_from_the_ticks(rolled: EmbeddedLake, query: BarQuery) -> None:
     """Every interval of whole minutes, any symbols, venue and minute-aligned range."""
     assert _uses_rollup(rolled.engine)
-    assert bars(rolled.engine, query).to_pylist() == _from_ticks(rolled, query, monkeypatch)
+    assert bars(rolled.engine, query).to_pylist() == _from_ticks(rolled, query)
 
 
-def test_incremental_refreshes_with_late_rows_equal_a_rebuild_and_the_ticks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_incremental_refreshes_with_late_rows_equal_a_rebuild_and_the_ticks(tmp_path: Path) -> None:
     """Appends that land in minutes the rollup already holds (late rows, ties on time and
     sequence) recompute those minutes; the result equals a rollup built from nothing.
     """
@@ -130,10 +128,10 @@ def test_incremental_refreshes_with_late_rows_equal_a_rebuild_and_the_ticks(
             rebuilt.writer.append(TRADES, rows, {"k2.load.id": f"l{batch}"})
             _refresh(lake)
             assert _uses_rollup(lake.engine)
-            assert bars(lake.engine, query).to_pylist() == _from_ticks(lake, query, monkeypatch)
+            assert bars(lake.engine, query).to_pylist() == _from_ticks(lake, query)
         _refresh(rebuilt)
         assert bars(lake.engine, query).to_pylist() == bars(rebuilt.engine, query).to_pylist()
-        assert bars(lake.engine, daily).to_pylist() == _from_ticks(lake, daily, monkeypatch)
+        assert bars(lake.engine, daily).to_pylist() == _from_ticks(lake, daily)
         minute_files = lake.engine.scan(BARS_1M).files
         assert len(minute_files) == len({(f.day, f.exchange) for f in minute_files})  # one file a partition
     finally:

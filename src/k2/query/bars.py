@@ -153,8 +153,13 @@ def _rollup_partials(engine: QueryEngine, query: BarQuery, selection: Selection)
     """The 1-minute partials of the selected trades from the rollup; None unless the rollup
     reflects the snapshot read and the bars and the range are made of whole minutes.
     """
-    if query.interval.seconds % MINUTE or any(
-        bound is not None and bound % (MINUTE * 1_000_000) for bound in (selection.start_us, selection.end_us)
+    if (
+        not engine.settings.rollup
+        or query.interval.seconds % MINUTE
+        or any(
+            bound is not None and bound % (MINUTE * 1_000_000)
+            for bound in (selection.start_us, selection.end_us)
+        )
     ):
         return None
     trades = engine.table(TRADES)
