@@ -19,6 +19,7 @@ import itertools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,11 +176,28 @@ class BlockCache:
             groups.append(RowGroup(file, index, int(layout.rows[index])))
         return groups
 
+    def blocks(
+        self, groups: Sequence[RowGroup], projection: Projection, columns: Sequence[str], *, workers: int
+    ) -> list[Block]:
+        """:meth:`block` of each of ``groups`` with ``columns`` decoded, those not kept yet decoded
+        on up to ``workers`` threads at once (Parquet decoding lets go of the GIL).
+        """
+        missing = [g for g in groups if not self._holds(("block", *self._group_key(g)))]
+        if workers > 1 and len(missing) > 1:
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="k2-decode") as pool:
+                list(
+                    pool.map(
+                        lambda g: self.columns(self.block(g, projection, columns), projection, columns),
+                        missing,
+                    )
+                )
+        return [self.block(g, projection, columns) for g in groups]
+
     def block(self, group: RowGroup, projection: Projection, columns: Sequence[str] = ()) -> Block:
         """The index of ``group``, its rows put in K2's order; ``columns`` (besides the sort
         keys, which are kept too) are decoded in the same pass when the block is new.
         """
-        key = ("block", group.file.location, group.file.size_bytes, group.index)
+        key = ("block", *self._group_key(group))
         cached = self._get(key)
         if isinstance(cached, Block):
             return cached
@@ -199,8 +217,12 @@ class BlockCache:
         return block
 
     @staticmethod
+    def _group_key(group: RowGroup) -> tuple[object, ...]:
+        return (group.file.location, group.file.size_bytes, group.index)
+
+    @staticmethod
     def _column_key(group: RowGroup, name: str) -> tuple[object, ...]:
-        return ("column", group.file.location, group.file.size_bytes, group.index, name)
+        return ("column", *BlockCache._group_key(group), name)
 
     def columns(self, block: Block, projection: Projection, names: Sequence[str]) -> pa.Table:
         """Columns ``names`` of ``block``'s rows, in the block's order."""
@@ -271,6 +293,10 @@ class BlockCache:
                 self._object_store, _ = file_system(file.location, self._properties)
             store = self._object_store
         return store.open_input_file(path_within(file.location))
+
+    def _holds(self, key: tuple[object, ...]) -> bool:
+        with self._lock:
+            return key in self._entries
 
     def _get(self, key: tuple[object, ...]) -> object | None:
         with self._lock:

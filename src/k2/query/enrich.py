@@ -45,7 +45,8 @@ def with_prevailing_quotes(
     if trades.num_rows == 0:
         return _append_empty(trades)
     quotes_as_of = AsOf(time=as_of.time, tag=as_of.tag) if as_of.snapshot_id is None else AsOf()
-    symbols = tuple(sorted(set(trades["symbol"].to_pylist())))
+    symbol_codes = trades["symbol"].combine_chunks().dictionary_encode()
+    symbols = tuple(sorted(symbol_codes.dictionary.to_pylist()))
     bounds = pc.min_max(trades["timestamp"])
     selection = Selection(
         symbols, None, bounds["min"].as_py() - tolerance, bounds["max"].as_py() + timedelta(microseconds=1)
@@ -62,10 +63,10 @@ def with_prevailing_quotes(
     offsets = np.cumsum([0] + [book.rows.num_rows for book in books.values()])
     chosen = np.full(trades.num_rows, -1, dtype=np.int64)
     trade_times = trades["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
-    keys = pc.binary_join_element_wise(trades["symbol"], trades["exchange"], "\x00")
-    for position, ((symbol, exchange), book) in enumerate(books.items()):
-        rows = np.flatnonzero(pc.equal(keys, f"{symbol}\x00{exchange}").to_numpy(zero_copy_only=False))
-        if not len(rows):
+    groups = _rows_by_book(symbol_codes, trades["exchange"].combine_chunks().dictionary_encode())
+    for position, (key, book) in enumerate(books.items()):
+        rows = groups.get(key)
+        if rows is None:
             continue
         at = np.searchsorted(book.times, trade_times[rows], "right") - 1
         found = at >= 0
@@ -73,6 +74,25 @@ def with_prevailing_quotes(
         chosen[rows] = np.where(found & fresh, at + offsets[position], -1)
     picked = quotes.take(pa.array(chosen, mask=chosen < 0))
     return _append(trades, picked)
+
+
+def _rows_by_book(
+    symbols: pa.DictionaryArray, exchanges: pa.DictionaryArray
+) -> dict[tuple[str, str], np.ndarray]:
+    """The positions of the trades of each (symbol, exchange), from their dictionary codes."""
+    width = len(exchanges.dictionary)
+    codes = symbols.indices.to_numpy(zero_copy_only=False).astype(
+        np.int64
+    ) * width + exchanges.indices.to_numpy(zero_copy_only=False)
+    order = np.argsort(codes, kind="stable")
+    ordered = codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    stops = np.concatenate((starts[1:], [len(ordered)]))
+    names, venues = symbols.dictionary.to_pylist(), exchanges.dictionary.to_pylist()
+    return {
+        (names[int(ordered[a]) // width], venues[int(ordered[a]) % width]): order[a:b]
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+    }
 
 
 @dataclass(frozen=True, slots=True)

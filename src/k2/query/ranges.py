@@ -80,23 +80,24 @@ def pieces(engine: QueryEngine, scan: Scan, selection: Selection, columns: Seque
         return []
     start_us, end_us = selection.start_us, selection.end_us
     exchange = selection.exchange.upper() if selection.exchange else None
+    groups = [
+        group
+        for file in scan.files
+        for group in engine.blocks.row_groups(file, projection, selection.symbols, start_us, end_us)
+    ]
+    blocks = engine.blocks.blocks(groups, projection, columns, workers=engine.settings.threads)
     found = []
-    for file in scan.files:
-        row_filter = exchange if exchange is not None and file.exchange is None else None
-        for group in engine.blocks.row_groups(file, projection, selection.symbols, start_us, end_us):
-            block = engine.blocks.block(group, projection, columns)
-            wanted = selection.symbols or tuple(block.runs)
-            for symbol in wanted:
-                if symbol not in block.runs:
-                    continue
-                first, last = block.runs[symbol]
-                times = block.times[first:last]
-                lo = first + (int(np.searchsorted(times, start_us, "left")) if start_us is not None else 0)
-                hi = first + (
-                    int(np.searchsorted(times, end_us, "left")) if end_us is not None else len(times)
-                )
-                if hi > lo:
-                    found.append(Piece(block, symbol, lo, hi, row_filter))
+    for block in blocks:
+        row_filter = exchange if exchange is not None and block.group.file.exchange is None else None
+        for symbol in selection.symbols or tuple(block.runs):
+            if symbol not in block.runs:
+                continue
+            first, last = block.runs[symbol]
+            times = block.times[first:last]
+            lo = first + (int(np.searchsorted(times, start_us, "left")) if start_us is not None else 0)
+            hi = first + (int(np.searchsorted(times, end_us, "left")) if end_us is not None else len(times))
+            if hi > lo:
+                found.append(Piece(block, symbol, lo, hi, row_filter))
     return found
 
 
