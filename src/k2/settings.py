@@ -84,8 +84,8 @@ class QuerySettings(BaseSettings):
     cache_bytes: ByteSize = Field(
         default_factory=lambda: ByteSize(_physical_memory() // 4),
         ge=0,
-        description="Memory for decoded row groups kept between queries, e.g. 2GiB (0: none). "
-        "Default: a quarter of the machine's memory.",
+        description="Memory for decoded row groups kept between queries, e.g. 2GiB (0: none); the "
+        "API's worker processes share it. Default: a quarter of the machine's memory.",
     )
     default_limit: int = Field(1000, gt=0, description="Rows returned when a query names no limit.")
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
@@ -114,9 +114,9 @@ class ApiSettings(BaseSettings):
     answer_cache_bytes: ByteSize = Field(
         default_factory=lambda: ByteSize(_physical_memory() // 16),
         ge=0,
-        description="Memory for encoded answers kept per snapshot and request, e.g. 1GiB (0: none); "
-        "a snapshot never changes, so a kept answer is never stale. Default: a sixteenth of the "
-        "machine's memory.",
+        description="Memory for encoded answers kept per snapshot and request, e.g. 1GiB (0: none), "
+        "shared by the worker processes; a snapshot never changes, so a kept answer is never stale. "
+        "Default: a sixteenth of the machine's memory.",
     )
 
     def key_names(self) -> dict[str, str]:

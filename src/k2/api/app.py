@@ -59,8 +59,12 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         catalog = open_catalog(settings)
+        # The caches' memory is the whole API's: each worker process holds its share.
+        query = settings.query.model_copy(
+            update={"cache_bytes": settings.query.cache_bytes // settings.api.workers}
+        )
         app.state.engine = QueryEngine(
-            catalog, settings.lake.namespace, settings.query, on_lookup=_counting(metrics, ROW_GROUPS)
+            catalog, settings.lake.namespace, query, on_lookup=_counting(metrics, ROW_GROUPS)
         )
         try:
             yield
@@ -76,7 +80,7 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
     app.state.metrics = metrics
     app.state.api_keys = ApiKeys(settings.api)
     app.state.rate_limiter = RateLimiter(settings.api)
-    app.state.answers = AnswerCache(settings.api.answer_cache_bytes, metrics)
+    app.state.answers = AnswerCache(settings.api.answer_cache_bytes // settings.api.workers, metrics)
     exception_handlers.install(app)
     app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.api.max_body_bytes)
     for router in (

@@ -28,6 +28,7 @@ def run_server(
     # Workers build their app from the environment; hand them the lake (and keys) resolved here.
     os.environ["K2_DATA_DIR"] = str(settings.data_dir.resolve())
     os.environ["K2_PROFILE"] = settings.profile
+    os.environ["K2_API_WORKERS"] = str(workers or api.workers)  # each worker takes its share of the caches
     if api_keys is not None:
         os.environ["K2_API_KEYS"] = api_keys
     uvicorn.run(
