@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from pyiceberg.types import StringType
 
 from k2.domain.bars import Interval
 from k2.domain.identity import message_id
-from k2.lake.maintenance import compact
+from k2.lake.maintenance import compact, expire
 from k2.lake.rollup import refresh
 from k2.lake.tables import BARS_1M, TRADES
 from k2.query import CURRENT, AsOf, BarQuery, QueryEngine, bars, daily_summary
@@ -168,5 +169,32 @@ def test_a_rollup_behind_the_trades_is_not_used_until_it_catches_up(tmp_path: Pa
             assert daily_summary(lake.engine, "BHP", day, "ASX") == daily_summary(without, "BHP", day, "ASX")
         finally:
             without.close()
+    finally:
+        lake.close()
+
+
+def test_the_rollup_follows_an_expiry_and_a_schema_change(tmp_path: Path) -> None:
+    """An expiry that drops the snapshot the rollup reflected makes the next refresh rebuild; a
+    column added to trades changes nothing in the bars.
+    """
+    lake = EmbeddedLake.create(tmp_path / "lake")
+    hourly = BarQuery(Interval.parse("1h"))
+    try:
+        rng = random.Random(4)
+        lake.writer.append(TRADES, _trades(rng, 400, "a"), {"k2.load.id": "a"})
+        _refresh(lake)
+        lake.writer.append(TRADES, _trades(rng, 400, "b"), {"k2.load.id": "b"})
+        expire(lake.writer.table(TRADES), TRADES, older_than=datetime.now(UTC) + timedelta(seconds=1))
+        namespace, target = lake.settings.lake.namespace, lake.settings.lake.target_file_size_bytes
+        assert refresh(lake.catalog, namespace, target).rebuilt
+        assert _uses_rollup(lake.engine)
+        assert bars(lake.engine, hourly).to_pylist() == _from_ticks(lake, hourly)
+        with lake.writer.table(TRADES).update_schema() as update:
+            update.add_column("venue_note", StringType())
+        lake.writer.append(TRADES, _trades(rng, 400, "c"), {"k2.load.id": "c"})
+        _refresh(lake)
+        assert _uses_rollup(lake.engine)
+        assert bars(lake.engine, hourly).to_pylist() == _from_ticks(lake, hourly)
+        assert sum(row["trade_count"] for row in bars(lake.engine, hourly).to_pylist()) == 1200
     finally:
         lake.close()

@@ -33,7 +33,7 @@ from k2.lake.files import DataFileEntry
 from k2.lake.storage import file_system, is_object_store, path_within
 
 FIELD_ID = b"PARQUET:field_id"
-FOOTERS_KEPT = 16_384
+FOOTERS_KEPT = 4096
 MESSAGE_ID = "message_id"
 
 
