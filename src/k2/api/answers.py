@@ -23,7 +23,7 @@ CACHE = "answers"
 class Answer:
     """Encoded rows and what the envelope says about them."""
 
-    body: bytes
+    body: bytes | memoryview
     count: int
     snapshot_id: int | None = None
     next_cursor: str | None = None

@@ -126,24 +126,27 @@ def _parquet_stream(table: pa.Table) -> Iterator[bytes]:
     yield sink.take()
 
 
-def rows_body(table: pa.Table, fmt: OutputFormat) -> bytes:
+def rows_body(table: pa.Table, fmt: OutputFormat) -> bytes | memoryview:
     """``table`` encoded in ``fmt``: for JSON the rows only (the envelope goes around them, see
     :func:`respond_with`), for the other formats the whole body.
     """
     chunks: Iterator[bytes | memoryview]
+    if fmt is OutputFormat.ARROW:  # written once into Arrow's own buffer: no copy in Python
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=BATCH_ROWS * 10)
+        return memoryview(sink.getvalue())
     if fmt is OutputFormat.JSON:
         chunks = _json_chunks(table)
     elif fmt is OutputFormat.CSV:
         chunks = _csv_stream(table)
-    elif fmt is OutputFormat.ARROW:
-        chunks = _arrow_stream(table)
     else:
         chunks = _parquet_stream(table)
     return b"".join(chunks)
 
 
 def respond_with(
-    body: bytes,
+    body: bytes | memoryview,
     count: int,
     fmt: OutputFormat,
     *,
