@@ -76,6 +76,12 @@ class QuerySettings(BaseSettings):
 
     memory_limit: str = Field("4GB", description="DuckDB memory limit for the query engine.")
     threads: int = Field(2, gt=0, description="DuckDB worker threads.")
+    preload_days: int = Field(
+        0,
+        ge=0,
+        description="Days of the newest trades and quotes the API decodes into the row-group cache "
+        "in the background when it starts (0: none; rows are then decoded on first use).",
+    )
     rollup: bool = Field(
         True,
         description="Answer bars of whole minutes and daily summaries from the 1-minute rollup "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -30,6 +31,7 @@ from k2.lake.scan import data_paths
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.query import CURRENT, AsOf, BarQuery, QueryEngine, TickQuery, bars, quotes, trades
 from k2.query.enrich import with_prevailing_quotes
+from k2.query.preload import preload
 from k2.schemas.market import QUOTE
 from k2.settings import QuerySettings
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
@@ -314,3 +316,20 @@ def test_a_warm_engine_answers_as_a_fresh_one_after_commits_compaction_expiry_an
         assert _answers(lake.engine) == _fresh(lake)
     finally:
         lake.close()
+
+
+def test_preloading_decodes_the_newest_days_ahead_of_the_reads(awkward: EmbeddedLake) -> None:
+    """After a preload of every day, reads decode nothing more, and answer as a fresh engine."""
+    engine = QueryEngine(awkward.catalog, awkward.settings.lake.namespace, QuerySettings())
+    try:
+        done = preload(engine, days=30, stop=threading.Event())
+        assert done.rows >= 5300
+        misses = engine.blocks.counters.misses
+        page = trades(engine, TickQuery(symbols=("BHP",), limit=500))
+        assert engine.blocks.counters.misses == misses
+        assert (
+            page.rows.to_pylist()
+            == trades(awkward.engine, TickQuery(symbols=("BHP",), limit=500)).rows.to_pylist()
+        )
+    finally:
+        engine.close()

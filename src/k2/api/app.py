@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -17,6 +18,7 @@ from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
+from k2.query.preload import preload
 from k2.settings import K2Settings
 
 DESCRIPTION = """
@@ -31,6 +33,7 @@ times are ISO-8601 UTC. Errors always have the body
 
 
 ROW_GROUPS = "row_groups"
+PRELOAD_STOP_S = 30.0
 
 
 def _counting(metrics: K2Metrics, cache: str) -> Callable[[bool], None]:
@@ -66,9 +69,18 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
         app.state.engine = QueryEngine(
             catalog, settings.lake.namespace, query, on_lookup=_counting(metrics, ROW_GROUPS)
         )
+        stop = threading.Event()
+        warming = threading.Thread(
+            target=preload, args=(app.state.engine, query.preload_days, stop), name="k2-preload", daemon=True
+        )
+        if query.preload_days:
+            warming.start()
         try:
             yield
         finally:
+            stop.set()
+            if warming.is_alive():
+                warming.join(PRELOAD_STOP_S)
             if getattr(app.state, "tail", None) is not None:
                 app.state.tail.close()
                 app.state.tail = None
