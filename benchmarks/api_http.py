@@ -3,6 +3,9 @@
 The server is the ``k2 serve`` script of this environment (or any other command given), on a
 free port of 127.0.0.1, with one benchmark key and a rate limit no benchmark reaches. It is
 stopped (SIGINT, then SIGKILL after a grace period) when the ``with`` block ends.
+
+:func:`cache_counts` reads the hits and misses of the server's read caches from its ``/metrics``:
+the difference around a series says how many of its lookups each cache answered.
 """
 
 from __future__ import annotations
@@ -10,14 +13,16 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,6 +30,7 @@ from urllib.parse import urlencode
 
 from benchmarks.common import DATA_DIR, REPO_ROOT
 from benchmarks.ingest import BenchmarkError
+from benchmarks.picks import SymbolDay
 
 HOST = "127.0.0.1"
 KEY = "k2-benchmark-key"
@@ -42,8 +48,10 @@ def free_port() -> int:
         return port
 
 
-def server_env(lake: Path, port: int) -> dict[str, str]:
-    """This process's environment without its own K2 settings, plus the server's."""
+def server_env(lake: Path, port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without its own K2 settings, plus the server's and ``extra``
+    (more K2 settings, e.g. ``K2_QUERY_ROLLUP``).
+    """
     env = {name: value for name, value in os.environ.items() if not name.startswith("K2_")}
     env.update(
         K2_DATA_DIR=str(lake.resolve()),
@@ -54,7 +62,18 @@ def server_env(lake: Path, port: int) -> dict[str, str]:
         K2_API_RATE_LIMIT="100000000/minute",
         K2_OBS_LOG_LEVEL="WARNING",
     )
+    env.update(extra or {})
     return env
+
+
+def iso(instant: datetime) -> str:
+    """An instant as the API takes it."""
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def hour_params(symbol: str, start: datetime, end: datetime, limit: int) -> dict[str, str | int]:
+    """The query string of one symbol's first ``limit`` trades in [start, end)."""
+    return {"symbol": symbol, "start_time": iso(start), "end_time": iso(end), "limit": limit}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +172,11 @@ class Server:
 
 
 @contextmanager
-def serve(lake: Path, name: str, command: list[str] | None = None) -> Iterator[Server]:
-    """Run ``command`` (``k2 serve`` by default) over ``lake`` until the block ends.
+def serve(
+    lake: Path, name: str, command: list[str] | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """Run ``command`` (``k2 serve`` by default) over ``lake`` until the block ends, with the
+    K2 settings ``env`` added to its environment.
 
     Its output goes to ``benchmarks/.data/api-<name>.log``.
 
@@ -167,7 +189,7 @@ def serve(lake: Path, name: str, command: list[str] | None = None) -> Iterator[S
         process = subprocess.Popen(
             command or K2_SERVE,
             cwd=REPO_ROOT,
-            env=server_env(lake, port),
+            env=server_env(lake, port, env),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -177,3 +199,67 @@ def serve(lake: Path, name: str, command: list[str] | None = None) -> Iterator[S
         yield Server(process, port, log)
     finally:
         _stop(process)
+
+
+# The `cache` labels of the API's answer cache and of its engine's decoded row groups
+# (k2.api.answers.CACHE, k2.api.app.ROW_GROUPS).
+ANSWERS = "answers"
+ROW_GROUPS = "row_groups"
+_SAMPLE = re.compile(r'^k2_query_cache_(hits|misses)_total\{cache="([^"]+)"\} (\S+)$', re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """Look-ups of one cache: how many it answered (hits) and how many it did not."""
+
+    hits: int = 0
+    misses: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every look-up."""
+        return self.hits + self.misses
+
+    def __sub__(self, earlier: Lookups) -> Lookups:
+        return Lookups(self.hits - earlier.hits, self.misses - earlier.misses)
+
+    def __add__(self, other: Lookups) -> Lookups:
+        return Lookups(self.hits + other.hits, self.misses + other.misses)
+
+    def __str__(self) -> str:
+        if not self.total:
+            return "no look-ups"
+        return f"{self.hits:,} hits of {self.total:,} ({self.hits / self.total:.0%})"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheCounts:
+    """The look-ups of each of a server's read caches so far, by cache name."""
+
+    caches: dict[str, Lookups] = field(default_factory=dict)
+
+    def __getitem__(self, cache: str) -> Lookups:
+        return self.caches.get(cache, Lookups())
+
+    def __sub__(self, earlier: CacheCounts) -> CacheCounts:
+        return CacheCounts({name: self[name] - earlier[name] for name in self.caches})
+
+
+def cache_counts(client: Client) -> CacheCounts:
+    """The server's cache hits and misses so far (``k2_query_cache_{hits,misses}_total``)."""
+    text = client.get("/metrics", auth=False).body.decode()
+    found: dict[str, dict[str, int]] = {}
+    for kind, cache, value in _SAMPLE.findall(text):
+        found.setdefault(cache, {})[kind] = int(float(value))
+    return CacheCounts(
+        {cache: Lookups(kinds.get("hits", 0), kinds.get("misses", 0)) for cache, kinds in found.items()}
+    )
+
+
+def warm_row_groups(client: Client, days: Sequence[SymbolDay]) -> None:
+    """Have the server decode every column of each symbol-day's row groups (``limit=1`` of each
+    day), as the peers hold their tables in memory once loaded; its answer cache stays empty of
+    the benchmark's requests.
+    """
+    for d in days:
+        client.get("/v1/trades", hour_params(d.symbol, d.start, d.end, 1))

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from benchmarks.common import REPO_ROOT
+from benchmarks.common import MIB, REPO_ROOT
 from benchmarks.measure import RESULT_PREFIX
 from benchmarks.results import Measure, Target, Unit
 
@@ -35,8 +36,8 @@ class IngestRun:
         return self.rows / self.seconds
 
 
-def run_child(module: str, *args: str | Path) -> IngestRun:
-    """Run ``python -m module args…`` and read the result line it prints.
+def child_result(module: str, *args: str | Path) -> dict[str, Any]:
+    """Run ``python -m module args…`` and return the result it printed (see ``benchmarks.measure``).
 
     Raises:
         BenchmarkError: when the process fails or prints no result.
@@ -48,7 +49,17 @@ def run_child(module: str, *args: str | Path) -> IngestRun:
         raise BenchmarkError(
             f"{' '.join(command)} exited with {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-6000:]}"
         )
-    payload: dict[str, float] = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+    payload: dict[str, Any] = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+    return payload
+
+
+def run_child(module: str, *args: str | Path) -> IngestRun:
+    """Run the ingest ``python -m module args…`` and read its result.
+
+    Raises:
+        BenchmarkError: when the process fails or prints no result.
+    """
+    payload = child_result(module, *args)
     known = {"rows", "seconds", "peak_rss_bytes", "rss_after_imports", "output_bytes"}
     return IngestRun(
         rows=int(payload["rows"]),
@@ -66,11 +77,60 @@ def median_run(runs: list[IngestRun]) -> IngestRun:
     return ordered[(len(ordered) - 1) // 2]
 
 
+@dataclass(frozen=True, slots=True)
+class LakeBytes:
+    """A K2 lake's data files beside the same rows written again by plain pyarrow."""
+
+    k2: int
+    plain: int
+    k2_message_id: int
+    plain_message_id: int
+
+    @property
+    def ratio(self) -> float:
+        """K2's bytes / plain pyarrow's."""
+        return self.k2 / self.plain
+
+
+def lake_bytes(lake: Path, scratch: Path) -> LakeBytes:
+    """Rewrite every data file of ``lake`` with plain ``write_table(zstd)`` (in ``scratch``) and
+    compare the sizes (``benchmarks.load_arrow --rewrite``).
+    """
+    result = child_result("benchmarks.load_arrow", "--rewrite", lake, scratch)
+    return LakeBytes(
+        k2=int(result["k2_bytes"]),
+        plain=int(result["plain_bytes"]),
+        k2_message_id=int(result["k2_message_id_bytes"]),
+        plain_message_id=int(result["plain_message_id_bytes"]),
+    )
+
+
+def bytes_note(written: LakeBytes, limit: IngestRun) -> str:
+    """How K2's bytes compare with plain pyarrow's, and what ``message_id`` takes."""
+    return (
+        "Parquet bytes: the limit is K2's own data files read back and written again by plain "
+        '`pq.write_table(table, compression="zstd")` (same rows, same columns; a dictionary for '
+        "every column, row groups of up to 1Mi rows). The CSV limit above writes only the files' "
+        f"own columns ({limit.output_bytes / MIB:,.0f} MiB). `message_id` (36-character UUID text) "
+        f"is {written.k2_message_id / MIB:,.0f} MiB of K2's bytes "
+        f"({written.k2_message_id / written.k2:.0%}) and {written.plain_message_id / MIB:,.0f} MiB "
+        "of plain pyarrow's."
+    )
+
+
 def ingest_measures(
-    k2: IngestRun, limit: IngestRun, rate_target: Target | None = None, rss_target: Target | None = None
+    k2: IngestRun,
+    limit: IngestRun,
+    written: LakeBytes,
+    *,
+    rate_target: Target | None = None,
+    rss_target: Target | None = None,
+    bytes_target: Target | None = None,
 ) -> list[Measure]:
-    """K2 beside the limit: throughput, wall time, peak RSS and bytes written."""
-    return [
+    """K2 beside the limit: throughput, wall time, peak RSS, and bytes written beside plain
+    pyarrow's for the same rows (``bytes_target`` bounds their ratio).
+    """
+    measures = [
         Measure(
             "Throughput (input rows/s)",
             Unit.ROWS_PER_SECOND,
@@ -81,8 +141,24 @@ def ingest_measures(
         Measure("Wall time", Unit.SECONDS, k2.seconds, limit.seconds),
         Measure("Peak RSS of the process", Unit.BYTES, k2.peak_rss_bytes, limit.peak_rss_bytes, rss_target),
         Measure("RSS after imports (baseline)", Unit.BYTES, k2.rss_after_imports, limit.rss_after_imports),
-        Measure("Parquet bytes written", Unit.BYTES, k2.output_bytes, limit.output_bytes),
+        Measure(
+            "Parquet bytes written (limit: the same rows by plain pyarrow)",
+            Unit.BYTES,
+            written.k2,
+            written.plain,
+        ),
     ]
+    if bytes_target is not None:
+        measures.append(
+            Measure(
+                "Parquet bytes / plain pyarrow zstd of the same rows",
+                Unit.RATIO,
+                written.ratio,
+                None,
+                bytes_target,
+            )
+        )
+    return measures
 
 
 def spread_note(what: str, runs: list[IngestRun]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from benchmarks.common import ASX_SAMPLE, DATA_DIR, Sizes, log
-from benchmarks.ingest import ingest_measures, median_run, run_child, spread_note
+from benchmarks.ingest import bytes_note, ingest_measures, lake_bytes, median_run, run_child, spread_note
 from benchmarks.results import Section
 
 TITLE = "Ingest: ASX sample"
@@ -21,6 +21,7 @@ def run(sizes: Sizes) -> Section:
         k2_runs.append(run_child("benchmarks.load_k2", lake, "--asx", ASX_SAMPLE))
         limit_runs.append(run_child("benchmarks.load_arrow", ASX_SAMPLE, out))
     k2, limit = median_run(k2_runs), median_run(limit_runs)
+    written = lake_bytes(lake, DATA_DIR / "arrow" / "asx-sample-rewrite")
     return Section(
         title=TITLE,
         description=(
@@ -30,12 +31,13 @@ def run(sizes: Sizes) -> Section:
             "process."
         ),
         limit_name="pyarrow `read_csv` → `write_table(zstd)`",
-        measures=ingest_measures(k2, limit),
+        measures=ingest_measures(k2, limit, written),
         notes=[
             spread_note("K2", k2_runs),
             spread_note("Limit", limit_runs),
             f"K2 read {k2.rows:,} tick rows and wrote {int(k2.extra['rows_written']):,} "
             f"({int(k2.extra['rows_rejected']):,} rejected) in {int(k2.extra['commits'])} commits; "
             f"the limit read {limit.rows:,}.",
+            bytes_note(written, limit),
         ],
     )

@@ -7,7 +7,7 @@ The K2 lake it leaves behind is the one the query benchmark reads.
 from __future__ import annotations
 
 from benchmarks.common import DATA_DIR, GIB, Sizes, log, tree_bytes
-from benchmarks.ingest import ingest_measures, run_child
+from benchmarks.ingest import bytes_note, ingest_measures, lake_bytes, run_child
 from benchmarks.ingest_profile import profile
 from benchmarks.results import Section, Target, Unit
 from benchmarks.synthetic_data import MARKER, csv_dir, ensure_csv, lake_dir, mark_lake
@@ -15,6 +15,7 @@ from benchmarks.synthetic_data import MARKER, csv_dir, ensure_csv, lake_dir, mar
 TITLE = "Ingest: synthetic CSV"
 RATE_TARGET = Target(2_000_000, Unit.ROWS_PER_SECOND)
 RSS_TARGET = Target(4 * GIB, Unit.BYTES)
+BYTES_TARGET = Target(1.5, Unit.RATIO)
 
 
 def run(sizes: Sizes) -> Section:
@@ -25,6 +26,8 @@ def run(sizes: Sizes) -> Section:
     mark_lake(sizes, "ASX")
     log(f"{TITLE}: pyarrow limit")
     limit = run_child("benchmarks.load_arrow", data, DATA_DIR / "arrow" / data.name)
+    log(f"{TITLE}: K2's rows rewritten by plain pyarrow (bytes)")
+    written = lake_bytes(lake_dir(sizes), DATA_DIR / "arrow" / f"{lake_dir(sizes).name}-rewrite")
     stages, profiled = profile(data, sizes.profile_symbols)
     generated = (
         f"written in {generated_in:,.0f} s by this run"
@@ -43,12 +46,15 @@ def run(sizes: Sizes) -> Section:
             "process's `ru_maxrss`."
         ),
         limit_name="pyarrow `read_csv` → `write_table(zstd)`",
-        measures=ingest_measures(k2, limit, RATE_TARGET, RSS_TARGET),
+        measures=ingest_measures(
+            k2, limit, written, rate_target=RATE_TARGET, rss_target=RSS_TARGET, bytes_target=BYTES_TARGET
+        ),
         tables=[stages],
         notes=[
             f"K2 read {k2.rows:,} rows and wrote {int(k2.extra['rows_written']):,} in "
             f"{int(k2.extra['commits'])} commits (`read_batch_rows` = {int(k2.extra['read_batch_rows']):,}, "
             f"`commit_rows` = {int(k2.extra['commit_rows']):,}); the limit read {limit.rows:,}.",
+            bytes_note(written, limit),
             f"The profiled load ran {profiled.seconds:.1f} s. Its rows are cumulative times per call "
             "path, nested under their caller; a function called from several places has its time "
             "shared among them in proportion. Each thread is its own tree (thread-pool workers "

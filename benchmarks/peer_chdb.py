@@ -140,6 +140,21 @@ class ClickHouseSql:
             {self.settings}, join_use_nulls = 1
         """
 
+    def all_quotes(self) -> str:
+        """Q4 full: every trade, the quotes deduplicated per (symbol, exchange, instant) as in Q4."""
+        return f"""
+            SELECT count() AS trades, count(q.quote_timestamp) AS matched,
+                   sum(q.bid_price) AS bid_sum, sum(q.ask_price) AS ask_sum
+            FROM trades AS t ASOF LEFT JOIN (
+                SELECT symbol, exchange, timestamp AS quote_timestamp, bid_price, ask_price
+                FROM quotes
+                ORDER BY symbol, exchange, timestamp, ifNull(source_sequence, -1) DESC
+                LIMIT 1 BY symbol, exchange, timestamp
+            ) AS q
+              ON t.symbol = q.symbol AND t.exchange = q.exchange AND t.timestamp >= q.quote_timestamp
+            {self.settings}, join_use_nulls = 1
+        """
+
 
 class ChDbPeer:
     """A chDB session with the trades and quotes in MergeTree tables."""
@@ -162,7 +177,8 @@ class ChDbPeer:
             "close are `argMin`/`argMax` over K2's order as one Int128 (timestamp µs x 2^32 + "
             "sequence), VWAP summed in Float64 (Decimal(18, 8) products overflow); Q4 is an `ASOF LEFT "
             "JOIN` (`join_use_nulls = 1`) on the quotes left by `LIMIT 1 BY timestamp` after ordering "
-            "by sequence descending. Answers as `ArrowTable`."
+            "by sequence descending (Q4 full: the same over both whole tables, `LIMIT 1 BY symbol, "
+            "exchange, timestamp`). Answers as `ArrowTable`."
         )
 
     def _query(self, sql: str) -> Arrow:

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from benchmarks.api_latency import VWAP_TOLERANCE, close_enough, ids
-from benchmarks.peer_engine import Query
+from benchmarks.peer_engine import CHECKSUM, Query
 
 EXACT_BAR_FIELDS = ("open", "high", "low", "close", "volume", "trade_count")
 QUOTE_FIELDS = ("bid_price", "ask_price")
@@ -60,15 +60,23 @@ def quotes_agree(got: pa.Table, expected: pa.Table) -> bool:
     )
 
 
+def checksums_agree(got: pa.Table, expected: pa.Table) -> bool:
+    """The same trade and match counts and the same sums of bids and asks, exactly."""
+    mine, theirs = _rows(got, CHECKSUM), _rows(expected, CHECKSUM)
+    return len(mine) == len(theirs) == 1 and all(close_enough(mine[0][f], theirs[0][f]) for f in CHECKSUM)
+
+
 def agrees(query: Query, got: pa.Table, expected: pa.Table) -> bool:
     """Whether ``got`` answers ``query`` as ``expected`` does."""
     match query:
-        case Query.TICKS | Query.EXPORT:
+        case Query.TICKS | Query.TICKS_AGAIN | Query.EXPORT:
             return got.num_rows == expected.num_rows and (got.num_rows == 0 or ids(got) == ids(expected))
-        case Query.BARS | Query.ALL_BARS:
+        case Query.BARS | Query.BARS_AGAIN | Query.ALL_BARS:
             return bars_agree(got, expected)
         case Query.QUOTES:
             return quotes_agree(got, expected)
+        case Query.FULL_QUOTES:
+            return checksums_agree(got, expected)
 
 
 def unquoted(table: pa.Table) -> int:

@@ -54,6 +54,23 @@ WITH_QUOTES = f"""
 """
 
 
+# Q4 full: every trade with the last quote at or before it, of several at one instant the one
+# with the highest sequence, summed up as CHECKSUM.
+ALL_QUOTES = """
+    WITH q AS (
+        SELECT symbol, exchange, timestamp AS quote_timestamp, bid_price, ask_price
+        FROM quotes
+        QUALIFY row_number() OVER (
+            PARTITION BY symbol, exchange, timestamp ORDER BY coalesce(source_sequence, -1) DESC
+        ) = 1
+    )
+    SELECT count(*) AS trades, count(q.quote_timestamp) AS matched,
+           sum(q.bid_price) AS bid_sum, sum(q.ask_price) AS ask_sum
+    FROM trades t ASOF LEFT JOIN q
+      ON t.symbol = q.symbol AND t.exchange = q.exchange AND t.timestamp >= q.quote_timestamp
+"""
+
+
 def _params(window: Window) -> dict[str, object]:
     return {"symbol": window.symbol, "start": window.start, "end": window.end, "limit": window.limit}
 
@@ -75,7 +92,8 @@ class DuckDbPeer:
             "the Arrow tables. Open and close are `arg_min`/`arg_max` over K2's order as one HUGEINT "
             "(timestamp µs x 2^32 + sequence), VWAP summed in DOUBLE as K2 does; Q4 is an `ASOF LEFT "
             "JOIN` on the quotes left after keeping the highest sequence per instant (`QUALIFY "
-            "row_number()`). Asked from Python with bound parameters, answers to Arrow."
+            "row_number()`), Q4 full the same over both whole tables. Asked from Python with bound "
+            "parameters, answers to Arrow."
         )
 
     def load(self, trades: pa.Table, quotes: pa.Table) -> Loaded:
@@ -116,3 +134,7 @@ class DuckDbPeer:
     def with_quotes(self, window: Window) -> Arrow:
         """Q4."""
         return self._arrow(WITH_QUOTES, {**_params(window), "quotes_from": window.quotes_from})
+
+    def all_quotes(self) -> Arrow:
+        """Q4 full."""
+        return self._arrow(ALL_QUOTES, {})

@@ -1,17 +1,23 @@
 """K2's REST API answering the peers benchmark's queries, in JSON or as an Arrow IPC stream,
 through the benchmark's keep-alive client (``benchmarks.api_http``).
+
+Q3 asks for the same bars on every run; so that the API's answer cache does not answer it, each
+of an :class:`Api`'s Q3 requests starts one more whole minute before the lake's first trade,
+which changes the request and not its answer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
-from benchmarks.api_http import Client, Reply
-from benchmarks.api_latency import arrow_rows, iso, json_rows
+from benchmarks.api_http import Client, Reply, iso
+from benchmarks.api_latency import arrow_rows, json_rows
 from benchmarks.peer_engine import BAR_SECONDS, TOLERANCE, Window
 from k2.api.routes.aggregations import MAX_BUCKETS
 from k2.settings import ApiSettings
@@ -72,6 +78,7 @@ class Api:
     client: Client
     arrow: bool
     scope: Scope
+    _q3_asked: Iterator[int] = field(default_factory=itertools.count, compare=False)
 
     def _answer(self, reply: Reply) -> JsonAnswer | ArrowAnswer:
         return ArrowAnswer(reply) if self.arrow else JsonAnswer(reply)
@@ -90,9 +97,11 @@ class Api:
         return self._answer(self.client.get("/v1/trades", self._params(window)))
 
     def bars(self, window: Window | None) -> JsonAnswer | ArrowAnswer:
-        """Q2 and Q3: ``POST /v1/aggregations``; Q3 names every symbol and the whole range."""
+        """Q2 and Q3: ``POST /v1/aggregations``; Q3 names every symbol and the whole range,
+        starting a minute earlier each time.
+        """
         symbols, start, end = (
-            (self.scope.symbols, self.scope.start, self.scope.end)
+            (self.scope.symbols, self.scope.start - timedelta(minutes=next(self._q3_asked)), self.scope.end)
             if window is None
             else ((window.symbol,), window.start, window.end)
         )
@@ -114,3 +123,11 @@ class Api:
             "quote_tolerance_ms": TOLERANCE // timedelta(milliseconds=1),
         }
         return self._answer(self.client.get("/v1/trades", params))
+
+    def all_quotes(self) -> JsonAnswer | ArrowAnswer:
+        """Q4 full is not asked of the API: one request returns at most K2_API_MAX_ROWS rows.
+
+        Raises:
+            NotImplementedError: always.
+        """
+        raise NotImplementedError("the API answers at most K2_API_MAX_ROWS rows a request")

@@ -113,6 +113,14 @@ class QuestSql:
             FROM t ASOF JOIN q ON (symbol, exchange)
         """
 
+    def all_quotes(self) -> str:
+        """Q4 full: every trade ``ASOF JOIN`` the quotes, summed up in QuestDB."""
+        return """
+            SELECT count() AS trades, count(q.timestamp) AS matched,
+                   sum(q.bid_price) AS bid_sum, sum(q.ask_price) AS ask_sum
+            FROM trades t ASOF JOIN quotes q ON (symbol, exchange)
+        """
+
 
 @dataclass(frozen=True, slots=True)
 class ExecJson:

@@ -1,28 +1,41 @@
 """The peers benchmark's figures: per query, each system's p50 and p99 (Q5: rows per second),
-the fastest peer, and K2's API against it, as the section's measures and tables.
+the fastest peer, and K2's API against it (from the rollup and on the fly), as the section's
+measures and tables; Q4 full's cold and warm runs; the K2 API's caches per series.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from benchmarks.api_http import ANSWERS, ROW_GROUPS, CacheCounts
 from benchmarks.common import percentile
-from benchmarks.peer_engine import Query
-from benchmarks.peer_runs import Runs
+from benchmarks.peer_engine import PER_REQUEST, Query
+from benchmarks.peer_runs import REFERENCE, Runs
 from benchmarks.results import Measure, Table, Target, Unit
 
 K2_API = "K2 API"
+K2_API_ON_THE_FLY = "K2 API on the fly"
+K2_ON_THE_FLY = f"{REFERENCE} on the fly"
+API_COLUMNS = (K2_API, K2_API_ON_THE_FLY)
 API_FORMATS = ("JSON", "Arrow")
 # The API's main figure: JSON for the small answers, Arrow for the symbol-day ones.
 MAIN_FORMAT = {
     Query.TICKS: "JSON",
+    Query.TICKS_AGAIN: "JSON",
     Query.BARS: "JSON",
+    Query.BARS_AGAIN: "JSON",
     Query.ALL_BARS: "JSON",
     Query.QUOTES: "Arrow",
     Query.EXPORT: "Arrow",
 }
-TAIL_TARGETS = {Query.TICKS: Target(15, Unit.MILLISECONDS), Query.BARS: Target(20, Unit.MILLISECONDS)}
+# p99 targets of the API's main figure: Q2 from the rollup (the default) and on the fly.
+TAIL_TARGETS = {
+    (Query.TICKS, K2_API): Target(15, Unit.MILLISECONDS),
+    (Query.BARS, K2_API): Target(5, Unit.MILLISECONDS),
+    (Query.BARS, K2_API_ON_THE_FLY): Target(20, Unit.MILLISECONDS),
+}
 RATE_TARGET = Target(10_000_000, Unit.ROWS_PER_SECOND)
+FULL_TARGET = Target(5, Unit.SECONDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +102,16 @@ def fastest_peer(runs: Runs, query: Query, columns: list[Column]) -> tuple[Colum
     return found
 
 
-def k2_main(runs: Runs, query: Query) -> tuple[str, Figure] | None:
-    """K2's figure the query is judged by: the API's main format, else K2 in process."""
-    label = f"{K2_API} {MAIN_FORMAT[query]}"
+def k2_main(runs: Runs, query: Query, api: str = K2_API) -> tuple[str, Figure] | None:
+    """K2's figure the query is judged by: the API's main format, else (for the default API)
+    K2 in process.
+    """
+    label = f"{api} {MAIN_FORMAT[query]}"
     measured = figure(runs, query, label)
-    if measured is not None:
-        return label, measured
-    in_process = figure(runs, query, "K2 in process")
-    return None if in_process is None else ("K2 in process", in_process)
+    if measured is not None or api != K2_API:
+        return None if measured is None else (label, measured)
+    in_process = figure(runs, query, REFERENCE)
+    return None if in_process is None else (REFERENCE, in_process)
 
 
 def _value(measured: Figure | None, tail: bool) -> str:
@@ -110,7 +125,7 @@ def _value(measured: Figure | None, tail: bool) -> str:
 
 
 def _cell(runs: Runs, query: Query, column: Column, tail: bool) -> str:
-    if column.name == K2_API:
+    if column.name in API_COLUMNS:
         return " / ".join(_value(figure(runs, query, column.label(v)), tail) for v in column.variants)
     measured = best(runs, query, column)
     if measured is None:
@@ -130,12 +145,12 @@ def figures_table(runs: Runs, columns: list[Column], tail: bool) -> Table:
     """Rows Q1 … Q5; a column per system, then the fastest peer and K2's API against it."""
     headers = (
         "Query",
-        *(f"{c.name} ({' / '.join(c.variants)})" if c.name == K2_API else c.name for c in columns),
+        *(f"{c.name} ({' / '.join(c.variants)})" if c.name in API_COLUMNS else c.name for c in columns),
         "Fastest peer",
         "K2 API / fastest peer",
     )
     rows: list[tuple[str, ...]] = []
-    for query in Query:
+    for query in PER_REQUEST:
         peer = fastest_peer(runs, query, columns)
         main = k2_main(runs, query)
         rows.append(
@@ -156,7 +171,7 @@ def figures_table(runs: Runs, columns: list[Column], tail: bool) -> Table:
 def variants_table(runs: Runs, column: Column) -> Table:
     """One system's variants side by side: p50 / p99 (Q5: median / slowest rows/s)."""
     rows: list[tuple[str, ...]] = []
-    for query in Query:
+    for query in PER_REQUEST:
         cells = []
         for variant in column.variants:
             measured = figure(runs, query, column.label(variant))
@@ -170,40 +185,136 @@ def variants_table(runs: Runs, column: Column) -> Table:
     )
 
 
-def measures(runs: Runs, columns: list[Column]) -> list[Measure]:
-    """Per query, K2's main figure beside the fastest peer's, with the project's targets."""
-    found: list[Measure] = []
-    for query in Query:
-        main = k2_main(runs, query)
-        peer = fastest_peer(runs, query, columns)
-        if main is None or peer is None:
-            continue
-        (label, k2), (column, variant, theirs) = main, peer
-        against = f"{label} vs {column.label(variant)}"
-        if query is Query.EXPORT:
-            found.append(
-                Measure(
-                    f"{query.value}: median rows/s of {k2.runs} runs, {against}",
-                    Unit.ROWS_PER_SECOND,
-                    k2.typical,
-                    theirs.typical,
-                    RATE_TARGET,
-                )
-            )
-            continue
-        found += [
+def _query_measures(
+    query: Query, api: str, main: tuple[str, Figure], peer: tuple[Column, str, Figure]
+) -> list[Measure]:
+    (label, k2), (column, variant, theirs) = main, peer
+    against = f"{label} vs {column.label(variant)}"
+    if query is Query.EXPORT:
+        return [
             Measure(
-                f"{query.value}: p50 of {k2.runs} runs, {against}",
-                Unit.MILLISECONDS,
+                f"{query.value}: median rows/s of {k2.runs} runs, {against}",
+                Unit.ROWS_PER_SECOND,
                 k2.typical,
                 theirs.typical,
-            ),
-            Measure(
-                f"{query.value}: p99 of {k2.runs} runs, {against}",
-                Unit.MILLISECONDS,
-                k2.tail,
-                theirs.tail,
-                TAIL_TARGETS.get(query),
-            ),
+                RATE_TARGET,
+            )
         ]
+    return [
+        Measure(
+            f"{query.value}: p50 of {k2.runs} runs, {against}", Unit.MILLISECONDS, k2.typical, theirs.typical
+        ),
+        Measure(
+            f"{query.value}: p99 of {k2.runs} runs, {against}",
+            Unit.MILLISECONDS,
+            k2.tail,
+            theirs.tail,
+            TAIL_TARGETS.get((query, api)),
+        ),
+    ]
+
+
+def measures(runs: Runs, columns: list[Column]) -> list[Measure]:
+    """Per query, K2's main figures (the API from the rollup, then on the fly where it was asked)
+    beside the fastest peer's, with the project's targets; then Q4 full's.
+    """
+    found: list[Measure] = []
+    for query in PER_REQUEST:
+        peer = fastest_peer(runs, query, columns)
+        for api in API_COLUMNS:
+            main = k2_main(runs, query, api)
+            if main is not None and peer is not None:
+                found += _query_measures(query, api, main, peer)
+    return found + full_measures(runs, columns)
+
+
+@dataclass(frozen=True, slots=True)
+class ColdWarm:
+    """Q4 full of one system: its first run and the median of the later ones, in seconds."""
+
+    label: str
+    cold: float
+    warm: float | None
+    warm_runs: int
+
+
+def cold_warm(runs: Runs, columns: list[Column], peer: bool) -> list[ColdWarm]:
+    """Q4 full's figures of every system (peers or K2) that ran it."""
+    found = []
+    for column in columns:
+        for variant in column.variants if column.peer == peer else ():
+            times = runs.times[Query.FULL_QUOTES].get(column.label(variant))
+            if times:
+                warm = percentile(times[1:], 0.5) / 1000 if len(times) > 1 else None
+                found.append(ColdWarm(column.label(variant), times[0] / 1000, warm, len(times) - 1))
     return found
+
+
+def full_measures(runs: Runs, columns: list[Column]) -> list[Measure]:
+    """Q4 full, cold and warm: K2 in process beside the fastest peer, with the target."""
+    k2 = next(iter(cold_warm(runs, columns, peer=False)), None)
+    peers = cold_warm(runs, columns, peer=True)
+    if k2 is None or not peers:
+        return []
+    cold = min(peers, key=lambda p: p.cold)
+    found = [
+        Measure(
+            f"{Query.FULL_QUOTES.value}, cold (first run): {k2.label} vs {cold.label}",
+            Unit.SECONDS,
+            k2.cold,
+            cold.cold,
+            FULL_TARGET,
+        )
+    ]
+    warm = [p for p in peers if p.warm is not None]
+    if k2.warm is not None and warm:
+        fastest = min(warm, key=lambda p: p.warm or 0.0)
+        found.append(
+            Measure(
+                f"{Query.FULL_QUOTES.value}, warm (median of {k2.warm_runs} later runs): {k2.label} vs "
+                f"{fastest.label}",
+                Unit.SECONDS,
+                k2.warm,
+                fastest.warm,
+                FULL_TARGET,
+            )
+        )
+    return found
+
+
+def full_table(runs: Runs, columns: list[Column], title: str) -> Table:
+    """Q4 full of every system that ran it: cold and warm seconds."""
+    rows: list[tuple[str, ...]] = [
+        (
+            figures.label,
+            f"{figures.cold:,.2f}",
+            "—" if figures.warm is None else f"{figures.warm:,.2f}",
+            str(figures.warm_runs),
+        )
+        for peer in (False, True)
+        for figures in cold_warm(runs, columns, peer)
+    ]
+    return Table(
+        title, ("System", "Cold: first run, s", "Warm: median of the later runs, s", "Later runs"), rows
+    )
+
+
+def caches_table(caches: list[tuple[str, dict[str, CacheCounts]]]) -> Table:
+    """The K2 API servers' caches during each timed series: answer cache and row groups."""
+    servers = list(dict.fromkeys(name for _, by_server in caches for name in by_server))
+    rows: list[tuple[str, ...]] = [
+        (
+            series,
+            *(
+                f"{by_server[name][ANSWERS]}; {by_server[name][ROW_GROUPS]}" if name in by_server else "—"
+                for name in servers
+            ),
+        )
+        for series, by_server in caches
+    ]
+    return Table(
+        "The K2 API's caches during each timed series (warm-up picks excluded): answer cache; "
+        "decoded row groups (hits and misses from `/metrics`, JSON and Arrow requests together)",
+        ("Series", *servers),
+        rows,
+    )

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from benchmarks.common import timed_ms
 from benchmarks.peer_checks import agrees, unquoted
-from benchmarks.peer_engine import Answer, Engine, Query, Window
+from benchmarks.peer_engine import PER_REQUEST, Answer, Engine, Query, Window
 
 REFERENCE = "K2 in process"
 ORDER_SEED = 7
@@ -26,29 +26,38 @@ ORDER_SEED = 7
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One way of asking one system: the system, its protocol or format ("" if one), the engine."""
+    """One way of asking one system: the system, its protocol or format ("" if one), the engine
+    and the queries it is asked (None: every query asked request by request).
+    """
 
     system: str
     variant: str
     engine: Engine
+    queries: frozenset[Query] | None = None
 
     @property
     def label(self) -> str:
         """The system and its variant."""
         return f"{self.system} {self.variant}".strip()
 
+    def asks(self, query: Query) -> bool:
+        """Whether this entry is asked ``query``."""
+        return query in PER_REQUEST if self.queries is None else query in self.queries
+
 
 def ask(engine: Engine, query: Query, pick: Window | None) -> Answer:
     """``engine``'s answer to ``query`` on ``pick``."""
     match query:
-        case Query.TICKS | Query.EXPORT:
+        case Query.TICKS | Query.TICKS_AGAIN | Query.EXPORT:
             assert pick is not None
             return engine.trades(pick)
-        case Query.BARS | Query.ALL_BARS:
+        case Query.BARS | Query.BARS_AGAIN | Query.ALL_BARS:
             return engine.bars(pick)
         case Query.QUOTES:
             assert pick is not None
             return engine.with_quotes(pick)
+        case Query.FULL_QUOTES:
+            return engine.all_quotes()
 
 
 def _as_arrow(engine: Engine, query: Query, pick: Window | None) -> pa.Table:
@@ -70,7 +79,7 @@ def turns(entries: list[Entry], picks: int, seed: int = ORDER_SEED) -> list[list
 def pick_name(pick: Window | None) -> str:
     """A pick, for a disagreement's note."""
     if pick is None:
-        return "all trades"
+        return "every trade"
     return f"{pick.symbol} from {pick.start:%Y-%m-%d %H:%M} UTC"
 
 
@@ -96,14 +105,18 @@ class Runs:
     checked: int = 0
     quoted_trades: int = 0
     unquoted_trades: int = 0
+    # K2 in process's answers, for checking entries asked in a later call (Q4 full: QuestDB).
+    references: dict[tuple[Query, str], pa.Table] = field(default_factory=dict)
 
     def _record(self, query: Query, label: str, ms: float, rows: int) -> None:
         self.times[query].setdefault(label, []).append(ms)
         self.rows[query].setdefault(label, []).append(rows)
 
     def _check(self, query: Query, pick: Window | None, tables: dict[str, pa.Table]) -> None:
-        expected = tables[REFERENCE]
-        if query is Query.QUOTES:
+        if REFERENCE in tables:
+            self.references[query, pick_name(pick)] = tables[REFERENCE]
+        expected = self.references[query, pick_name(pick)]
+        if query is Query.QUOTES and REFERENCE in tables:
             self.quoted_trades += int(expected.num_rows)
             self.unquoted_trades += unquoted(expected)
         for label, table in tables.items():
@@ -115,7 +128,9 @@ class Runs:
 
     def measure(self, query: Query, entries: list[Entry], picks: list[Window | None], warmup: int) -> None:
         """Ask every entry each pick, the first ``warmup`` picks untimed. Q5's time includes
-        reading the answer as Arrow; the others' ends when the answer has arrived.
+        reading the answer as Arrow; the others' ends when the answer has arrived. Without
+        K2 in process among the entries, answers are checked against its answer to the same pick
+        in an earlier call.
         """
         for number, (pick, order) in enumerate(zip(picks, turns(entries, len(picks)), strict=True)):
             tables: dict[str, pa.Table] = {}

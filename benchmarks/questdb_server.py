@@ -4,7 +4,8 @@ directory), and one server process on free loopback ports with its data under
 
 Every port QuestDB opens (HTTP, HTTP min, PG wire, ILP over TCP) is set in ``conf/server.conf``
 to a free port of 127.0.0.1: its defaults (9000, 9003, 8812, 9009) clash with other services of
-this machine. Telemetry and ILP over UDP are off.
+this machine. Telemetry and ILP over UDP are off; a query may run 10 minutes (the default, one
+minute, would cut a whole-table join short).
 """
 
 from __future__ import annotations
@@ -90,7 +91,9 @@ class Ports:
 
 
 def server_conf(ports: Ports, copy_root: Path) -> str:
-    """``server.conf``: every port on 127.0.0.1, CSV import from ``copy_root``, no telemetry."""
+    """``server.conf``: every port on 127.0.0.1, CSV import from ``copy_root``, no telemetry,
+    queries up to 10 minutes.
+    """
     lines = [
         f"http.bind.to={HOST}:{ports.http}",
         f"http.min.net.bind.to={HOST}:{ports.http_min}",
@@ -98,6 +101,7 @@ def server_conf(ports: Ports, copy_root: Path) -> str:
         f"line.tcp.net.bind.to={HOST}:{ports.ilp}",
         "line.udp.enabled=false",
         "telemetry.enabled=false",
+        "query.timeout=10m",
         f"cairo.sql.copy.root={copy_root}",
         f"cairo.sql.copy.work.root={copy_root / 'work'}",
     ]

@@ -17,6 +17,7 @@ class Unit(Enum):
     BYTES = "bytes"
     SECONDS = "s"
     MILLISECONDS = "ms"
+    RATIO = "x"
 
     @property
     def higher_is_better(self) -> bool:
@@ -38,6 +39,8 @@ class Unit(Enum):
                 return f"{value:,.1f} s"
             case Unit.MILLISECONDS:
                 return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+            case Unit.RATIO:
+                return f"{value:.2f}x"
 
 
 @dataclass(frozen=True, slots=True)

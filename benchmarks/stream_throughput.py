@@ -86,7 +86,6 @@ class _TimedWriter(LakeWriter):
     def __init__(self, settings: K2Settings, clock: SinkClock) -> None:
         catalog = open_catalog(settings)
         super().__init__(catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
-        self.catalog = catalog
         self._clock = clock
 
     def append(self, *args: Any, **kwargs: Any) -> AppendResult:

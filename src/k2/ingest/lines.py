@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyarrow import csv as pacsv
@@ -92,7 +93,7 @@ class CsvRows:
     ) -> tuple[RowBatch, int, int]:
         table = pa.Table.from_batches(pending)
         fields = [table.column(i) for i in range(self.columns)]
-        ordinals = pa.array(range(ordinal, ordinal + table.num_rows), pa.int64())
+        ordinals = pa.array(np.arange(ordinal, ordinal + table.num_rows, dtype=np.int64))
         maybe_blank = pc.equal(pc.utf8_length(fields[0]), 0)
         if pc.any(maybe_blank).as_py():
             blank = pc.equal(pc.utf8_length(pc.binary_join_element_wise(*fields, "")), 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -19,20 +20,90 @@ from k2.lake.tables import TableSpec
 _MAX_SEGMENTS = 4096
 
 
-def _keys(rows: pa.Table, spec: TableSpec) -> list[pa.Array]:
-    """The ordering keys: partition columns first, then the sort order (nulls as -1)."""
-    keys: list[pa.Array] = []
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """A text key, kept as its column's chunks."""
+
+    values: pa.ChunkedArray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+Key = np.ndarray | _Text
+
+
+def _keys(rows: pa.Table, spec: TableSpec) -> list[Key]:
+    """The ordering keys: partition columns first, then the sort order. Numbers, times and days
+    become int64 numpy arrays (nulls as -1); text stays as it is, chunk by chunk.
+    """
+    keys: list[Key] = []
     for column, transform in spec.partition_by:
-        values = rows[column]
-        keys.append(pc.cast(values, pa.date32()) if transform == "day" else values)
+        keys.append(_number_key(rows[column], day=True) if transform == "day" else _text_key(rows[column]))
     for column in spec.sort_by:
         if column not in {c for c, t in spec.partition_by if t != "day"}:
-            values = rows[column]
-            keys.append(pc.fill_null(values, -1) if pa.types.is_integer(values.type) else values)
-    return [k.combine_chunks() if isinstance(k, pa.ChunkedArray) else k for k in keys]
+            keys.append(_text_key(rows[column]))
+    return keys
 
 
-def _compare_neighbours(keys: list[pa.Array]) -> tuple[np.ndarray, list[np.ndarray]]:
+def _is_text(values: pa.ChunkedArray) -> bool:
+    return bool(pa.types.is_string(values.type) or pa.types.is_large_string(values.type))
+
+
+def _text_key(values: pa.ChunkedArray) -> Key:
+    return _Text(values) if _is_text(values) else _number_key(values)
+
+
+def _number_key(values: pa.ChunkedArray, *, day: bool = False) -> np.ndarray:
+    """``values`` as int64 (times in their unit, nulls as -1); ``day`` turns times into days."""
+    if pa.types.is_timestamp(values.type):
+        units = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[values.type.unit]
+        numbers = pc.fill_null(pc.cast(values, pa.int64()), -1).to_numpy()
+        result: np.ndarray = numbers // (86_400 * units) if day else numbers
+        return result
+    numbers = pc.fill_null(pc.cast(values, pa.int32()) if pa.types.is_date(values.type) else values, -1)
+    result = numbers.to_numpy().astype(np.int64, copy=False)
+    return result
+
+
+def _value(key: Key, i: int) -> object:
+    return key.values[i].as_py() if isinstance(key, _Text) else key[i].item()
+
+
+def _neighbours(key: Key) -> tuple[np.ndarray, np.ndarray]:
+    """For each row after the first: whether its key is greater than its predecessor's, and
+    whether the two are equal. Text is compared chunk by chunk, and not at all inside a chunk
+    holding one value (one source file's symbol).
+    """
+    if not isinstance(key, _Text):
+        before, after = key[:-1], key[1:]
+        return before < after, before == after
+    n = len(key)
+    greater = np.zeros(n - 1, dtype=bool)
+    equal = np.ones(n - 1, dtype=bool)
+    start = 0
+    previous: object = None
+    for chunk in key.values.chunks:
+        size = len(chunk)
+        if size == 0:
+            continue
+        if start:
+            first = chunk[0].as_py()
+            # A null is neither before nor equal to anything, as in the element-wise comparisons.
+            both = previous is not None and first is not None
+            greater[start - 1] = both and previous < first
+            equal[start - 1] = both and previous == first
+        low_high = pc.min_max(chunk)
+        if chunk.null_count or low_high["min"].as_py() != low_high["max"].as_py():
+            before, after = chunk[:-1], chunk[1:]
+            greater[start : start + size - 1] = pc.less(before, after).to_numpy(zero_copy_only=False)
+            equal[start : start + size - 1] = pc.equal(before, after).to_numpy(zero_copy_only=False)
+        previous = chunk[size - 1].as_py()
+        start += size
+    return greater, equal
+
+
+def _compare_neighbours(keys: list[Key]) -> tuple[np.ndarray, list[np.ndarray]]:
     """For each row after the first: whether it is ordered after its predecessor, and for each
     key prefix whether the two rows are equal up to and including that key.
     """
@@ -40,9 +111,7 @@ def _compare_neighbours(keys: list[pa.Array]) -> tuple[np.ndarray, list[np.ndarr
     equal = np.ones(len(keys[0]) - 1, dtype=bool)
     prefixes = []
     for key in keys:
-        before, after = key[:-1], key[1:]
-        less = pc.less(before, after).to_numpy(zero_copy_only=False)
-        same = pc.equal(before, after).to_numpy(zero_copy_only=False)
+        less, same = _neighbours(key)
         ordered |= equal & less
         equal &= same
         prefixes.append(equal.copy())
@@ -66,8 +135,8 @@ def arrange(rows: pa.Table, spec: TableSpec) -> list[pa.Table]:
     bounds = np.concatenate([[0], cuts, [rows.num_rows]])
     segments: dict[tuple[object, ...], list[tuple[tuple[object, ...], int, int]]] = defaultdict(list)
     for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        partition = tuple(k[start].as_py() for k in keys[:partition_width])
-        first = tuple(k[start].as_py() for k in keys[partition_width:])
+        partition = tuple(_value(k, start) for k in keys[:partition_width])
+        first = tuple(_value(k, start) for k in keys[partition_width:])
         segments[partition].append((first, start, stop))
     result = []
     for parts in segments.values():
@@ -79,22 +148,23 @@ def arrange(rows: pa.Table, spec: TableSpec) -> list[pa.Table]:
     return result
 
 
-def _segments_chain(parts: list[tuple[tuple[object, ...], int, int]], keys: list[pa.Array]) -> bool:
+def _segments_chain(parts: list[tuple[tuple[object, ...], int, int]], keys: list[Key]) -> bool:
     """Whether each sorted segment ends at or before the next one starts."""
     for (_, _, stop), (first, _, _) in itertools.pairwise(parts):
-        last = tuple(k[stop - 1].as_py() for k in keys)
+        last = tuple(_value(k, stop - 1) for k in keys)
         if last > first:
             return False
     return True
 
 
-def _sorted_partitions(rows: pa.Table, keys: list[pa.Array], partition_width: int) -> list[pa.Table]:
+def _sorted_partitions(rows: pa.Table, keys: list[Key], partition_width: int) -> list[pa.Table]:
     names = [f"k{i}" for i in range(len(keys))]
+    columns = [k.values if isinstance(k, _Text) else pa.chunked_array([k]) for k in keys]
     order = pc.sort_indices(
-        pa.table(dict(zip(names, keys, strict=True))), sort_keys=[(n, "ascending") for n in names]
+        pa.table(dict(zip(names, columns, strict=True))), sort_keys=[(n, "ascending") for n in names]
     )
     ordered = rows.take(order)
-    ordered_keys = [pc.take(k, order) for k in keys[:partition_width]]
+    ordered_keys = [pc.take(k, order) for k in columns[:partition_width]]
     if not partition_width:
         return [ordered]
     change = np.zeros(rows.num_rows - 1, dtype=bool)

@@ -26,11 +26,11 @@ from pyiceberg.table import Table, Transaction
 from sqlalchemy.exc import SQLAlchemyError
 
 from k2.lake.datafiles import DataFileWriter
-from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError
+from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError, TableNotFoundError
 from k2.lake.layout import arrange
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.storage import attach_warehouse
-from k2.lake.tables import TableSpec, ensure_table
+from k2.lake.tables import TableSpec, ensure_table, load_table
 
 SYMBOLS_PROPERTY = "k2.symbols"
 MESSAGE_ID = "message_id"
@@ -57,11 +57,30 @@ def symbols_of(table: Table, snapshot_id: int | None = None) -> dict[str, list[s
     return dict(orjson.loads(raw)) if raw else {}
 
 
-def merged_symbols(table: Table, rows: pa.Table) -> str:
-    """The ``k2.symbols`` value after ``rows`` are added to ``table``."""
+def symbol_pairs(rows: pa.Table) -> set[tuple[str, str]]:
+    """The distinct ``(exchange, symbol)`` pairs of ``rows``. A batch holding one pair (one source
+    file's rows) is recognised from its bounds, without grouping.
+    """
+    pairs: set[tuple[str, str]] = set()
+    for batch in rows.select(["exchange", "symbol"]).to_batches():
+        if not batch.num_rows:
+            continue
+        bounds = [pc.min_max(column) for column in batch.columns]
+        if all(
+            b["min"].as_py() == b["max"].as_py() and not c.null_count
+            for b, c in zip(bounds, batch.columns, strict=True)
+        ):
+            pairs.add((bounds[0]["min"].as_py(), bounds[1]["min"].as_py()))
+            continue
+        grouped = pa.Table.from_batches([batch]).group_by(["exchange", "symbol"]).aggregate([])
+        pairs.update(zip(grouped["exchange"].to_pylist(), grouped["symbol"].to_pylist(), strict=True))
+    return pairs
+
+
+def merged_symbols(table: Table, pairs: set[tuple[str, str]]) -> str:
+    """The ``k2.symbols`` value after rows of ``pairs`` (:func:`symbol_pairs`) join ``table``."""
     known = {exchange: set(symbols) for exchange, symbols in symbols_of(table).items()}
-    pairs = rows.select(["exchange", "symbol"]).group_by(["exchange", "symbol"]).aggregate([])
-    for exchange, symbol in zip(pairs["exchange"].to_pylist(), pairs["symbol"].to_pylist(), strict=True):
+    for exchange, symbol in pairs:
         known.setdefault(exchange, set()).add(symbol)
     return orjson.dumps({e: sorted(s) for e, s in sorted(known.items())}).decode()
 
@@ -109,6 +128,13 @@ class LakeWriter:
             LakeUnavailableError: when the catalog cannot be reached.
         """
         try:
+            # Loading first: creating an existing table writes a metadata file before it fails.
+            return load_table(self._catalog, self._namespace, spec)
+        except TableNotFoundError:
+            pass
+        except SQLAlchemyError as error:
+            raise LakeUnavailableError(f"the catalog cannot be reached: {error}") from error
+        try:
             return ensure_table(self._catalog, self._namespace, spec, self._target_file_size_bytes)
         except SQLAlchemyError as error:
             raise LakeUnavailableError(f"the catalog cannot be reached: {error}") from error
@@ -139,11 +165,13 @@ class LakeWriter:
             LakeCommitConflictError: when concurrent commits exhausted the commit retries.
         """
         table = self.table(spec)
-        fresh = self._new_rows(table, spec, rows, assume_unique)
+        pairs = symbol_pairs(rows)
+        fresh = self._new_rows(table, spec, rows, pairs, assume_unique)
         skipped = rows.num_rows - fresh.num_rows
         if fresh.num_rows == 0 and not commit_when_empty:
             return AppendResult(0, skipped, None)
-        summary = {**properties, SYMBOLS_PROPERTY: merged_symbols(table, fresh)}
+        fresh_pairs = pairs if fresh is rows else symbol_pairs(fresh)
+        summary = {**properties, SYMBOLS_PROPERTY: merged_symbols(table, fresh_pairs)}
         try:
             with (
                 table.transaction() as tx,
@@ -175,23 +203,35 @@ class LakeWriter:
         snapshot = table.current_snapshot()
         return AppendResult(rows.num_rows, 0, snapshot.snapshot_id if snapshot else None)
 
-    def _new_rows(self, table: Table, spec: TableSpec, rows: pa.Table, assume_unique: bool) -> pa.Table:
-        """``rows`` less those whose ``message_id`` is already in ``table`` or earlier in ``rows``."""
+    def _new_rows(
+        self, table: Table, spec: TableSpec, rows: pa.Table, pairs: set[tuple[str, str]], assume_unique: bool
+    ) -> pa.Table:
+        """``rows`` (whose ``(exchange, symbol)`` pairs are ``pairs``) less those whose
+        ``message_id`` is already in ``table`` or earlier in ``rows``.
+        """
         if rows.num_rows == 0:  # a sink commit of offsets only: nothing to look up
             return rows
         if not assume_unique and pc.count_distinct(rows[MESSAGE_ID]).as_py() < rows.num_rows:
             rows = self._first_of_each_id(rows)
-        paths = data_paths(table, self._overlap_filter(spec, rows))
+            pairs = symbol_pairs(rows)
+        paths = data_paths(table, self._overlap_filter(spec, rows, pairs))
         if not paths:
             return rows
-        existing = self._duck.sql(
-            f"SELECT {MESSAGE_ID} FROM read_parquet($paths, hive_partitioning = false)",
-            params={"paths": paths},
-        ).to_arrow_table()
-        if existing.num_rows == 0:
+        # DuckDB joins the new ids against the ids of the files they could collide with and hands
+        # back only those already stored (usually none): far cheaper than a set of every stored id.
+        self._duck.register("k2_new_ids", rows.select([MESSAGE_ID]))
+        try:
+            stored = self._duck.sql(
+                f"SELECT {MESSAGE_ID} FROM k2_new_ids WHERE {MESSAGE_ID} IN "
+                f"(SELECT {MESSAGE_ID} FROM read_parquet($paths, hive_partitioning = false))",
+                params={"paths": paths},
+            ).to_arrow_table()
+        finally:
+            self._duck.unregister("k2_new_ids")
+        if stored.num_rows == 0:
             return rows
         return rows.filter(
-            pc.invert(pc.is_in(rows[MESSAGE_ID], value_set=existing[MESSAGE_ID].combine_chunks()))
+            pc.invert(pc.is_in(rows[MESSAGE_ID], value_set=stored[MESSAGE_ID].combine_chunks()))
         )
 
     @staticmethod
@@ -204,7 +244,9 @@ class LakeWriter:
         return rows.take(pc.take(first["row_min"], pc.sort_indices(first["row_min"])))
 
     @staticmethod
-    def _overlap_filter(spec: TableSpec, rows: pa.Table) -> BooleanExpression | None:
+    def _overlap_filter(
+        spec: TableSpec, rows: pa.Table, pairs: set[tuple[str, str]]
+    ) -> BooleanExpression | None:
         """A filter that prunes the table to partitions and files ``rows`` could collide with."""
         if spec.time_column is None:
             return None
@@ -215,7 +257,7 @@ class LakeWriter:
                 at_most(spec.time_column, times["max"].as_py()),
             ),
             And(
-                one_of("exchange", set(pc.unique(rows["exchange"]).to_pylist())),
-                one_of("symbol", set(pc.unique(rows["symbol"]).to_pylist())),
+                one_of("exchange", {exchange for exchange, _ in pairs}),
+                one_of("symbol", {symbol for _, symbol in pairs}),
             ),
         )

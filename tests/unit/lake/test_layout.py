@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -63,3 +64,13 @@ def test_already_sorted_runs_are_concatenated_without_copying() -> None:
     (part,) = arrange(table, TRADES)
     assert part["symbol"].to_pylist() == ["BHP"] * 10 + ["RIO"] * 10
     assert part["symbol"].num_chunks == 2
+
+
+@given(st.lists(row, min_size=1, max_size=80), st.lists(st.integers(0, 80), max_size=6))
+def test_arrange_handles_rows_in_many_chunks(rows: list[tuple[str, str, int, int]], cuts: list[int]) -> None:
+    """Rows that arrive in several batches (one chunk each, in any order) arrange as if whole."""
+    table = _table(rows)
+    bounds = sorted({0, len(rows), *(c for c in cuts if c < len(rows))})
+    chunked = pa.concat_tables([table.slice(a, b - a) for a, b in itertools.pairwise(bounds)])
+    expected = [part.to_pylist() for part in arrange(table, TRADES)]
+    assert [part.to_pylist() for part in arrange(chunked, TRADES)] == expected
