@@ -25,12 +25,14 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from k2.api import create_app
+from k2.domain.bars import Interval
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.obs.metrics import K2Metrics
+from k2.query import CURRENT, BarQuery, QueryEngine, bars
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
-from k2.settings import ApiSettings, K2Settings
+from k2.settings import ApiSettings, K2Settings, QuerySettings
 from k2.stream.checkpoint import committed_offsets
 from k2.stream.dlq import ERROR_HEADER, OFFSET_HEADER
 from k2.stream.sink import Sink
@@ -158,6 +160,14 @@ def test_every_message_lands_once_with_its_offsets(stream_settings: K2Settings) 
         if s.operation.value == "append"
     )
     live_files = table.inspect.files().num_rows
+    # The sink kept the 1-minute rollup in step: bars from it equal bars from the trades.
+    hourly = BarQuery(Interval.parse("1h"))
+    current = lake.engine.snapshot_id(lake.engine.table(TRADES), CURRENT)
+    assert current is not None
+    assert lake.engine.rollup_snapshot(lake.engine.table(TRADES), current) is not None
+    from_ticks = QueryEngine(lake.catalog, lake.settings.lake.namespace, QuerySettings(rollup=False))
+    assert bars(lake.engine, hourly).to_pylist() == bars(from_ticks, hourly).to_pylist()
+    from_ticks.close()
     lake.close()
     assert any(s.additional_properties.get("k2.maintenance") == "compaction" for s in summaries)
     assert live_files < written  # the sink's compaction merged its small files

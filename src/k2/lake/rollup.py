@@ -18,6 +18,7 @@ rebuilds everything.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -118,6 +119,42 @@ def refresh_after(writer: LakeWriter) -> RefreshResult | None:
     except (LakeCommitConflictError, LakeUnavailableError) as error:
         log.warning("rollup_refresh_deferred", error=str(error))
         return None
+
+
+class Refresher:
+    """Refreshes the rollup of ``writer``'s lake on a thread of its own, so a writer that commits
+    often (the stream sink) does not wait for it: a request made while a refresh runs is served by
+    one more refresh after it, which catches up with every commit made meanwhile.
+    """
+
+    def __init__(self, writer: LakeWriter) -> None:
+        self._writer = writer
+        self._wanted = threading.Event()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+
+    def request(self) -> None:
+        """Ask for a refresh (after a trades commit)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="k2-rollup", daemon=True)
+            self._thread.start()
+        self._wanted.set()
+
+    def close(self) -> None:
+        """Finish the refresh asked for last, then stop."""
+        self._closing = True
+        self._wanted.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            refresh_after(self._writer)
+            if self._closing and not self._wanted.is_set():
+                return
 
 
 def refresh(catalog: Catalog, namespace: str, target_file_size_bytes: int) -> RefreshResult:

@@ -29,7 +29,7 @@ from k2.errors import RetryableError
 from k2.lake.errors import LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
-from k2.lake.rollup import refresh_after
+from k2.lake.rollup import Refresher
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
@@ -126,6 +126,7 @@ class Sink:
         self._assigned_at = 0.0
         self._outage: _Outage | None = None
         self._sequences = SequenceTracker(metrics)
+        self._rollup = Refresher(writer)
         self.report = SinkReport()
 
     def run(self, stop: threading.Event | None = None, idle_exit_s: float | None = None) -> SinkReport:
@@ -159,6 +160,7 @@ class Sink:
         finally:
             self._consumer.close()
             self._writer_schemas.close()
+            self._rollup.close()
         return self.report
 
     def _subscribed(self) -> Consumer:
@@ -340,7 +342,7 @@ class Sink:
             snapshot_id=result.snapshot_id,
         )
         if spec is TRADES and result.rows_written:
-            refresh_after(self._writer)
+            self._rollup.request()
         if self._settings.compact_min_files is not None and result.snapshot_id is not None:
             compacted = compact(self._writer.table(spec), spec, min_files=self._settings.compact_min_files)
             if compacted.snapshot_id is not None:

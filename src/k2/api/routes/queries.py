@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from k2.api import formats
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
+from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import (
     Order,
@@ -21,10 +21,10 @@ from k2.api.models import (
     TickQueryBody,
     TickTable,
 )
-from k2.api.pages import respond, run_page
+from k2.api.pages import cached_page
 from k2.api.params import as_of, checked_range
 from k2.lake.tables import table_spec
-from k2.query import Page, TickQuery, quotes, replay, trades
+from k2.query import TickQuery, quotes, replay, trades
 from k2.query.engine import AsOf
 from k2.query.errors import InvalidQueryError
 from k2.settings import ApiSettings
@@ -32,14 +32,19 @@ from k2.settings import ApiSettings
 router = APIRouter(prefix="/v1", tags=["queries"])
 
 
-def _select(page: Page, fields: list[str] | None, table: TickTable) -> Page:
+def _fields(fields: list[str] | None, table: TickTable) -> tuple[str, ...]:
+    """The columns asked for, each once (none: all).
+
+    Raises:
+        InvalidQueryError: for a field the table does not have.
+    """
     if not fields:
-        return page
+        return ()
     known = table_spec(table.value).record.names
     unknown = [f for f in fields if f not in known]
     if unknown:
         raise InvalidQueryError(f"unknown fields for {table.value}: {', '.join(unknown)}")
-    return Page(page.rows.select(list(dict.fromkeys(fields))), page.snapshot_id, page.next_cursor)
+    return tuple(dict.fromkeys(fields))
 
 
 def _body_query(
@@ -69,13 +74,23 @@ def _post(table: TickTable) -> Callable[..., Response]:
         settings: ApiSettingsDep,
         engine: EngineDep,
         metrics: MetricsDep,
+        answers: AnswersDep,
     ) -> Response:
         point = as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag)
         query = _body_query(settings, body, point, descending=body.order is Order.DESC)
-        page = run_page(
-            kind=table.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
+        return cached_page(
+            request,
+            kind=table.value,
+            spec=table_spec(table.value),
+            read=read,
+            engine=engine,
+            metrics=metrics,
+            settings=settings,
+            answers=answers,
+            query=query,
+            fmt=body.format,
+            fields=_fields(body.fields, table),
         )
-        return respond(request, table.value, _select(page, body.fields, table), body.limit, body.format)
 
     endpoint.__name__ = f"query_{table.value}"
     endpoint.__doc__ = (
@@ -103,19 +118,23 @@ def query_snapshot(
     settings: ApiSettingsDep,
     engine: EngineDep,
     metrics: MetricsDep,
+    answers: AnswersDep,
 ) -> Response:
     """Rows exactly as they were in one snapshot (an audit view); 404 for an unknown snapshot."""
     query = _body_query(settings, body, AsOf(snapshot_id=snapshot_id))
-    read = trades if body.data_type is TickTable.TRADES else quotes
-    page = run_page(
-        kind=body.data_type.value, read=read, engine=engine, metrics=metrics, query=query, settings=settings
-    )
-    return respond(
+    kind = body.data_type.value
+    return cached_page(
         request,
-        body.data_type.value,
-        _select(page, body.fields, body.data_type),
-        body.limit,
-        body.format,
+        kind=kind,
+        spec=table_spec(kind),
+        read=trades if body.data_type is TickTable.TRADES else quotes,
+        engine=engine,
+        metrics=metrics,
+        settings=settings,
+        answers=answers,
+        query=query,
+        fmt=body.format,
+        fields=_fields(body.fields, body.data_type),
     )
 
 
