@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -29,31 +30,69 @@ NOTIONAL = pa.decimal128(38, 16)
 
 PARTIAL_SCHEMA = MINUTE_BAR.arrow_schema()
 
-#: A trade's place in K2's order: (time, sequence) as one number — time in the high 64 bits,
-#: the sequence (null as -1) offset to unsigned in the low 64 — then the message id.
-ORDER_KEY = (
-    "{'k': CAST(epoch_us(timestamp) AS HUGEINT) * 18446744073709551616 "
-    "+ (CAST(coalesce(source_sequence, -1) AS HUGEINT) + 9223372036854775808), 'm': message_id}"
+#: A trade's (time, sequence) as one number: time in the high 64 bits, the sequence (null as -1)
+#: offset to unsigned in the low 64.
+TIME_KEY = (
+    "(CAST(epoch_us(timestamp) AS HUGEINT) * 18446744073709551616 "
+    "+ (CAST(coalesce(source_sequence, -1) AS HUGEINT) + 9223372036854775808))"
 )
+#: A trade's place in K2's order: its time key, then the message id.
+ORDER_KEY = f"{{'k': {TIME_KEY}, 'm': message_id}}"
+_TIED = "__k2_tied"
 
 
-def partials_sql(source: str, where: str) -> str:
+def partials_sql(source: str, where: str, *, key: str = ORDER_KEY, ties: bool = False) -> str:
     """DuckDB SQL of the partials of the trades of ``source`` matching ``where``, in buckets of
-    ``$grain`` seconds counted from UTC midnight (``$grain`` must divide an hour).
+    ``$grain`` seconds counted from UTC midnight (``$grain`` must divide an hour), open and close
+    chosen by ``key``. With ``ties``, a column says whether two trades of the bucket share the
+    smallest or the largest key (then ``key`` did not decide between them).
     """
+    tied = (
+        f", (len(min({key}, 2)) = 2 AND list_distinct(min({key}, 2)) = [min({key})]) "
+        f"OR (len(max({key}, 2)) = 2 AND list_distinct(max({key}, 2)) = [max({key})]) AS {_TIED}"
+        if ties
+        else ""
+    )
     return f"""
         SELECT symbol, exchange, time_bucket(INTERVAL ($grain) SECOND, timestamp) AS bucket_start,
-               arg_min(price, {ORDER_KEY}) AS open, max(price) AS high, min(price) AS low,
-               arg_max(price, {ORDER_KEY}) AS close,
+               arg_min(price, {key}) AS open, max(price) AS high, min(price) AS low,
+               arg_max(price, {key}) AS close,
                min(timestamp) AS first_trade,
-               arg_min(coalesce(source_sequence, -1), {ORDER_KEY}) AS first_sequence,
+               arg_min(coalesce(source_sequence, -1), {key}) AS first_sequence,
                max(timestamp) AS last_trade,
-               arg_max(coalesce(source_sequence, -1), {ORDER_KEY}) AS last_sequence,
+               arg_max(coalesce(source_sequence, -1), {key}) AS last_sequence,
                CAST(sum(quantity) AS DECIMAL(38, 8)) AS volume, count(*) AS trade_count,
-               CAST(sum(CAST(price AS DECIMAL(38, 8)) * quantity) AS DECIMAL(38, 16)) AS notional
+               CAST(sum(CAST(price AS DECIMAL(38, 8)) * quantity) AS DECIMAL(38, 16)) AS notional{tied}
         FROM {source} WHERE {where}
         GROUP BY symbol, exchange, bucket_start
     """
+
+
+def partials_of_files(
+    duck: duckdb.DuckDBPyConnection, source: str, where: str, params: dict[str, object]
+) -> pa.Table:
+    """The partials of the trades of ``source`` matching ``where`` (see :func:`partials_sql`).
+
+    Open and close are first chosen by (time, sequence) alone, which does not read the message
+    ids; the few buckets where two trades tie at the open or the close are then computed again
+    with the message id deciding, as K2's order does.
+    """
+    fast = duck.sql(partials_sql(source, where, key=TIME_KEY, ties=True), params=params).to_arrow_table()
+    tied = fast.filter(pc.fill_null(fast[_TIED], False))
+    fast = fast.filter(pc.invert(pc.fill_null(fast[_TIED], False))).drop_columns([_TIED])
+    if tied.num_rows == 0:
+        return fast.cast(PARTIAL_SCHEMA)
+    duck.register("k2_tied_buckets", tied.select(["symbol", "exchange", "bucket_start"]))
+    try:
+        narrowed = (
+            f"(SELECT s.* FROM {source} s SEMI JOIN k2_tied_buckets t ON s.symbol = t.symbol "
+            "AND s.exchange = t.exchange "
+            "AND time_bucket(INTERVAL ($grain) SECOND, s.timestamp) = t.bucket_start) AS tied"
+        )
+        exact = duck.sql(partials_sql(narrowed, where), params=params).to_arrow_table()
+    finally:
+        duck.unregister("k2_tied_buckets")
+    return pa.concat_tables([fast.cast(PARTIAL_SCHEMA), exact.cast(PARTIAL_SCHEMA)])
 
 
 @dataclass(frozen=True, slots=True)

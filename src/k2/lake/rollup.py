@@ -37,7 +37,7 @@ from pyiceberg.table.snapshots import Operation, Snapshot
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError, TableNotFoundError
 from k2.lake.files import DataFileEntry, ManifestIndex, describe
 from k2.lake.layout import arrange
-from k2.lake.partials import PARTIAL_SCHEMA, partials_sql
+from k2.lake.partials import PARTIAL_SCHEMA, partials_of_files
 from k2.lake.storage import attach_warehouse
 from k2.lake.tables import BARS_1M, TRADES, ensure_table, load_table
 from k2.lake.writer import LakeWriter, write_data_files
@@ -295,8 +295,9 @@ def _partials(
             f"(exchange = $x{i} AND symbol BETWEEN $lo{i} AND $hi{i} "
             f"AND epoch_us(timestamp) >= $s{i} AND epoch_us(timestamp) < $e{i})"
         )
-    sql = partials_sql("read_parquet($paths, hive_partitioning = false)", " OR ".join(clauses))
-    return duck.sql(sql, params=params).to_arrow_table().cast(PARTIAL_SCHEMA)
+    return partials_of_files(
+        duck, "read_parquet($paths, hive_partitioning = false)", " OR ".join(clauses), params
+    )
 
 
 def _commit(

@@ -131,20 +131,18 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         grain = MINUTE
     else:
         decoded = _decoded_partials(engine, scan, selection, grain)
-    if decoded is not None and grain == query.interval.seconds and not venue_clock:
-        return aggregates.finish(aggregates.as_bars(decoded, grain)).cast(BAR_SCHEMA)
-    params: dict[str, object] = {"seconds": query.interval.seconds}
     cursor = engine.cursor()
     try:
+        if decoded is None:
+            wide: dict[str, object] = {"paths": scan.paths, "grain": grain}
+            decoded = partials.partials_of_files(cursor, scan.source_sql, selection.where_sql(wide), wide)
+        if grain == query.interval.seconds and not venue_clock:
+            return aggregates.finish(aggregates.as_bars(decoded, grain)).cast(BAR_SCHEMA)
         cursor.register("zones", _zones_table())
-        if decoded is not None:
-            cursor.register("partials", decoded)
-            source = "partials"
-        else:
-            params.update(paths=scan.paths, grain=grain)
-            source = f"({partials.partials_sql(scan.source_sql, selection.where_sql(params))}) AS partials"
-        combined = cursor.sql(aggregates.combine_sql(source, venue_clock=venue_clock), params=params)
-        return aggregates.finish(combined.to_arrow_table()).cast(BAR_SCHEMA)
+        cursor.register("partials", decoded)
+        sql = aggregates.combine_sql("partials", venue_clock=venue_clock)
+        combined = cursor.sql(sql, params={"seconds": query.interval.seconds}).to_arrow_table()
+        return aggregates.finish(combined).cast(BAR_SCHEMA)
     finally:
         cursor.close()
 
