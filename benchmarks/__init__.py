@@ -2,3 +2,7 @@
 same data, and reports the ratio. Run ``python -m benchmarks.run``; results go to
 ``docs/benchmarks.md``. These are not tests: they print and write numbers and never fail on them.
 """
+
+# K2 first, before anything imports numpy: its process settings (numpy's huge-page advice, see
+# k2/__init__.py) then hold for K2 and for the limits measured beside it in the same process.
+import k2 as _k2  # noqa: F401

@@ -80,9 +80,9 @@ def _quotes(rng: random.Random, count: int) -> pa.Table:
                 "asset_class": "equities",
                 "timestamp": T0 + timedelta(days=rng.randrange(3), seconds=rng.randrange(0, 6 * 3600, 5)),
                 "bid_price": None if rng.random() < 0.05 else bid,
-                "bid_quantity": Decimal(100),
+                "bid_quantity": Decimal(rng.randrange(1, 50_000)) / 1000,
                 "ask_price": bid + Decimal(rng.randrange(0, 5)) / 100,
-                "ask_quantity": Decimal(200),
+                "ask_quantity": Decimal(rng.randrange(1, 500)),
                 "currency": "AUD",
                 "source_sequence": rng.randrange(1, 30),
                 "ingestion_timestamp": T0,
@@ -238,7 +238,8 @@ def test_prevailing_quotes_equal_an_asof_join_of_the_files(awkward: EmbeddedLake
             WITH last AS (SELECT * FROM q QUALIFY row_number() OVER (
                 PARTITION BY symbol, exchange, timestamp
                 ORDER BY coalesce(source_sequence, -1) DESC, message_id DESC) = 1)
-            SELECT t.message_id, l.timestamp AS quote_timestamp, l.bid_price, l.ask_price
+            SELECT t.message_id, l.timestamp AS quote_timestamp, l.bid_price, l.bid_quantity,
+                l.ask_price, l.ask_quantity
             FROM t ASOF LEFT JOIN last l
               ON t.symbol = l.symbol AND t.exchange = l.exchange AND t.timestamp >= l.timestamp
             """
@@ -259,12 +260,11 @@ def test_prevailing_quotes_equal_an_asof_join_of_the_files(awkward: EmbeddedLake
             assert row["quote_timestamp"] is None
             continue
         matched += 1
-        assert (row["quote_timestamp"], row["bid_price"], row["ask_price"]) == (
-            want["quote_timestamp"],
-            want["bid_price"],
-            want["ask_price"],
-        )
-        if row["bid_price"] is not None:
+        quote = ["quote_timestamp", "bid_price", "bid_quantity", "ask_price", "ask_quantity"]
+        assert [row[name] for name in quote] == [want[name] for name in quote]
+        if row["bid_price"] is None:
+            assert row["spread"] is None and row["mid_price"] is None
+        else:
             assert row["spread"] == row["ask_price"] - row["bid_price"]
             assert abs(row["mid_price"] - (row["bid_price"] + row["ask_price"]) / 2) <= Decimal("0.000000005")
     assert matched > 1000

@@ -30,10 +30,10 @@ def decimals(values: np.ndarray, kind: pa.DataType, valid: np.ndarray | None = N
     words[:, 0] = values
     words[:, 1] = values >> 63
     if valid is None or valid.all():
-        return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(words.tobytes())])
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes())
+        return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(words)])
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
     nulls = int(len(valid) - np.count_nonzero(valid))
-    return pa.Array.from_buffers(kind, len(values), [bitmap, pa.py_buffer(words.tobytes())], null_count=nulls)
+    return pa.Array.from_buffers(kind, len(values), [bitmap, pa.py_buffer(words)], null_count=nulls)
 
 
 def valid(values: pa.Array) -> np.ndarray:

@@ -58,21 +58,17 @@ def with_prevailing_quotes(
     books = _books(engine, scan, selection)
     if not books:
         return _append_empty(trades)
-    # Each trade's prevailing quote as a row of all the books' quotes put end to end.
-    quotes = pa.concat_tables([book.rows for book in books.values()])
-    offsets = np.cumsum([0] + [book.rows.num_rows for book in books.values()])
-    chosen = np.full(trades.num_rows, -1, dtype=np.int64)
+    picked = _Picked.empty(trades.num_rows)
     trade_times = trades["timestamp"].cast(pa.int64()).to_numpy(zero_copy_only=False)
     groups = _rows_by_book(symbol_codes, trades["exchange"].combine_chunks().dictionary_encode())
-    for position, (key, book) in enumerate(books.items()):
+    window = tolerance // timedelta(microseconds=1)
+    for key, book in books.items():
         rows = groups.get(key)
-        if rows is None:
-            continue
-        at = np.searchsorted(book.times, trade_times[rows], "right") - 1
-        found = at >= 0
-        fresh = trade_times[rows] - book.times[np.maximum(at, 0)] <= int(tolerance.total_seconds() * 1e6)
-        chosen[rows] = np.where(found & fresh, at + offsets[position], -1)
-    picked = quotes.take(pa.array(chosen, mask=chosen < 0))
+        if rows is not None:
+            times = trade_times[rows]
+            at = np.searchsorted(book.times, times, "right") - 1
+            fresh = (at >= 0) & (times - book.times[np.maximum(at, 0)] <= window)
+            picked.take(book, rows[fresh], at[fresh])
     return _append(trades, picked)
 
 
@@ -103,13 +99,13 @@ class _Book:
     times: np.ndarray
 
 
-_SOURCE = ["timestamp", "bid_price", "bid_quantity", "ask_price", "ask_quantity"]
+_PRICES = ("bid_price", "bid_quantity", "ask_price", "ask_quantity")
 
 
 def _books(engine: QueryEngine, scan: Scan, selection: Selection) -> dict[tuple[str, str], _Book]:
     """The quotes of ``selection`` per symbol and exchange, in K2's order."""
     by_book: dict[tuple[str, str], list[ranges.Piece]] = {}
-    for piece in ranges.pieces(engine, scan, selection, _SOURCE):
+    for piece in ranges.pieces(engine, scan, selection, _PRICES):
         exchange = piece.block.group.file.exchange
         if exchange is None:  # a file whose partition does not pin its exchange: split its rows
             names = pc.unique(ranges.materialise(engine, scan, piece, ["exchange"]).rows["exchange"])
@@ -120,29 +116,75 @@ def _books(engine: QueryEngine, scan: Scan, selection: Selection) -> dict[tuple[
             by_book.setdefault((piece.symbol, exchange), []).append(piece)
     books = {}
     for key, found in sorted(by_book.items()):
-        merged = ranges.merge(engine, scan, found, _SOURCE)
+        merged = ranges.merge(engine, scan, found, _PRICES)
         if merged is not None:
             books[key] = _Book(merged.rows, merged.times)
     return books
 
 
-def _append(trades: pa.Table, quotes: pa.Table) -> pa.Table:
-    bid, ask = quotes["bid_price"].combine_chunks(), quotes["ask_price"].combine_chunks()
-    both = decimals.valid(bid) & decimals.valid(ask)
-    bid_units, ask_units = decimals.units(bid), decimals.units(ask)
+@dataclass(frozen=True, slots=True)
+class _Picked:
+    """Each trade's prevailing quote, gathered column by column: its time (µs) and the unscaled
+    integers of its prices and quantities, with which of them are there.
+    """
+
+    found: np.ndarray
+    times: np.ndarray
+    units: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, rows: int) -> _Picked:
+        """No quote yet for any of ``rows`` trades."""
+        return cls(
+            np.zeros(rows, dtype=bool),
+            np.zeros(rows, dtype=np.int64),
+            {name: np.zeros(rows, dtype=np.int64) for name in _PRICES},
+            {name: np.zeros(rows, dtype=bool) for name in _PRICES},
+        )
+
+    def take(self, book: _Book, trades: np.ndarray, quotes: np.ndarray) -> None:
+        """Trades at positions ``trades`` get the quotes of ``book`` at positions ``quotes``."""
+        self.found[trades] = True
+        self.times[trades] = book.times[quotes]
+        for name in _PRICES:
+            units, valid = _units_of(book.rows[name])
+            self.units[name][trades] = units[quotes]
+            self.valid[name][trades] = True if valid is None else valid[quotes]
+
+
+def _units_of(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray | None]:
+    """A decimal column's unscaled integers, and which are not null (None: all of them)."""
+    chunks = column.chunks
+    units = np.concatenate([decimals.units(chunk) for chunk in chunks]) if chunks else np.zeros(0, np.int64)
+    if column.null_count == 0:
+        return units, None
+    return units, np.concatenate([decimals.valid(chunk) for chunk in chunks])
+
+
+def _append(trades: pa.Table, picked: _Picked) -> pa.Table:
+    found, units, valid = picked.found, picked.units, picked.valid
+    for name in _PRICES:
+        valid[name] &= found
+    bid, ask = units["bid_price"], units["ask_price"]
+    both = valid["bid_price"] & valid["ask_price"]
+    stamps = pa.Array.from_buffers(
+        pa.int64(), len(found), [_bitmap(found), pa.py_buffer(picked.times)], null_count=-1
+    )
     columns = {
-        "quote_timestamp": quotes["timestamp"].combine_chunks(),
-        "bid_price": bid,
-        "bid_quantity": quotes["bid_quantity"].combine_chunks(),
-        "ask_price": ask,
-        "ask_quantity": quotes["ask_quantity"].combine_chunks(),
-        "mid_price": decimals.decimals(decimals.halve(np.where(both, bid_units + ask_units, 0)), PRICE, both),
-        "spread": decimals.decimals(np.where(both, ask_units - bid_units, 0), PRICE, both),
+        "quote_timestamp": stamps.view(QUOTE_COLUMNS.field("quote_timestamp").type),
+        **{name: decimals.decimals(units[name], PRICE, valid[name]) for name in _PRICES},
+        "mid_price": decimals.decimals(decimals.halve(np.where(both, bid + ask, 0)), PRICE, both),
+        "spread": decimals.decimals(np.where(both, ask - bid, 0), PRICE, both),
     }
     result = trades
     for field in QUOTE_COLUMNS:
-        result = result.append_column(field, columns[field.name].cast(field.type))
+        result = result.append_column(field, columns[field.name])
     return result
+
+
+def _bitmap(valid: np.ndarray) -> pa.Buffer | None:
+    return None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
 
 
 def _append_empty(trades: pa.Table) -> pa.Table:
