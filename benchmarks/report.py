@@ -161,6 +161,9 @@ def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine
                 if m.target is not None
             ],
         ),
+        "",
+        "For each target not met, the measured reason and what would meet it: [docs/design.md, "
+        '"Speed: the targets not met"](design.md#speed-the-targets-not-met-why-and-what-would-meet-them).',
     ]
     for number, section in enumerate(sections, start=1):
         lines += [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -49,12 +50,30 @@ def _counting(metrics: K2Metrics, cache: str) -> Callable[[bool], None]:
     return count
 
 
-def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistry | None = None) -> FastAPI:
+def server_app() -> FastAPI:
+    """The API as ``k2 serve`` runs it (uvicorn's factory in each worker process): settings from
+    the environment, and the objects alive once the lake is open frozen out of Python's cyclic
+    garbage collector. Those are mostly the imported modules (~200k objects): a full collection
+    walking them all paused a request here for ~90-110 ms; frozen, a collection only walks what
+    the server made since.
+    """
+    return create_app(freeze_startup_objects=True)
+
+
+def create_app(
+    settings: K2Settings | None = None,
+    *,
+    registry: CollectorRegistry | None = None,
+    freeze_startup_objects: bool = False,
+) -> FastAPI:
     """Build the API over the lake ``settings`` name.
 
     Args:
         settings: K2's settings; read from the environment when omitted.
         registry: where metrics are registered; a fresh registry when omitted.
+        freeze_startup_objects: when the lake is open, collect garbage once and freeze every
+            object left (``gc.freeze``): for a server process, which lives on; not for a process
+            that builds many apps (tests), whose frozen objects would never be collected.
     """
     settings = settings or K2Settings()
     metrics = K2Metrics(registry or CollectorRegistry())
@@ -75,6 +94,9 @@ def create_app(settings: K2Settings | None = None, *, registry: CollectorRegistr
         )
         if query.preload_days:
             warming.start()
+        if freeze_startup_objects:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:

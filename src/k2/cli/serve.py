@@ -32,7 +32,7 @@ def run_server(
     if api_keys is not None:
         os.environ["K2_API_KEYS"] = api_keys
     uvicorn.run(
-        "k2.api.app:create_app",
+        "k2.api.app:server_app",
         factory=True,
         host=host or api.host,
         port=port or api.port,
