@@ -263,7 +263,8 @@ def test_prevailing_quotes_equal_an_asof_join_of_the_files(awkward: EmbeddedLake
         quote = ["quote_timestamp", "bid_price", "bid_quantity", "ask_price", "ask_quantity"]
         assert [row[name] for name in quote] == [want[name] for name in quote]
         if row["bid_price"] is None:
-            assert row["spread"] is None and row["mid_price"] is None
+            assert row["spread"] is None
+            assert row["mid_price"] is None
         else:
             assert row["spread"] == row["ask_price"] - row["bid_price"]
             assert abs(row["mid_price"] - (row["bid_price"] + row["ask_price"]) / 2) <= Decimal("0.000000005")
