@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry
 
-from benchmarks import stream_throughput as throughput
 from benchmarks.common import Sizes, log, percentile
 from benchmarks.feed_k2 import binance_settings, k2_latency, run_feed
 from benchmarks.feed_limit import bare_producer, raw_client, raw_latency
@@ -34,6 +33,7 @@ from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate
 from k2.ingest.feed_sink import CountingSink, KafkaFeedSink
 from k2.ingest.producer import LINGER_MS
+from k2.kafka.topics import ensure_topics
 from k2.obs.metrics import K2Metrics
 from k2.settings import K2Settings
 
@@ -71,7 +71,7 @@ class _Figures:
 def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
     kafka = base.kafka.model_copy(update={"topic_prefix": f"bench-{run}.feed."})
     raw_topic = f"bench-{run}.feed.raw-frames"
-    throughput.create_topics(kafka, {raw_topic: kafka.partitions})
+    ensure_topics(kafka, {raw_topic: kafka.partitions})
     count = MESSAGES[sizes.name]
     path = frames_file(count)
     frames = path.read_bytes().splitlines()

@@ -29,8 +29,9 @@ from benchmarks.common import Sizes, log, percentile
 from benchmarks.on_platform import PlatformRun, platform_run, remove_topics_and_subjects
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate, SinkClock
-from k2.ingest.producer import DLQ_PARTITIONS
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
+from k2.kafka.dead_letters import PARTITIONS as DEAD_LETTER_PARTITIONS
+from k2.kafka.topics import ensure_topics
 from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
 from k2.lake.storage import file_system
 from k2.lake.tables import TRADES
@@ -164,8 +165,8 @@ def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
     topic, raw_topic = throughput.topic_of(bulk.kafka, rows), throughput.topic_of(raw.kafka, rows)
     dead_letters = dlq_topic(rows["exchange"][0].as_py(), bulk.kafka.topic_prefix)
     partitions = bulk.kafka.partitions
-    throughput.create_topics(
-        bulk.kafka, {topic: partitions, raw_topic: partitions, dead_letters: DLQ_PARTITIONS}
+    ensure_topics(
+        bulk.kafka, {topic: partitions, raw_topic: partitions, dead_letters: DEAD_LETTER_PARTITIONS}
     )
     schema = Schema(orjson.dumps(RecordCodec(TRADES.record).schema).decode(), "AVRO")
     with SchemaRegistryClient({"url": bulk.kafka.schema_registry_url}) as registry:

@@ -12,8 +12,6 @@ from typing import Any
 
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 from prometheus_client import CollectorRegistry
 from pyiceberg.table import Table as IcebergTable
 
@@ -26,13 +24,13 @@ from k2.ingest.producer import (
     producer_config,
 )
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.schema_registry import WriterSchemas
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.tables import TRADES
 from k2.lake.writer import AppendResult, LakeWriter
 from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import Decoded, RecordCodec
 from k2.schemas.topics import DataType, market_topic
-from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings, KafkaSettings
 from k2.stream.sink import Sink, SinkReport
 
@@ -126,16 +124,6 @@ def topic_of(kafka: KafkaSettings, rows: pa.Table) -> str:
     return market_topic(asset_class, DataType.TRADES, exchange, kafka.topic_prefix)
 
 
-def create_topics(kafka: KafkaSettings, partitions: dict[str, int]) -> None:
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
-    new = [
-        NewTopic(name, num_partitions=n, replication_factor=kafka.replication_factor)
-        for name, n in partitions.items()
-    ]
-    for future in admin.create_topics(new, operation_timeout=30).values():
-        future.result()
-
-
 def messages_in(kafka: KafkaSettings, topic: str) -> int:
     consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers, "group.id": "k2-bench-offsets"})
     try:
@@ -220,7 +208,7 @@ def drain_raw(settings: K2Settings, topic: str, expected: int) -> tuple[list[byt
 
 def decode(settings: K2Settings, values: list[bytes | None], schema_id: int) -> Rate:
     """``RecordCodec.decode`` alone, in the sink's poll-sized chunks, with the sink's schema lookup."""
-    schemas = WriterSchemas(settings.kafka.schema_registry_url)
+    schemas = WriterSchemas(settings.kafka)
     schemas(schema_id)  # fetched once, as the sink does
     codec = RecordCodec(TRADES.record)
     step = settings.stream.poll_messages

@@ -161,6 +161,32 @@ class KafkaSettings(BaseSettings):
         description="A produced message the broker has not acknowledged within this time fails "
         "(a bulk load then stops with an error; the live feed sends it again).",
     )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="How every K2 Kafka client talks to the brokers (librdkafka's security.protocol).",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism, with a SASL_* security protocol."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    ssl_ca_location: Path | None = Field(
+        None, description="CA certificate file that signs the brokers' certificates (SSL, SASL_SSL)."
+    )
+    schema_registry_auth: SecretStr | None = Field(
+        None, description="'user:password' for the schema registry's HTTP basic authentication."
+    )
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Self:
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_mechanism and self.sasl_username and self.sasl_password
+        ):
+            raise ValueError(
+                f"K2_KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs K2_KAFKA_SASL_MECHANISM, "
+                "K2_KAFKA_SASL_USERNAME and K2_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
 
 class StreamSettings(BaseSettings):

@@ -25,8 +25,9 @@ from pydantic import SecretStr
 
 from k2.api import create_app
 from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import REASON_HEADER, KafkaFeedSink
+from k2.ingest.feed_sink import KafkaFeedSink
 from k2.ingest.feed_status import FeedStats
+from k2.kafka.dead_letters import REASON_HEADER
 from k2.lake.tables import QUOTES, TRADES
 from k2.obs.metrics import K2Metrics
 from k2.query.ticks import TickQuery, trades

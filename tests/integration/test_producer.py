@@ -26,13 +26,10 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from k2.errors import NotFoundError
 from k2.ingest.loader import new_load_id, reject_file_for
 from k2.ingest.produce_source import ProduceReport, produce_source
-from k2.ingest.producer import (
-    DeliveryFailedError,
-    KafkaUnavailableError,
-    MarketProducer,
-)
+from k2.ingest.producer import DeliveryFailedError, MarketProducer
 from k2.ingest.sources.asx import AsxSource
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.topics import KafkaUnavailableError
 from k2.lake.tables import DIVIDENDS, INSTRUMENTS, QUOTES, SPLITS, TRADES, TableSpec
 from k2.schemas.codec import HEADER, Decoded, RecordCodec, SchemaLookup
 from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject

@@ -25,6 +25,9 @@ from k2.api import create_app
 from k2.errors import ConfigurationError
 from k2.ingest.producer import MarketProducer
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.clients import registry_client
+from k2.kafka.dead_letters import ERROR_HEADER
+from k2.kafka.schema_registry import register
 from k2.lake.maintenance import compact
 from k2.lake.tables import TRADES
 from k2.obs.metrics import K2Metrics
@@ -33,7 +36,6 @@ from k2.schemas import TRADE, Column, Kind, Record
 from k2.schemas.codec import HEADER, RecordCodec
 from k2.schemas.topics import DataType, market_topic, value_subject
 from k2.settings import ApiSettings, K2Settings
-from k2.stream.dlq import ERROR_HEADER
 from k2.stream.sink import Sink, SinkReport
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 from tests.fixtures.platform import dead_letters, isolated
@@ -116,14 +118,14 @@ def test_an_added_optional_field_reaches_the_table_and_an_incompatible_change_is
     first, before, after = _rows(1, 20), _rows(21, 10), _rows(31, 10)
     order_ids = [f"O-{i}" if i % 4 else None for i in range(31, 41)]
 
-    with MarketProducer(settings.kafka) as producer:
+    with MarketProducer(settings.kafka) as producer, registry_client(settings.kafka) as registry:
         # v2 through K2's own producer: creates the topic and registers v2 under BACKWARD.
         producer.produce_batch(SourceBatch(TRADES, first, first.num_rows, 0))
         producer.flush()
         assert _run_sink(settings).rows_written == first.num_rows
 
-        v2_id = producer._register(subject, RecordCodec(TRADE).schema)
-        v3_id = producer._register(subject, TRADE_V3.avro_schema())
+        v2_id = register(registry, subject, RecordCodec(TRADE).schema)
+        v3_id = register(registry, subject, TRADE_V3.avro_schema())
         assert v3_id != v2_id
         v2 = RecordCodec(TRADE).encode(before, v2_id)
         v3 = _written(TRADE_V3, v3_id, after, order_ids)
@@ -134,7 +136,7 @@ def test_an_added_optional_field_reaches_the_table_and_an_incompatible_change_is
 
         # Not backward compatible: the registry refuses it, and K2 says so.
         with pytest.raises(ConfigurationError) as refused:
-            producer._register(subject, TRADE_V4.avro_schema())
+            register(registry, subject, TRADE_V4.avro_schema())
         message = str(refused.value)
         assert f"schema registry refused the schema of {subject}" in message
         assert "incompatible" in message.lower()
@@ -185,12 +187,12 @@ def test_a_writer_that_would_retype_an_added_column_is_dead_lettered(settings: K
     topics = {
         exchange: market_topic("equities", DataType.TRADES, exchange, prefix) for exchange in ("SYN", "SYX")
     }
-    with MarketProducer(settings.kafka) as producer:
+    with MarketProducer(settings.kafka) as producer, registry_client(settings.kafka) as registry:
         for exchange in topics:
             rows = _rows(1, 3, exchange)
             producer.produce_batch(SourceBatch(TRADES, rows, rows.num_rows, 0))
-        as_text = producer._register(value_subject(topics["SYN"]), TRADE_V3.avro_schema())
-        as_long = producer._register(value_subject(topics["SYX"]), TRADE_V3_LONG.avro_schema())
+        as_text = register(registry, value_subject(topics["SYN"]), TRADE_V3.avro_schema())
+        as_long = register(registry, value_subject(topics["SYX"]), TRADE_V3_LONG.avro_schema())
     _send(settings, topics["SYN"], _written(TRADE_V3, as_text, _rows(4, 2), ["A", "B"]))
     report = _run_sink(settings)
     assert (report.rows_written, report.dead_letters) == (8, 0)

@@ -27,6 +27,7 @@ from pydantic import SecretStr
 from k2.api import create_app
 from k2.domain.bars import Interval
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
+from k2.kafka.dead_letters import ERROR_HEADER, OFFSET_HEADER
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.obs.metrics import K2Metrics
 from k2.query import CURRENT, BarQuery, QueryEngine, bars
@@ -34,7 +35,6 @@ from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.settings import ApiSettings, K2Settings, QuerySettings
 from k2.stream.checkpoint import committed_offsets
-from k2.stream.dlq import ERROR_HEADER, OFFSET_HEADER
 from k2.stream.sink import Sink
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 from tests.fixtures.platform import dead_letters, isolated

@@ -9,18 +9,17 @@ like one across a reconnect: counted, listed and backfilled.
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.domain.events import AssetClass
+from k2.kafka.partitions import Span, read_spans, reader, watermarks
+from k2.kafka.schema_registry import WriterSchemas
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, market_topic
-from k2.schemas.writers import WriterSchemas
 from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -43,7 +42,7 @@ def last_trade_ids(settings: KafkaSettings, exchange: str, symbols: list[str]) -
         values = _tail(settings, topic)
         if not values:
             return {}
-        schemas = WriterSchemas(settings.schema_registry_url)
+        schemas = WriterSchemas(settings)
         try:
             rows = RecordCodec(DataType.TRADES.record).decode(values, schemas).rows
         finally:
@@ -62,44 +61,15 @@ def last_trade_ids(settings: KafkaSettings, exchange: str, symbols: list[str]) -
 
 def _tail(settings: KafkaSettings, topic: str) -> list[bytes | None]:
     """The last :data:`RESUME_TAIL_MESSAGES` values of each partition of ``topic``."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": "k2-feed-resume",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    consumer = reader(settings, "k2-feed-resume")
     try:
         metadata = consumer.list_topics(topic, timeout=RESUME_TIMEOUT_S).topics.get(topic)
         if metadata is None or metadata.error is not None:
             return []  # no such topic yet: a first start
-        ends: dict[int, int] = {}
-        starts: list[TopicPartition] = []
+        spans = {}
         for partition in metadata.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=RESUME_TIMEOUT_S
-            )
-            if high > low:
-                starts.append(TopicPartition(topic, partition, max(low, high - RESUME_TAIL_MESSAGES)))
-                ends[partition] = high
-        consumer.assign(starts)
-        values: list[bytes | None] = []
-        deadline = time.monotonic() + RESUME_TIMEOUT_S
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{topic} did not deliver its last messages within {RESUME_TIMEOUT_S:g} s")
-            for message in consumer.consume(10_000, timeout=0.2):
-                partition, error = message.partition() or 0, message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        ends.pop(partition, None)
-                    continue
-                offset = message.offset() or 0
-                if offset < ends.get(partition, 0):
-                    values.append(message.value())
-                if offset + 1 >= ends.get(partition, 0):
-                    ends.pop(partition, None)
-        return values
+            held = watermarks(consumer, topic, partition, RESUME_TIMEOUT_S)
+            spans[(topic, partition)] = Span(max(held.start, held.end - RESUME_TAIL_MESSAGES), held.end)
+        return read_spans(consumer, spans, RESUME_TIMEOUT_S)
     finally:
         consumer.close()

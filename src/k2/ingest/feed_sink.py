@@ -15,33 +15,17 @@ from types import TracebackType
 from typing import Protocol, Self
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from k2.ingest.feed_resume import last_trade_ids
-from k2.ingest.producer import (
-    ADMIN_TIMEOUT_S,
-    DLQ_PARTITIONS,
-    LINGER_MS,
-    QUEUE_FULL_WAIT_S,
-    DeliveryFailedError,
-    KafkaUnavailableError,
-    MarketProducer,
-)
+from k2.ingest.producer import LINGER_MS, DeliveryFailedError, MarketProducer
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.dead_letters import DeadLetterError, DeadLetterWriter, Origin
 from k2.obs.metrics import K2Metrics
 from k2.schemas.topics import dlq_topic
 from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
-#: Headers of a feed dead letter.
-ERROR_HEADER = "k2.error"
-REASON_HEADER = "k2.error.reason"
-SOURCE_HEADER = "k2.source"
-#: How long a dead-letter flush may take.
-DLQ_FLUSH_TIMEOUT_S = 30.0
 #: Flushes, each queueing again what failed before, before the sink gives up at shutdown.
 FLUSH_ATTEMPTS = 3
 #: Longest the delivery-report thread waits for a report before it looks whether to stop.
@@ -92,7 +76,6 @@ class KafkaFeedSink:
 
     Attributes:
         resent: messages Kafka failed to take that were queued again.
-        dead_letters: dead letters Kafka acknowledged.
     """
 
     def __init__(
@@ -106,15 +89,13 @@ class KafkaFeedSink:
         self._settings = settings
         self._producer = self._market_producer(settings, metrics, linger_ms)
         self._dlq_topic = dlq_topic(exchange, settings.topic_prefix)
-        self._dlq: Producer | None = None
-        self._dlq_failures: list[str] = []
+        self._dead_letters: DeadLetterWriter | None = None
         self._exchange = exchange
-        self._source = f"feed:{exchange.lower()}"
+        self._origin = Origin(f"feed:{exchange.lower()}")
         self._closing = threading.Event()
         self._reports = threading.Thread(target=self._serve_reports, name="k2-feed-reports", daemon=True)
         self._reports.start()
         self.resent = 0
-        self.dead_letters = 0
 
     def __enter__(self) -> Self:
         return self
@@ -127,8 +108,16 @@ class KafkaFeedSink:
         try:
             self._producer.__exit__(exc_type, exc, tb)
         finally:
-            if self._dlq is not None:
-                self._dlq.flush(DLQ_FLUSH_TIMEOUT_S)
+            if self._dead_letters is not None:
+                try:
+                    self._dead_letters.flush()
+                except DeadLetterError as error:
+                    log.warning("feed_dead_letters_not_stored", error=str(error))
+
+    @property
+    def dead_letters(self) -> int:
+        """Dead letters Kafka acknowledged."""
+        return self._dead_letters.sent if self._dead_letters is not None else 0
 
     def produce(self, batch: SourceBatch) -> None:
         """Queue the batch on the market producer.
@@ -152,6 +141,7 @@ class KafkaFeedSink:
 
         Raises:
             DeliveryFailedError: something was still not delivered.
+            DeadLetterError: a dead letter was not stored.
         """
         for attempt in range(1, FLUSH_ATTEMPTS + 1):
             try:
@@ -161,11 +151,8 @@ class KafkaFeedSink:
                 if attempt == FLUSH_ATTEMPTS:
                     raise
                 self._resend()
-        if self._dlq is not None:
-            unsent = self._dlq.flush(DLQ_FLUSH_TIMEOUT_S)
-            if unsent or self._dlq_failures:
-                failures, self._dlq_failures = self._dlq_failures, []
-                raise DeliveryFailedError(f"dead letters not stored: {unsent} pending, e.g. {failures[:3]}")
+        if self._dead_letters is not None:
+            self._dead_letters.flush()
 
     def last_trade_ids(self, symbols: list[str]) -> dict[str, int]:
         """The largest trade id of each of ``symbols`` among the last trades in the venue's topic
@@ -190,66 +177,17 @@ class KafkaFeedSink:
             self._producer.poll(REPORTS_POLL_S)
 
     def dead_letter(self, frame: bytes, reason: str, detail: str) -> None:
-        """Queue ``frame`` on the dead-letter topic, creating the topic the first time.
+        """Queue ``frame`` on the venue's dead-letter topic (created the first time), keyed by
+        ``reason``.
 
         Raises:
             KafkaUnavailableError: the topic could not be created for want of an answer.
         """
-        producer = self._dead_letter_producer()
-        headers: list[tuple[str, str | bytes | None]] = [
-            (ERROR_HEADER, detail.encode()),
-            (REASON_HEADER, reason.encode()),
-            (SOURCE_HEADER, self._source.encode()),
-        ]
-        while True:
-            try:
-                producer.produce(
-                    self._dlq_topic,
-                    value=frame,
-                    key=reason.encode(),
-                    headers=headers,
-                    on_delivery=self._dl_done,
-                )
-                break
-            except BufferError:
-                producer.poll(QUEUE_FULL_WAIT_S)
-        producer.poll(0)
-
-    def _dead_letter_producer(self) -> Producer:
-        if self._dlq is None:
-            self._ensure_dlq_topic()
-            self._dlq = Producer(
-                {
-                    "bootstrap.servers": self._settings.bootstrap_servers,
-                    "client.id": "k2-feed-dlq",
-                    "enable.idempotence": True,
-                    "acks": "all",
-                    "linger.ms": 5,
-                }
-            )
-        return self._dlq
-
-    def _ensure_dlq_topic(self) -> None:
-        admin = AdminClient({"bootstrap.servers": self._settings.bootstrap_servers})
-        try:
-            if self._dlq_topic in admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics:
-                return
-            topic = NewTopic(
-                self._dlq_topic,
-                num_partitions=DLQ_PARTITIONS,
-                replication_factor=self._settings.replication_factor,
-            )
-            admin.create_topics([topic], operation_timeout=ADMIN_TIMEOUT_S)[self._dlq_topic].result()
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise KafkaUnavailableError(f"cannot create topic {self._dlq_topic}: {error.str()}") from exc
-
-    def _dl_done(self, error: KafkaError | None, _message: Message) -> None:
-        if error is None:
-            self.dead_letters += 1
-        else:
-            self._dlq_failures.append(error.str())
+        if self._dead_letters is None:
+            self._dead_letters = DeadLetterWriter(self._settings, "k2-feed-dlq")
+        self._dead_letters.send(
+            self._dlq_topic, frame, reason.encode(), reason=reason, error=detail, origin=self._origin
+        )
 
 
 class CountingSink:

@@ -18,21 +18,19 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.common._httpx_compat import httpx as registry_http
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from k2.errors import ConfigurationError, K2Error, RetryableError
+from k2.errors import K2Error, RetryableError
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka import dead_letters
+from k2.kafka.clients import ConfigValue, client_config, registry_client
+from k2.kafka.schema_registry import register
+from k2.kafka.topics import ensure_topics
 from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
@@ -60,22 +58,12 @@ ABANDON_TIMEOUT_S = 10.0
 QUEUE_FULL_WAIT_S = 0.05
 #: Rows encoded at once: bounds the encoded values held in memory while librdkafka sends.
 ENCODE_ROWS = 50_000
-#: Subject compatibility: a new schema version must read everything written before it.
-COMPATIBILITY = "BACKWARD"
-#: Dead letters are few; one partition keeps them in the order they were found.
-DLQ_PARTITIONS = 1
-#: Seconds an admin request (metadata, topic creation) may take.
-ADMIN_TIMEOUT_S = 30.0
 #: Delivery failures quoted in the error; the rest are only counted.
 QUOTED_FAILURES = 5
 
 
 class DeliveryFailedError(RetryableError):
     """Kafka did not acknowledge some messages; producing the same rows again is safe."""
-
-
-class KafkaUnavailableError(RetryableError):
-    """The Kafka cluster or the schema registry did not answer."""
 
 
 class ProducerFatalError(K2Error):
@@ -97,27 +85,27 @@ def flush_timeout_s(settings: KafkaSettings) -> float:
     return settings.delivery_timeout_ms / 1000 + FLUSH_MARGIN_S
 
 
-def producer_config(
-    settings: KafkaSettings, linger_ms: float = LINGER_MS
-) -> dict[str, str | int | float | bool]:
+def producer_config(settings: KafkaSettings, linger_ms: float = LINGER_MS) -> dict[str, ConfigValue]:
     """The librdkafka settings of K2's producer: idempotent, fully acknowledged, batched, compressed.
 
     The partitioner is Java's (murmur2), so a symbol lands on the partition any Java client picks.
     ``linger_ms`` is how long a message may wait for its batch to fill.
     """
-    return {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "client.id": CLIENT_ID,
-        "enable.idempotence": True,
-        "acks": "all",
-        "compression.type": COMPRESSION,
-        "linger.ms": linger_ms,
-        "batch.size": BATCH_BYTES,
-        "batch.num.messages": BATCH_MESSAGES,
-        "queue.buffering.max.messages": QUEUE_MESSAGES,
-        "delivery.timeout.ms": settings.delivery_timeout_ms,
-        "partitioner": "murmur2_random",
-    }
+    return client_config(
+        settings,
+        CLIENT_ID,
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "compression.type": COMPRESSION,
+            "linger.ms": linger_ms,
+            "batch.size": BATCH_BYTES,
+            "batch.num.messages": BATCH_MESSAGES,
+            "queue.buffering.max.messages": QUEUE_MESSAGES,
+            "delivery.timeout.ms": settings.delivery_timeout_ms,
+            "partitioner": "murmur2_random",
+        },
+    )
 
 
 @dataclass
@@ -186,7 +174,7 @@ class MarketProducer:
         self._settings = settings
         self._metrics = metrics
         self._producer = Producer({**producer_config(settings, linger_ms), "error_cb": _on_client_error})
-        self._registry = SchemaRegistryClient({"url": settings.schema_registry_url})
+        self._registry = registry_client(settings)
         self._codecs: dict[DataType, RecordCodec] = {}
         self._routes: dict[tuple[str, DataType, str], _Route] = {}
         self._callbacks: dict[str, Callable[[KafkaError | None, Message], None]] = {}
@@ -364,10 +352,13 @@ class MarketProducer:
             return route
         prefix = self._settings.topic_prefix
         topic = market_topic(asset_class, data_type, exchange, prefix)
-        self._ensure_topics({topic: self._settings.partitions, dlq_topic(exchange, prefix): DLQ_PARTITIONS})
+        ensure_topics(
+            self._settings,
+            {topic: self._settings.partitions, dlq_topic(exchange, prefix): dead_letters.PARTITIONS},
+        )
         codec = self._codecs.setdefault(data_type, RecordCodec(data_type.record))
         subject = value_subject(topic)
-        schema_id = self._register(subject, codec.schema)
+        schema_id = register(self._registry, subject, codec.schema)
         counts = self.stats.topics.setdefault(topic, TopicStats())
         on_delivery = self._callbacks.setdefault(topic, self._delivery_callback(counts))
         route = _Route(topic, codec, schema_id, on_delivery)
@@ -392,50 +383,6 @@ class MarketProducer:
                 )
 
         return on_delivery
-
-    def _ensure_topics(self, partitions: dict[str, int]) -> None:
-        """Create the topics that do not exist yet; one that appears meanwhile is fine."""
-        # An admin client of its own each time: topics are set up once per route, and AdminClient
-        # has no close(), so a kept one would stay connected for the producer's whole life.
-        admin = AdminClient({"bootstrap.servers": self._settings.bootstrap_servers})
-        try:
-            existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
-        except KafkaException as exc:
-            raise KafkaUnavailableError(
-                f"Kafka at {self._settings.bootstrap_servers} did not answer: {exc.args[0]}"
-            ) from exc
-        missing = [
-            NewTopic(name, num_partitions=count, replication_factor=self._settings.replication_factor)
-            for name, count in partitions.items()
-            if name not in existing
-        ]
-        if not missing:
-            return
-        futures = admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S)
-        for name, future in futures.items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                error: KafkaError = exc.args[0]
-                if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                    continue
-                kind = KafkaUnavailableError if error.retriable() else ConfigurationError
-                raise kind(f"cannot create topic {name}: {error.str()}") from exc
-            log.info("topic_created", topic=name, partitions=partitions[name])
-
-    def _register(self, subject: str, schema: dict[str, Any]) -> int:
-        """Set the subject's compatibility, then register the schema (or find it registered)."""
-        try:
-            self._registry.set_compatibility(subject_name=subject, level=COMPATIBILITY)
-            return self._registry.register_schema(subject, Schema(orjson.dumps(schema).decode(), "AVRO"))
-        except SchemaRegistryError as exc:
-            if exc.http_status_code >= 500:
-                raise KafkaUnavailableError(f"schema registry failed on {subject}: {exc}") from exc
-            raise ConfigurationError(f"schema registry refused the schema of {subject}: {exc}") from exc
-        except registry_http.TransportError as exc:
-            raise KafkaUnavailableError(
-                f"schema registry at {self._settings.schema_registry_url} did not answer: {exc}"
-            ) from exc
 
 
 def _on_client_error(error: KafkaError) -> None:

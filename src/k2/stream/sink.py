@@ -26,6 +26,9 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from k2.errors import RetryableError
+from k2.kafka.clients import client_config
+from k2.kafka.dead_letters import DeadLetterWriter, Origin
+from k2.kafka.schema_registry import WriterSchemas
 from k2.lake.errors import LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
@@ -36,13 +39,14 @@ from k2.obs.metrics import K2Metrics
 from k2.schemas.codec import RecordCodec
 from k2.schemas.record import Column
 from k2.schemas.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
-from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
-from k2.stream.dlq import DeadLetters
 from k2.stream.sequences import SequenceTracker
 
 log = structlog.get_logger(__name__)
+
+#: The dead-letter reason of a message the sink could not decode.
+UNDECODABLE = "undecodable"
 
 
 @dataclass
@@ -105,22 +109,24 @@ class Sink:
         self._prefix = kafka.topic_prefix
         self._writer = writer
         self._metrics = metrics
-        common = {"bootstrap.servers": kafka.bootstrap_servers}
-        self._consumer_config = {
-            **common,
-            "group.id": self._settings.group_id,
-            # Static membership: a sink restarted after a crash takes its old place at once
-            # instead of waiting for the group to time the dead member out.
-            "group.instance.id": self._settings.instance_id,
-            "session.timeout.ms": 15_000,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "isolation.level": "read_committed",
-            "topic.metadata.refresh.interval.ms": 5000,
-        }
+        self._consumer_config = client_config(
+            kafka,
+            "k2-sink",
+            {
+                "group.id": self._settings.group_id,
+                # Static membership: a sink restarted after a crash takes its old place at once
+                # instead of waiting for the group to time the dead member out.
+                "group.instance.id": self._settings.instance_id,
+                "session.timeout.ms": 15_000,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "topic.metadata.refresh.interval.ms": 5000,
+            },
+        )
         self._consumer = self._subscribed()
-        self._dead_letters = DeadLetters(common)
-        self._writer_schemas = WriterSchemas(kafka.schema_registry_url)
+        self._dead_letters = DeadLetterWriter(kafka, "k2-sink-dlq")
+        self._writer_schemas = WriterSchemas(kafka)
         self._codecs: dict[str, RecordCodec] = {}
         self._pending: dict[str, _Pending] = {}
         self._assigned_at = 0.0
@@ -224,7 +230,15 @@ class Sink:
             decoded = self._codec(spec).decode([m.value() for m in batch], self._writer_schemas)
             rows, failures = decoded.rows, decoded.errors
             for index, reason in failures:
-                self._dead_letters.send(self._dead_letter_topic(topic), batch[index], reason)
+                message = batch[index]
+                self._dead_letters.send(
+                    self._dead_letter_topic(topic),
+                    message.value(),
+                    message.key(),
+                    reason=UNDECODABLE,
+                    error=reason,
+                    origin=Origin.of(message, "sink"),
+                )
             pending.add(topic, batch)
             if rows.num_rows:
                 pending.batches.append(rows)

@@ -15,15 +15,16 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pyiceberg.table import Table
 
 from k2.errors import RetryableError
+from k2.kafka.partitions import Partition, Span, read_spans, reader, watermarks
+from k2.kafka.schema_registry import WriterSchemas
 from k2.lake.tables import TableSpec
 from k2.schemas.codec import RecordCodec
 from k2.schemas.topics import DataType, market_topic_pattern, parse_market_topic
-from k2.schemas.writers import WriterSchemas
 from k2.settings import K2Settings
 from k2.stream.checkpoint import committed_offsets, last_sink_snapshot
 
@@ -53,18 +54,11 @@ class KafkaTail:
     """Reads the uncommitted tail of a table's topics; one reader serves one caller at a time."""
 
     def __init__(self, settings: K2Settings, timeout_s: float = 5.0) -> None:
-        kafka = settings.kafka
-        self._prefix = kafka.topic_prefix
+        self._kafka = settings.kafka
+        self._prefix = self._kafka.topic_prefix
         self._timeout = timeout_s
-        self._config = {
-            "bootstrap.servers": kafka.bootstrap_servers,
-            "group.id": "k2-tail-reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "enable.partition.eof": True,
-        }
         self._made: Consumer | None = None
-        self._schemas = WriterSchemas(kafka.schema_registry_url)
+        self._schemas = WriterSchemas(self._kafka)
         self._codecs: dict[str, RecordCodec] = {}
         self._lock = threading.Lock()
 
@@ -74,7 +68,7 @@ class KafkaTail:
         connects to Kafka.
         """
         if self._made is None:
-            self._made = Consumer(self._config)
+            self._made = reader(self._kafka, "k2-tail-reader")
         return self._made
 
     def close(self) -> None:
@@ -99,24 +93,21 @@ class KafkaTail:
         wanted = DataType.of(spec.record)
         recorded = committed_offsets(table) if table is not None else {}
         metadata = self._consumer.list_topics(timeout=self._timeout)
-        assignments: list[TopicPartition] = []
-        ends: dict[tuple[str, int], int] = {}
+        spans: dict[Partition, Span] = {}
         for name, topic in metadata.topics.items():
             if not _matches(name, self._prefix) or parse_market_topic(name, self._prefix)[1] is not wanted:
                 continue
             for partition in topic.partitions:
-                low, high = self._consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=self._timeout
+                held = watermarks(self._consumer, name, partition, self._timeout)
+                start = recorded.get(name, {}).get(partition, held.start)
+                spans[(name, partition)] = Span(
+                    max(start, held.start, held.end - MAX_TAIL_PER_PARTITION), held.end
                 )
-                start = max(recorded.get(name, {}).get(partition, low), low, high - MAX_TAIL_PER_PARTITION)
-                if start < high:
-                    assignments.append(TopicPartition(name, partition, start))
-                    ends[(name, partition)] = high
-        values: list[bytes | None] = []
-        if assignments:
-            self._consumer.assign(assignments)
-            values = self._consume_until(ends)
-            self._consumer.unassign()
+        try:
+            values = read_spans(self._consumer, spans, self._timeout)
+        except TimeoutError as error:
+            late = f"Kafka did not deliver the tail within {self._timeout:.0f} s"
+            raise TailUnavailableError(late) from error
         codec = self._codecs.setdefault(spec.name, RecordCodec(spec.record))
         rows = (
             codec.decode(values, self._schemas).rows if values else spec.record.arrow_schema().empty_table()
@@ -126,30 +117,6 @@ class KafkaTail:
                 pc.sort_indices(rows, [("timestamp", "ascending"), ("source_sequence", "ascending")])
             )
         return Tail(rows, len(values), _last_sink_commit(table))
-
-    def _consume_until(self, ends: dict[tuple[str, int], int]) -> list[bytes | None]:
-        """Values from the assigned partitions up to each one's end offset taken at the start."""
-        values: list[bytes | None] = []
-        remaining = dict(ends)
-        deadline = datetime.now(UTC).timestamp() + self._timeout
-        while remaining and datetime.now(UTC).timestamp() < deadline:
-            for message in self._consumer.consume(10_000, timeout=0.2):
-                key = (message.topic() or "", message.partition() or 0)
-                if key not in remaining:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        del remaining[key]
-                    continue
-                offset = message.offset() or 0
-                if offset < remaining[key]:
-                    values.append(message.value())
-                if offset + 1 >= remaining[key]:
-                    del remaining[key]
-        if remaining:
-            raise TailUnavailableError(f"Kafka did not deliver the tail within {self._timeout:.0f} s")
-        return values
 
 
 def _matches(topic: str, prefix: str) -> bool:
