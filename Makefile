@@ -31,7 +31,7 @@ bench: install  ## benchmarks (not part of the test run; with the `bench` group'
 	@$(UV) run --frozen --group bench python -m benchmarks.run
 
 schemas: install  ## regenerate the Avro .avsc files from the record declarations
-	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.registry import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"
+	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.avsc import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"
 
 platform-up: install  ## install (first run: minutes) and start PostgreSQL, MinIO, Kafka and the registry
 	@$(UV) run --frozen k2 platform up

@@ -33,7 +33,7 @@ from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate
 from k2.ingest.feed_sink import CountingSink, KafkaFeedSink
 from k2.ingest.producer import LINGER_MS
-from k2.kafka.topics import ensure_topics
+from k2.kafka.admin import ensure_topics
 from k2.obs.metrics import K2Metrics
 from k2.settings import K2Settings
 

@@ -18,9 +18,9 @@ from benchmarks.stream_throughput import Rate
 from k2.ingest.feed import BinanceFeed
 from k2.ingest.feed_sink import FeedSink, KafkaFeedSink
 from k2.ingest.producer import MarketProducer, TopicStats
+from k2.kafka.avro.codec import RecordCodec
+from k2.kafka.topics import DataType
 from k2.obs.metrics import K2Metrics
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType
 from k2.settings import BinanceSettings, K2Settings, KafkaSettings
 
 #: Longest a run may take before the benchmark gives up.

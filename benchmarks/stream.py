@@ -30,13 +30,13 @@ from benchmarks.on_platform import PlatformRun, platform_run, remove_topics_and_
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate, SinkClock
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
+from k2.kafka.admin import ensure_topics
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.dead_letters import PARTITIONS as DEAD_LETTER_PARTITIONS
-from k2.kafka.topics import ensure_topics
+from k2.kafka.topics import dlq_topic, value_subject
 from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
 from k2.lake.storage import file_system
 from k2.lake.tables import TRADES
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import dlq_topic, value_subject
 from k2.settings import K2Settings
 from k2.stream.sink import SinkReport
 

@@ -23,14 +23,14 @@ from prometheus_client import CollectorRegistry
 from benchmarks.common import log
 from k2.ingest.producer import MarketProducer
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.avro.codec import HEADER, RecordCodec
+from k2.kafka.topics import DataType, market_topic
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.errors import TableNotFoundError
 from k2.lake.tables import TRADES
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
-from k2.schemas.codec import HEADER, RecordCodec
-from k2.schemas.topics import DataType, market_topic
 from k2.settings import K2Settings
 from k2.stream.sink import Sink
 from k2.stream.tail import KafkaTail

@@ -24,13 +24,13 @@ from k2.ingest.producer import (
     producer_config,
 )
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.avro.codec import Decoded, RecordCodec
 from k2.kafka.schema_registry import WriterSchemas
+from k2.kafka.topics import DataType, market_topic
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.tables import TRADES
 from k2.lake.writer import AppendResult, LakeWriter
 from k2.obs.metrics import K2Metrics
-from k2.schemas.codec import Decoded, RecordCodec
-from k2.schemas.topics import DataType, market_topic
 from k2.settings import K2Settings, KafkaSettings
 from k2.stream.sink import Sink, SinkReport
 

@@ -28,10 +28,10 @@ from k2.ingest.feed import BinanceFeed
 from k2.ingest.feed_sink import KafkaFeedSink
 from k2.ingest.feed_status import FeedStats
 from k2.kafka.dead_letters import REASON_HEADER
+from k2.kafka.topics import DataType, market_topic
 from k2.lake.tables import QUOTES, TRADES
 from k2.obs.metrics import K2Metrics
 from k2.query.ticks import TickQuery, trades
-from k2.schemas.topics import DataType, market_topic
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.sink import Sink
 from k2.testing import EmbeddedLake

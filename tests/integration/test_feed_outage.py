@@ -18,12 +18,12 @@ from prometheus_client import CollectorRegistry
 from k2.ingest.feed import BinanceFeed
 from k2.ingest.feed_sink import KafkaFeedSink
 from k2.ingest.feed_status import FeedStats
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.schema_registry import WriterSchemas
+from k2.kafka.topics import DataType, market_topic
 from k2.obs.metrics import K2Metrics
 from k2.platform.kafka import Kafka
 from k2.platform.process import ServerProcess
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType, market_topic
 from k2.settings import K2Settings
 from k2.testing.binance_server import Behaviour, BinanceServer
 from k2.testing.binance_tapes import SyntheticTape

@@ -29,10 +29,10 @@ from k2.ingest.produce_source import ProduceReport, produce_source
 from k2.ingest.producer import DeliveryFailedError, MarketProducer
 from k2.ingest.sources.asx import AsxSource
 from k2.ingest.sources.base import SourceBatch
-from k2.kafka.topics import KafkaUnavailableError
+from k2.kafka.avro.codec import HEADER, Decoded, RecordCodec, SchemaLookup
+from k2.kafka.errors import KafkaUnavailableError
+from k2.kafka.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.lake.tables import DIVIDENDS, INSTRUMENTS, QUOTES, SPLITS, TRADES, TableSpec
-from k2.schemas.codec import HEADER, Decoded, RecordCodec, SchemaLookup
-from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.settings import K2Settings
 from k2.testing import EmbeddedLake
 from k2.testing.factories import make_trade_rows, trade_row

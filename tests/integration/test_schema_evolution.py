@@ -25,16 +25,16 @@ from k2.api import create_app
 from k2.errors import ConfigurationError
 from k2.ingest.producer import MarketProducer
 from k2.ingest.sources.base import SourceBatch
+from k2.kafka.avro.codec import HEADER, RecordCodec
 from k2.kafka.clients import registry_client
 from k2.kafka.dead_letters import ERROR_HEADER
 from k2.kafka.schema_registry import register
+from k2.kafka.topics import DataType, market_topic, value_subject
 from k2.lake.maintenance import compact
 from k2.lake.tables import TRADES
 from k2.obs.metrics import K2Metrics
 from k2.query.ticks import TickQuery, trades
 from k2.schemas import TRADE, Column, Kind, Record
-from k2.schemas.codec import HEADER, RecordCodec
-from k2.schemas.topics import DataType, market_topic, value_subject
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.sink import Sink, SinkReport
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row

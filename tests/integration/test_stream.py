@@ -27,12 +27,12 @@ from pydantic import SecretStr
 from k2.api import create_app
 from k2.domain.bars import Interval
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.dead_letters import ERROR_HEADER, OFFSET_HEADER
+from k2.kafka.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.obs.metrics import K2Metrics
 from k2.query import CURRENT, BarQuery, QueryEngine, bars
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.settings import ApiSettings, K2Settings, QuerySettings
 from k2.stream.checkpoint import committed_offsets
 from k2.stream.sink import Sink

@@ -37,13 +37,13 @@ from pyiceberg.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
+from k2.kafka.avro.codec import RecordCodec
+from k2.kafka.topics import DataType, market_topic, value_subject
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.platform.kafka import Kafka
 from k2.platform.postgres import Postgres
 from k2.platform.process import ServerProcess
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType, market_topic, value_subject
 from k2.settings import K2Settings
 from k2.stream.checkpoint import Offsets, committed_offsets
 

@@ -16,10 +16,10 @@ from confluent_kafka import KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.domain.events import AssetClass
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.partitions import Span, read_spans, reader, watermarks
 from k2.kafka.schema_registry import WriterSchemas
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType, market_topic
+from k2.kafka.topics import DataType, market_topic
 from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)

@@ -19,9 +19,10 @@ import structlog
 from k2.ingest.feed_resume import last_trade_ids
 from k2.ingest.producer import LINGER_MS, DeliveryFailedError, MarketProducer
 from k2.ingest.sources.base import SourceBatch
-from k2.kafka.dead_letters import DeadLetterError, DeadLetterWriter, Origin
+from k2.kafka.dead_letters import DeadLetterWriter, Origin
+from k2.kafka.errors import DeadLetterError
+from k2.kafka.topics import dlq_topic
 from k2.obs.metrics import K2Metrics
-from k2.schemas.topics import dlq_topic
 from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)

@@ -5,7 +5,7 @@ message counts as delivered only once every in-sync replica has it, and broker r
 duplicate or reorder it). The first batch for a venue and data type creates its topic and the
 venue's dead-letter topic when missing, registers the record's v2 Avro schema under the topic's
 subject (``<topic>-value``) with BACKWARD compatibility, and remembers the schema id every value is
-framed with. Rows are encoded in chunks by :class:`~k2.schemas.codec.RecordCodec`; each message is
+framed with. Rows are encoded in chunks by :class:`~k2.kafka.avro.codec.RecordCodec`; each message is
 keyed by its symbol, so one symbol's ticks stay in order on one partition. Delivery callbacks count
 what the broker acknowledged and what failed; :meth:`MarketProducer.flush` raises
 :class:`DeliveryFailedError` when anything failed, so a loss is never silent.
@@ -28,12 +28,12 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from k2.errors import K2Error, RetryableError
 from k2.ingest.sources.base import SourceBatch
 from k2.kafka import dead_letters
+from k2.kafka.admin import ensure_topics
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.clients import ConfigValue, client_config, registry_client
 from k2.kafka.schema_registry import register
-from k2.kafka.topics import ensure_topics
+from k2.kafka.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.obs.metrics import K2Metrics
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)

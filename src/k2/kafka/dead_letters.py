@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from k2.errors import RetryableError
+from k2.kafka.admin import ensure_topics
 from k2.kafka.clients import client_config
-from k2.kafka.topics import ensure_topics
+from k2.kafka.errors import DeadLetterError
 from k2.settings import KafkaSettings
 
 ERROR_HEADER = "k2.error"
@@ -38,10 +38,6 @@ PARTITIONS = 1
 QUEUE_FULL_WAIT_S = 0.05
 #: How long a flush may take by default.
 FLUSH_TIMEOUT_S = 30.0
-
-
-class DeadLetterError(RetryableError):
-    """A dead letter could not be stored; whoever sent it must not move past its source."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.errors import ConfigurationError, NotFoundError
 from k2.kafka.clients import registry_client
-from k2.kafka.topics import KafkaUnavailableError
+from k2.kafka.errors import KafkaUnavailableError
 from k2.settings import KafkaSettings
 
 #: Subject compatibility: a new schema version must read everything written before it.

@@ -26,9 +26,11 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from k2.errors import RetryableError
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.clients import client_config
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
 from k2.kafka.schema_registry import WriterSchemas
+from k2.kafka.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
 from k2.lake.errors import LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
@@ -36,9 +38,7 @@ from k2.lake.rollup import Refresher
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
-from k2.schemas.codec import RecordCodec
 from k2.schemas.record import Column
-from k2.schemas.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
 from k2.stream.sequences import SequenceTracker

@@ -20,11 +20,11 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pyiceberg.table import Table
 
 from k2.errors import RetryableError
+from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.partitions import Partition, Span, read_spans, reader, watermarks
 from k2.kafka.schema_registry import WriterSchemas
+from k2.kafka.topics import DataType, market_topic_pattern, parse_market_topic
 from k2.lake.tables import TableSpec
-from k2.schemas.codec import RecordCodec
-from k2.schemas.topics import DataType, market_topic_pattern, parse_market_topic
 from k2.settings import K2Settings
 from k2.stream.checkpoint import committed_offsets, last_sink_snapshot
 

@@ -8,7 +8,7 @@ import pytest
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 
 from k2.schemas import RECORDS, Record, load_avro
-from k2.schemas.registry import avsc_name, render_avsc
+from k2.schemas.avsc import avsc_name, render_avsc
 
 AVRO_DIR = Path(__file__).resolve().parents[3] / "src" / "k2" / "schemas" / "avro"
 

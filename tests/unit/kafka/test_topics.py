@@ -4,8 +4,7 @@ import pytest
 
 from k2.domain.events import AssetClass
 from k2.errors import InvalidInputError
-from k2.schemas import INSTRUMENT, QUOTE, TRADE
-from k2.schemas.topics import (
+from k2.kafka.topics import (
     DataType,
     dlq_topic,
     market_topic,
@@ -13,6 +12,7 @@ from k2.schemas.topics import (
     parse_market_topic,
     value_subject,
 )
+from k2.schemas import INSTRUMENT, QUOTE, TRADE
 
 
 @pytest.mark.parametrize(

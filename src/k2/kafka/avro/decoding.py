@@ -6,7 +6,7 @@ reads each field for every record together with numpy: varints a byte at a time 
 records, strings and bytes as one gather, union branches, and array and map blocks an item at a
 time across the records that still have one. Anything it does not expect (a negative block
 count, a varint or value running past its record, bytes left over, invalid UTF-8, an enum index
-or decimal out of range) makes it give the batch up: :class:`~k2.schemas.codec.RecordCodec`
+or decimal out of range) makes it give the batch up: :class:`~k2.kafka.avro.codec.RecordCodec`
 then reads it with fastavro, record by record, which says what is wrong with which one.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from k2.schemas.physical import decimals_from_unscaled_bytes
+from k2.kafka.avro.physical import decimals_from_unscaled_bytes
 from k2.schemas.record import Column, Kind
 
 _MAX_VARINT_BYTES = 10

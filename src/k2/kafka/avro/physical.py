@@ -3,7 +3,7 @@
 A ``decimal`` travels as its unscaled integer in big-endian two's-complement ``bytes``, a
 ``timestamp-micros`` as a ``long`` of microseconds, a ``date`` as an ``int`` of days. numpy
 converts whole columns, so fastavro never builds a ``Decimal`` or ``datetime`` per value.
-(Encoding is :mod:`k2.schemas.encoding`.)
+(Encoding is :mod:`k2.kafka.avro.encoding`.)
 """
 
 from __future__ import annotations

@@ -37,12 +37,12 @@ from fastavro.schema import SchemaParseException, to_parsing_canonical_form
 from fastavro.types import Schema
 
 from k2.errors import InvalidInputError
-from k2.schemas.decoding import decode_bodies
-from k2.schemas.encoding import encode_table
-from k2.schemas.physical import from_physical
+from k2.kafka.avro.decoding import decode_bodies
+from k2.kafka.avro.encoding import encode_table
+from k2.kafka.avro.physical import from_physical
+from k2.kafka.avro.resolution import added_column, unreadable
+from k2.schemas.avsc import load_avro
 from k2.schemas.record import Column, Kind, Record
-from k2.schemas.registry import load_avro
-from k2.schemas.resolution import added_column, unreadable
 
 MAGIC_BYTE = 0
 #: Magic byte and schema id in front of every value.
@@ -277,7 +277,7 @@ class RecordCodec:
     def _decode_at_once(
         self, values: Sequence[bytes | None], schema_for: SchemaLookup, unknown: dict[int, str]
     ) -> pa.Table | None:
-        """The rows of ``values`` read a field at a time (:mod:`k2.schemas.decoding`) when all
+        """The rows of ``values`` read a field at a time (:mod:`k2.kafka.avro.decoding`) when all
         of them are framed values written with this record's own schema under one id and read
         cleanly; otherwise None, and fastavro reads them one by one. An id found unusable is
         noted in ``unknown``.

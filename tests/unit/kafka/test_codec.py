@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k2.errors import InvalidInputError, NotFoundError, RetryableError
+from k2.kafka.avro.codec import HEADER, RecordCodec
+from k2.kafka.avro.encoding import encode_table
 from k2.schemas import QUOTE, RECORDS, TRADE, Column, Kind, Record
-from k2.schemas.codec import HEADER, RecordCodec
-from k2.schemas.encoding import encode_table
 from k2.testing.factories import make_trade_rows, trade_row
 
 SCHEMA_ID = 42

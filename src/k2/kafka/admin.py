@@ -1,0 +1,64 @@
+"""Topic administration: create the topics K2 writes to when they are missing (their names are
+:mod:`k2.kafka.topics`'s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from k2.errors import ConfigurationError
+from k2.kafka.clients import client_config
+from k2.kafka.errors import KafkaUnavailableError
+from k2.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+#: Seconds an admin request (metadata, topic creation) may take.
+ADMIN_TIMEOUT_S = 30.0
+
+
+def ensure_topics(settings: KafkaSettings, partitions: Mapping[str, int]) -> list[str]:
+    """Create each topic of ``partitions`` (name → partition count) that does not exist yet, with
+    the settings' replication factor; a topic that appears meanwhile is fine.
+
+    Returns:
+        The topics created.
+
+    Raises:
+        KafkaUnavailableError: Kafka did not answer, or failed in a way worth retrying.
+        ConfigurationError: Kafka refused a topic (a bad name, too few brokers).
+    """
+    # An admin client of its own each time: topics are set up once per route, and AdminClient has
+    # no close(), so a kept one would stay connected for its owner's whole life.
+    admin = AdminClient(client_config(settings, "k2-admin"))
+    try:
+        existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+    except KafkaException as exc:
+        raise KafkaUnavailableError(
+            f"Kafka at {settings.bootstrap_servers} did not answer: {exc.args[0]}"
+        ) from exc
+    missing = [
+        NewTopic(name, num_partitions=count, replication_factor=settings.replication_factor)
+        for name, count in partitions.items()
+        if name not in existing
+    ]
+    if not missing:
+        return []
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=ADMIN_TIMEOUT_S).items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            kind = KafkaUnavailableError if error.retriable() else ConfigurationError
+            raise kind(f"cannot create topic {name}: {error.str()}") from exc
+        log.info("topic_created", topic=name, partitions=partitions[name])
+        created.append(name)
+    return created
