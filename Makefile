@@ -19,7 +19,7 @@ test: install  ## every test tier but benchmarks
 	@$(UV) run --frozen pytest -m "not benchmark" $(PYTEST_ARGS)
 
 test-quick: install  ## unit tests only, for the edit loop
-	@$(UV) run --frozen pytest -m "not integration and not kafka and not e2e and not benchmark" $(PYTEST_ARGS)
+	@$(UV) run --frozen pytest tests/unit -m "not integration and not kafka and not platform and not e2e and not benchmark" $(PYTEST_ARGS)
 
 lint: install  ## ruff, mypy strict, import layers
 	@$(UV) run --frozen ruff check src tests benchmarks examples

@@ -93,7 +93,6 @@ class QuerySettings(BaseSettings):
         description="Memory for decoded row groups kept between queries, e.g. 2GiB (0: none); the "
         "API's worker processes share it. Default: a quarter of the machine's memory.",
     )
-    default_limit: int = Field(1000, gt=0, description="Rows returned when a query names no limit.")
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
 
 

@@ -61,8 +61,3 @@ def to_micros(instant: datetime) -> int:
     """Microseconds since the epoch of a UTC-aware instant."""
     delta = instant - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(micros: int) -> datetime:
-    """The UTC instant ``micros`` microseconds after the epoch."""
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

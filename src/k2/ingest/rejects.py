@@ -34,11 +34,6 @@ class RejectFile:
         )
         self.count += 1
 
-    def add_many(self, file: str, lines: list[int | None], reasons: list[str], texts: list[str]) -> None:
-        """Record several rejected rows."""
-        for line, reason, text in zip(lines, reasons, texts, strict=True):
-            self.add(file, line, reason, text)
-
     def close(self) -> None:
         """Flush and close the file, if one was opened."""
         if self._handle is not None:
