@@ -15,7 +15,6 @@ import pstats
 import sys
 import threading
 import time
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -35,9 +34,8 @@ from k2.settings import K2Settings, LogLevel, ObsSettings
 
 
 def quiet() -> None:
-    """Warnings-level logs only, and no warning for the first (empty) reference overwrite."""
+    """Warnings-level logs only."""
     configure_logging(ObsSettings(log_level=LogLevel.WARNING, log_format="console"))
-    warnings.filterwarnings("ignore", message="Delete operation did not match any records")
 
 
 class ThreadProfiles:

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import functools
 import io
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -25,6 +26,20 @@ if TYPE_CHECKING:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+#: Width of text output that does not go to a terminal (CI logs, pipes, files), where rich would
+#: otherwise assume 80 columns and fold a wide table into unreadable narrow columns. ``COLUMNS``
+#: still wins.
+PIPED_WIDTH = 200
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console for stdout (or stderr): the terminal's width, or :data:`PIPED_WIDTH` when
+    the stream is not a terminal.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=PIPED_WIDTH if piped else None)
 
 
 class Format(StrEnum):
@@ -87,9 +102,9 @@ def render(data: pa.Table | Sequence[Any], fmt: Format, *, title: str | None = N
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-    Console().print(table)
+    console().print(table)
     if not rows:
-        Console(stderr=True).print("[dim]no rows[/dim]")
+        console(stderr=True).print("[dim]no rows[/dim]")
 
 
 def render_one(item: Any, fmt: Format, *, title: str | None = None) -> None:
@@ -105,7 +120,7 @@ def render_one(item: Any, fmt: Format, *, title: str | None = None) -> None:
         table.add_column("value")
         for key, value in row.items():
             table.add_row(key, "" if value is None else str(value))
-        Console().print(table)
+        console().print(table)
 
 
 def exit_code(error: K2Error) -> int:
@@ -134,7 +149,7 @@ def catch_errors(func: Callable[P, R]) -> Callable[P, R]:
                 payload = {"error": {"type": type(error).__name__, "message": str(error)}}
                 sys.stderr.write(orjson.dumps(payload).decode() + "\n")
             else:
-                Console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False)
+                console(stderr=True).print(f"[bold red]error:[/bold red] {error}", highlight=False)
             raise typer.Exit(exit_code(error)) from None
 
     return wrapper

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from k2.cli._context import context
-from k2.cli._output import Format, catch_errors, render, render_one
+from k2.cli._output import Format, catch_errors, console, render, render_one
 from k2.settings import K2Settings
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def demo(
     from k2.query import BarQuery, TickQuery, bars, daily_summary, stats, trades
 
     cli = context(ctx)
-    out = Console()
+    out = console()
     if live:
         _live(cli.settings, out)
         return

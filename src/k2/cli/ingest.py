@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
 from k2.cli._context import CliContext, context
-from k2.cli._output import Format, catch_errors, render_one
+from k2.cli._output import Format, catch_errors, console, render_one
 
 if TYPE_CHECKING:
     from k2.ingest.produce_source import ProduceReport
@@ -55,7 +54,7 @@ def run_load(
         BarColumn(),
         DownloadColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=console(stderr=True),
         disable=not show,
         transient=True,
     ) as progress:
@@ -94,7 +93,7 @@ def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> Pro
             BarColumn(),
             DownloadColumn(),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console(stderr=True),
             disable=fmt is not Format.TEXT,
             transient=True,
         ) as progress,

@@ -13,7 +13,9 @@ from k2.settings import LogLevel, Profile
 
 app = typer.Typer(
     name="k2",
-    help="K2 market data lakehouse.",
+    help="K2 market data lakehouse.\n\nText tables take the terminal's width, or 200 columns when the "
+    "output is not a terminal (a pipe, a CI log; COLUMNS overrides it); data commands also write "
+    "--format csv or json.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",

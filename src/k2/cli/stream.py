@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
 from k2.cli._context import context
-from k2.cli._output import Format, catch_errors, render_one
+from k2.cli._output import Format, catch_errors, console, render_one
 
 if TYPE_CHECKING:
     from k2.ingest.feed_status import FeedStats, StatusCallback
@@ -93,11 +92,11 @@ class _StatusLine:
 @contextmanager
 def _status_line() -> Iterator[StatusCallback | None]:
     """A live status line while on a terminal; nothing otherwise."""
-    console = Console(stderr=True)
-    if not console.is_terminal:
+    err = console(stderr=True)
+    if not err.is_terminal:
         yield None
         return
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    with Live(console=err, refresh_per_second=4, transient=False) as live:
         yield _StatusLine(live)
 
 
@@ -177,7 +176,7 @@ def replay(
 
     settings = context(ctx).settings
     factor = _speed(speed)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     if serve_only:
 
         async def serve() -> None:

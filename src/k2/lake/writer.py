@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -199,7 +200,12 @@ class LakeWriter:
         """Replace every row of ``exchange`` in a small reference table with ``rows``."""
         table = self.table(spec)
         rows = rows.sort_by([(c, "ascending") for c in spec.sort_by])
-        table.overwrite(rows, overwrite_filter=equal_to("exchange", exchange), snapshot_properties=properties)
+        with warnings.catch_warnings():
+            # pyiceberg warns when the filter matches nothing: every first load of a venue's reference.
+            warnings.filterwarnings("ignore", "Delete operation did not match any records", UserWarning)
+            table.overwrite(
+                rows, overwrite_filter=equal_to("exchange", exchange), snapshot_properties=properties
+            )
         snapshot = table.current_snapshot()
         return AppendResult(rows.num_rows, 0, snapshot.snapshot_id if snapshot else None)
 

@@ -20,8 +20,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from k2.errors import ConfigurationError
-from k2.platform.process import ServerProcess, port_open, run, wait_until
+from k2.platform.process import ServerProcess, ensure_free, port_open, run, wait_until
 from k2.platform.service import Health
+from k2.platform.software import installing, scratch_for
 from k2.settings import K2Settings
 
 #: Java options of the broker: a modest heap, Kafka's own GC choice.
@@ -87,6 +88,7 @@ class Kafka:
         self._controller_port = platform.kafka_controller_port
         self._timeout = platform.start_timeout_s
         self.version = kafka_version()
+        self._home = platform.home
         self._install_dir = platform.home / f"kafka-{self.version}"
         self._root = settings.platform_data / "kafka"
         self._process = ServerProcess("kafka", self._root)
@@ -124,16 +126,19 @@ class Kafka:
         """
         if self.installed():
             return
-        if not (self._libs / f"kafka_2.13-{self.version}.jar").is_file():
-            self._copy_jars()
-        self._log_config.write_text(_LOG4J2)
+        with installing(self._home, f"kafka-{self.version}"):
+            if self.installed():
+                return  # another checkout installed it while this one waited
+            if not (self._libs / f"kafka_2.13-{self.version}.jar").is_file():
+                self._copy_jars()
+            self._log_config.write_text(_LOG4J2)
 
     def _copy_jars(self) -> None:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ConfigurationError("Maven (mvn) is needed to fetch Kafka's jars from Maven Central")
         self._install_dir.mkdir(parents=True, exist_ok=True)
-        scratch = self._install_dir / "libs.partial"
+        scratch = scratch_for(self._libs)
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(self._libs, ignore_errors=True)
         with resources.as_file(resources.files("k2.platform").joinpath("maven", "kafka", "pom.xml")) as pom:
@@ -221,10 +226,8 @@ class Kafka:
         """Install when missing, format storage on first start, start the broker, and wait for it."""
         self.install()
         if self._process.pid() is None:
-            if port_open(self._port) or port_open(self._controller_port):
-                raise ConfigurationError(
-                    f"Kafka's ports {self._port}/{self._controller_port} are taken by another process"
-                )
+            ensure_free(self._port, "Kafka", "K2_PLATFORM_KAFKA_PORT")
+            ensure_free(self._controller_port, "Kafka's controller", "K2_PLATFORM_KAFKA_CONTROLLER_PORT")
             self._write_config()
             self._format()
             self._process.start(self._java("kafka.Kafka", str(self._config)), cwd=self._root)

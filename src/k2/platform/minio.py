@@ -9,12 +9,16 @@ import urllib.request
 from pyarrow import fs
 
 from k2.errors import ConfigurationError
-from k2.platform.process import ServerProcess, run, wait_until
+from k2.platform.process import ServerProcess, ensure_free, run, wait_until
 from k2.platform.service import Health
+from k2.platform.software import installing, scratch_for
 from k2.settings import K2Settings
 
-#: The module ``go install`` builds; the brief's source of MinIO.
-MODULE = "github.com/minio/minio@latest"
+#: MinIO's Go module, built with ``go install`` (the brief's source of MinIO), at a pinned version
+#: so every machine builds the same server: the commit of 2026-02-12 the module proxy served as
+#: ``latest`` when K2 pinned it.
+MODULE = "github.com/minio/minio"
+VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 
 class Minio:
@@ -30,7 +34,8 @@ class Minio:
         self._password = platform.minio_root_password.get_secret_value()
         self._bucket = platform.s3_bucket
         self._timeout = platform.start_timeout_s
-        self._binary = platform.home / "bin" / "minio"
+        self._home = platform.home
+        self._binary = platform.home / f"minio-{VERSION}" / "minio"
         self._root = settings.platform_data / "minio"
         self._process = ServerProcess("minio", self._root)
 
@@ -49,18 +54,29 @@ class Minio:
             return
         go = shutil.which("go")
         if go is None:
-            raise ConfigurationError("Go is needed to build MinIO (go install github.com/minio/minio@latest)")
-        self._binary.parent.mkdir(parents=True, exist_ok=True)
-        run(
-            [go, "install", MODULE],
-            "go install minio",
-            env={"GOBIN": str(self._binary.parent), "CGO_ENABLED": "0"},
-        )
+            raise ConfigurationError(f"Go is needed to build MinIO (go install {MODULE}@{VERSION})")
+        with installing(self._home, f"minio-{VERSION}"):
+            if self.installed():
+                return  # another checkout installed it while this one waited
+            scratch = scratch_for(self._binary.parent)
+            shutil.rmtree(scratch, ignore_errors=True)
+            try:
+                run(
+                    [go, "install", f"{MODULE}@{VERSION}"],
+                    f"go install minio {VERSION}",
+                    env={"GOBIN": str(scratch), "CGO_ENABLED": "0"},
+                )
+                scratch.rename(self._binary.parent)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def start(self) -> None:
         """Start MinIO on its data folder, wait for it, and create the warehouse bucket."""
         self.install()
         (self._root / "data").mkdir(parents=True, exist_ok=True)
+        if self._process.pid() is None:
+            ensure_free(self._port, "MinIO", "K2_PLATFORM_MINIO_PORT")
+            ensure_free(self._console_port, "MinIO's console", "K2_PLATFORM_MINIO_CONSOLE_PORT")
         self._process.start(
             [
                 str(self._binary),
@@ -115,5 +131,5 @@ class Minio:
             running=running,
             healthy=healthy,
             endpoint=self.endpoint,
-            detail=f"bucket {self._bucket}" if healthy else self._process.log_tail(3),
+            detail=f"MinIO {VERSION}, bucket {self._bucket}" if healthy else self._process.log_tail(3),
         )

@@ -13,8 +13,9 @@ from pathlib import Path
 import psycopg
 
 from k2.errors import ConfigurationError
-from k2.platform.process import ServerProcess, run, wait_until
+from k2.platform.process import ServerProcess, ensure_free, run, wait_until
 from k2.platform.service import Health
+from k2.platform.software import installing
 from k2.settings import K2Settings
 
 #: The role K2 connects as; trusted on loopback, so no password.
@@ -40,6 +41,7 @@ class Postgres:
     name = "postgres"
 
     def __init__(self, settings: K2Settings) -> None:
+        self._home = settings.platform.home
         self._port = settings.platform.postgres_port
         self._timeout = settings.platform.start_timeout_s
         self._root = settings.platform_data / "postgres"
@@ -63,9 +65,12 @@ class Postgres:
             return
         if os.geteuid() != 0:
             raise ConfigurationError("PostgreSQL is not installed; run: sudo apt-get install -y postgresql")
-        env = {"DEBIAN_FRONTEND": "noninteractive"}
-        run(["apt-get", "update", "-q"], "apt-get update", env=env)
-        run(["apt-get", "install", "-y", "-q", "postgresql"], "apt-get install postgresql", env=env)
+        with installing(self._home, "postgresql"):
+            if self.installed():
+                return  # another checkout installed it while this one waited
+            env = {"DEBIAN_FRONTEND": "noninteractive"}
+            run(["apt-get", "update", "-q"], "apt-get update", env=env)
+            run(["apt-get", "install", "-y", "-q", "postgresql"], "apt-get install postgresql", env=env)
 
     def _server_user(self) -> str | None:
         """PostgreSQL refuses to run as root: run it as ``postgres`` when K2 is root."""
@@ -125,6 +130,8 @@ class Postgres:
         if bin_dir is None:
             raise ConfigurationError("PostgreSQL is not installed")
         self._initialise(bin_dir)
+        if self._process.pid() is None:
+            ensure_free(self._port, "PostgreSQL", "K2_PLATFORM_POSTGRES_PORT")
         self._process.start(
             [
                 str(bin_dir / "postgres"),

@@ -138,6 +138,49 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def port_holder(port: int) -> str | None:
+    """The process listening on TCP ``port`` (pid and command line), when this user can see it."""
+    sockets = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            listening = fields[3] == "0A"
+            if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    if not sockets:
+        return None
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in sockets for fd in (process / "fd").iterdir()):
+                command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                return f"pid {process.name} ({command.strip()[:160]})"
+        except OSError:
+            continue
+    return None
+
+
+def ensure_free(port: int, service: str, setting: str) -> None:
+    """Refuse to start ``service`` when another process holds its ``port``: K2 never adopts a
+    service it did not start for this data directory (another checkout's, or another program).
+
+    Raises:
+        ConfigurationError: naming the port, the process holding it and the setting that moves it.
+    """
+    if not port_open(port):
+        return
+    holder = port_holder(port) or "a process this user cannot see"
+    raise ConfigurationError(
+        f"{service} of this data directory is not running, and its port {port} is held by {holder}; "
+        f"set {setting} to a free port (another checkout's platform needs other ports), or stop that process"
+    )
+
+
 def wait_until(
     check: Callable[[], bool], what: str, timeout_s: float, process: ServerProcess | None = None
 ) -> None:

@@ -28,8 +28,9 @@ import httpx
 
 from k2.errors import ConfigurationError
 from k2.platform.postgres import USER as POSTGRES_USER
-from k2.platform.process import ServerProcess, port_open, run, wait_until
+from k2.platform.process import ServerProcess, ensure_free, port_open, run, wait_until
 from k2.platform.service import Health
+from k2.platform.software import installing, scratch_for
 from k2.settings import K2Settings
 
 #: Oldest Java the registry runs on (its classes are compiled for release 21).
@@ -123,6 +124,7 @@ class SchemaRegistry:
         self._timeout = platform.start_timeout_s
         self.storage: Storage = storage
         self.version = registry_version()
+        self._home = platform.home
         self._install_dir = platform.home / f"registry-{self.version}"
         self._root = settings.platform_data / "registry"
         self._process = ServerProcess("registry", self._root)
@@ -152,11 +154,16 @@ class SchemaRegistry:
         """
         if self.installed():
             return
+        with installing(self._home, f"registry-{self.version}"):
+            if not self.installed():  # else another checkout installed it while this one waited
+                self._build()
+
+    def _build(self) -> None:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ConfigurationError("Maven (mvn) is needed to fetch Apicurio Registry from Maven Central")
         self._install_dir.parent.mkdir(parents=True, exist_ok=True)
-        scratch = self._install_dir.with_name(f"{self._install_dir.name}.partial")
+        scratch = scratch_for(self._install_dir)
         shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(self._install_dir, ignore_errors=True)
         scratch.mkdir()
@@ -237,8 +244,7 @@ class SchemaRegistry:
         """
         self.install()
         if self._process.pid() is None:
-            if port_open(self._port):
-                raise ConfigurationError(f"the registry's port {self._port} is taken by another process")
+            ensure_free(self._port, "The schema registry", "K2_PLATFORM_REGISTRY_PORT")
             if self.storage == "postgresql" and not port_open(self._postgres_port):
                 raise ConfigurationError(
                     f"the registry stores in PostgreSQL, which does not answer on 127.0.0.1:"
