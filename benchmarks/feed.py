@@ -1,7 +1,7 @@
 """Benchmark 6: the live Binance feed (targets P6), fed by the local Binance-protocol server.
 
-K2's feed (:class:`~k2.ingest.feed.BinanceFeed`: WebSocket read, orjson decode, checks, Arrow
-batches built a column at a time, :class:`~k2.ingest.feed_sink.KafkaFeedSink` → ``MarketProducer``)
+K2's feed (:class:`~k2.ingest.live.binance.feed.BinanceFeed`: WebSocket read, orjson decode, checks, Arrow
+batches built a column at a time, :class:`~k2.ingest.live.sink.KafkaFeedSink` → ``MarketProducer``)
 runs pinned to one core; the server (:mod:`benchmarks.feed_server`, replaying pre-built
 combined-stream frames) runs in a child process pinned to the other, as fast as it can send or at
 a fixed pace. Beside it, in the same run and on the same frames, the limit
@@ -31,7 +31,8 @@ from benchmarks.ingest import BenchmarkError
 from benchmarks.on_platform import platform_run, remove_topics_and_subjects
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate
-from k2.ingest.feed_sink import CountingSink, KafkaFeedSink
+from k2.ingest.live.binance.protocol import EXCHANGE
+from k2.ingest.live.sink import CountingSink, KafkaFeedSink
 from k2.ingest.producer import LINGER_MS
 from k2.kafka.admin import ensure_topics
 from k2.obs.metrics import K2Metrics
@@ -93,7 +94,7 @@ def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
         log(f"{TITLE}: BinanceFeed → KafkaFeedSink")
         with (
             frame_server(path, None, cpus.server) as url,
-            KafkaFeedSink(kafka, metrics, linger_ms=linger) as sink,
+            KafkaFeedSink(kafka, metrics, exchange=EXCHANGE, linger_ms=linger) as sink,
         ):
             feed_kafka = asyncio.run(run_feed(binance_settings(base, url), sink, metrics, count))
         seconds = LATENCY_SECONDS[sizes.name]
@@ -185,7 +186,7 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
         description=(
             f"{f.count:,} combined-stream frames (`SyntheticTape` over {', '.join(SYMBOLS)}: trades and "
             f"book tickers alternating, {f.frame_bytes:.0f} bytes on average) served by "
-            "`k2.testing.binance_server.BinanceServer` from memory, as fast as it can send, to K2's "
+            "`k2.ingest.live.binance.server.BinanceServer` from memory, as fast as it can send, to K2's "
             f"`BinanceFeed` with its default settings and the platform's Kafka "
             f"({platform.get('kafka', '?')}; {base.kafka.partitions} partitions) and registry; "
             f"{one_core}. The broker shares the machine's cores. Latency runs at a steady "

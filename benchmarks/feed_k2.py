@@ -1,5 +1,6 @@
-"""K2's side of the live-feed benchmark: :class:`~k2.ingest.feed.BinanceFeed` run against the frame
-server until a count of messages was produced, and a sink that notes when each was acknowledged.
+"""K2's side of the live-feed benchmark: :class:`~k2.ingest.live.binance.feed.BinanceFeed` run
+against the frame server until a count of messages was produced, and a sink that notes when each
+was acknowledged.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from confluent_kafka import KafkaError, Message
 from benchmarks.feed_server import SYMBOLS, Cores, frame_server
 from benchmarks.ingest import BenchmarkError
 from benchmarks.stream_throughput import Rate
-from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import FeedSink, KafkaFeedSink
+from k2.ingest.live.binance.feed import BinanceFeed
+from k2.ingest.live.binance.protocol import EXCHANGE
+from k2.ingest.live.sink import FeedSink, KafkaFeedSink
 from k2.ingest.producer import MarketProducer, TopicStats
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.topics import DataType
@@ -129,7 +131,7 @@ def k2_latency(
     """
     with (
         frame_server(path, rate, cores.server) as url,
-        TimedSink(kafka, metrics, linger_ms=linger_ms) as sink,
+        TimedSink(kafka, metrics, exchange=EXCHANGE, linger_ms=linger_ms) as sink,
     ):
         asyncio.run(run_feed(binance_settings(base, url), sink, metrics, count))
         return sink.latencies_ms()

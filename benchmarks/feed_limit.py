@@ -16,8 +16,8 @@ from websockets.asyncio.client import connect
 from benchmarks.feed_server import SYMBOLS, Cores, frame_server
 from benchmarks.ingest import BenchmarkError
 from benchmarks.stream_throughput import Rate
+from k2.ingest.live.binance.protocol import combined_stream_url
 from k2.ingest.producer import QUEUE_FULL_WAIT_S, flush_timeout_s, producer_config
-from k2.ingest.sources.binance import combined_stream_url
 from k2.settings import KafkaSettings
 
 #: The client serves delivery reports this often (messages) when not measuring latency.

@@ -1,6 +1,6 @@
 """The live-feed benchmark's side of the wire: pre-built Binance frames, served from a child process.
 
-:class:`~k2.testing.binance_server.BinanceServer` replays the frames of a file (no per-message
+:class:`~k2.ingest.live.binance.server.BinanceServer` replays the frames of a file (no per-message
 price generation) as fast as websockets can send them or at a steady pace, in a process of its own
 pinned to a core of its own, so the feed under test has the other.
 """
@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 
 from benchmarks.common import DATA_DIR
-from k2.testing.binance_server import Behaviour, BinanceServer
-from k2.testing.binance_tapes import SyntheticTape, TapeEvent
+from k2.ingest.live.binance.server import Behaviour, BinanceServer
+from k2.ingest.live.binance.tapes import SyntheticTape, TapeEvent
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
 

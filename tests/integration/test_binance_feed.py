@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 from websockets.asyncio.client import connect
 
 from k2.cli.main import app as cli_app
-from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_status import FeedStats
-from k2.ingest.sources.binance import parse_frame
+from k2.ingest.live.binance.feed import BinanceFeed
+from k2.ingest.live.binance.protocol import parse_frame
+from k2.ingest.live.binance.server import Behaviour, BinanceServer
+from k2.ingest.live.binance.tapes import ReplayTape, SyntheticTape, Tape, write_sample
+from k2.ingest.live.status import FeedStats
 from k2.obs.metrics import K2Metrics
-from k2.testing.binance_server import Behaviour, BinanceServer
-from k2.testing.binance_tapes import ReplayTape, SyntheticTape, Tape, write_sample
 from tests.fixtures.feed import MALFORMED, SYMBOLS, RecordingSink, feed_settings_for, run_until
 
 pytestmark = pytest.mark.integration

@@ -24,9 +24,12 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from k2.api import create_app
-from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import KafkaFeedSink
-from k2.ingest.feed_status import FeedStats
+from k2.ingest.live.binance.feed import BinanceFeed
+from k2.ingest.live.binance.protocol import EXCHANGE
+from k2.ingest.live.binance.server import Behaviour, BinanceServer
+from k2.ingest.live.binance.tapes import SyntheticTape, Tape
+from k2.ingest.live.sink import KafkaFeedSink
+from k2.ingest.live.status import FeedStats
 from k2.kafka.dead_letters import REASON_HEADER
 from k2.kafka.topics import DataType, market_topic
 from k2.lake.tables import QUOTES, TRADES
@@ -35,8 +38,6 @@ from k2.query.ticks import TickQuery, trades
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.sink import Sink
 from k2.testing import EmbeddedLake
-from k2.testing.binance_server import Behaviour, BinanceServer
-from k2.testing.binance_tapes import SyntheticTape, Tape
 from tests.fixtures.feed import DEADLINE_S, MALFORMED, SYMBOLS, feed_settings_for, run_until
 from tests.fixtures.platform import dead_letters, isolated
 
@@ -68,7 +69,7 @@ def test_feed_lands_in_iceberg_through_kafka(feed_settings: K2Settings) -> None:
         disconnect_after=150, skip_on_reconnect=4, malformed=MALFORMED[:2], malformed_every=40
     )
     with KafkaFeedSink(
-        feed_settings.kafka, metrics, linger_ms=feed_settings.binance.producer_linger_ms
+        feed_settings.kafka, metrics, exchange=EXCHANGE, linger_ms=feed_settings.binance.producer_linger_ms
     ) as kafka_sink:
 
         async def main() -> FeedStats:
@@ -128,7 +129,7 @@ def test_a_restarted_feed_resumes_from_the_last_trades_in_kafka(feed_settings: K
 
     async def run(server: BinanceServer, until: Callable[[BinanceFeed], bool]) -> FeedStats:
         metrics = K2Metrics(CollectorRegistry())
-        with KafkaFeedSink(feed_settings.kafka, metrics, linger_ms=linger) as sink:
+        with KafkaFeedSink(feed_settings.kafka, metrics, exchange=EXCHANGE, linger_ms=linger) as sink:
             feed = BinanceFeed(feed_settings_for(server), sink, metrics)
             return await run_until(feed, lambda: until(feed))
 

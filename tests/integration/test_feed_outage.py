@@ -15,9 +15,12 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import KafkaFeedSink
-from k2.ingest.feed_status import FeedStats
+from k2.ingest.live.binance.feed import BinanceFeed
+from k2.ingest.live.binance.protocol import EXCHANGE
+from k2.ingest.live.binance.server import Behaviour, BinanceServer
+from k2.ingest.live.binance.tapes import SyntheticTape
+from k2.ingest.live.sink import KafkaFeedSink
+from k2.ingest.live.status import FeedStats
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.schema_registry import WriterSchemas
 from k2.kafka.topics import DataType, market_topic
@@ -25,8 +28,6 @@ from k2.obs.metrics import K2Metrics
 from k2.platform.kafka import Kafka
 from k2.platform.process import ServerProcess
 from k2.settings import K2Settings
-from k2.testing.binance_server import Behaviour, BinanceServer
-from k2.testing.binance_tapes import SyntheticTape
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -88,7 +89,9 @@ def test_feed_sends_again_what_a_broker_outage_failed(stream_settings: K2Setting
     settings = stream_settings.model_copy(update={"kafka": kafka})
     metrics = K2Metrics(CollectorRegistry())
     broker = Kafka(settings)
-    with KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms) as sink:
+    with KafkaFeedSink(
+        settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
+    ) as sink:
 
         async def main() -> FeedStats:
             tape = SyntheticTape(SYMBOLS, total=MESSAGES, rate=RATE)

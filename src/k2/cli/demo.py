@@ -119,7 +119,9 @@ def _live(settings: K2Settings, out: Console) -> None:
     from prometheus_client import CollectorRegistry
 
     from k2.errors import ConfigurationError
-    from k2.ingest.feed_sink import KafkaFeedSink
+    from k2.ingest.live.binance import server as binance_server
+    from k2.ingest.live.binance.protocol import EXCHANGE
+    from k2.ingest.live.sink import KafkaFeedSink
     from k2.lake.catalog import close_catalog, open_catalog
     from k2.lake.writer import LakeWriter
     from k2.obs.metrics import K2Metrics
@@ -128,7 +130,6 @@ def _live(settings: K2Settings, out: Console) -> None:
     from k2.query.engine import QueryEngine
     from k2.settings import Profile
     from k2.stream.sink import Sink
-    from k2.testing import binance_server
 
     if settings.profile is not Profile.PLATFORM:
         settings = settings.on_profile(Profile.PLATFORM)
@@ -145,7 +146,9 @@ def _live(settings: K2Settings, out: Console) -> None:
         f"through a local Binance-protocol server into Kafka at {settings.kafka.bootstrap_servers}"
     )
     metrics = K2Metrics(CollectorRegistry())
-    with KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms) as sink:
+    with KafkaFeedSink(
+        settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
+    ) as sink:
         replayed = binance_server.replay(settings, sample, sink, metrics, speed=LIVE_SPEED, retime=True)
         stats = asyncio.run(replayed)
     out.print(
@@ -183,7 +186,7 @@ def _live_sample(path: Path, now: datetime) -> Path:
 
     import orjson
 
-    from k2.testing.binance_tapes import SyntheticTape
+    from k2.ingest.live.binance.tapes import SyntheticTape
 
     start_ms = int(now.timestamp() * 1000)
     clock = itertools.count(start_ms, 10)

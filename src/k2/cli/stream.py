@@ -19,7 +19,7 @@ from k2.cli._context import context
 from k2.cli._output import Format, catch_errors, console, render_one
 
 if TYPE_CHECKING:
-    from k2.ingest.feed_status import FeedStats, StatusCallback
+    from k2.ingest.live.status import FeedStats, StatusCallback
 
 MetricsPortOption = Annotated[
     int | None, typer.Option(help="Serve Prometheus metrics on this port (K2_OBS_METRICS_PORT).")
@@ -126,7 +126,7 @@ def binance(
 
     from k2.cli._metrics import served_metrics
     from k2.errors import InvalidInputError
-    from k2.ingest.feed import stream_binance
+    from k2.ingest.live.binance.feed import stream_binance
     from k2.settings import BinanceSettings
 
     settings = context(ctx).settings
@@ -171,8 +171,10 @@ def replay(
     import asyncio
 
     from k2.cli._metrics import served_metrics
-    from k2.ingest.feed_sink import CountingSink, FeedSink, KafkaFeedSink
-    from k2.testing import binance_server, binance_tapes
+    from k2.ingest.live.binance import server as binance_server
+    from k2.ingest.live.binance import tapes as binance_tapes
+    from k2.ingest.live.binance.protocol import EXCHANGE
+    from k2.ingest.live.sink import CountingSink, FeedSink, KafkaFeedSink
 
     settings = context(ctx).settings
     factor = _speed(speed)
@@ -193,7 +195,9 @@ def replay(
         sink: FeedSink = counting
         if kafka:
             sink = stack.enter_context(
-                KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms)
+                KafkaFeedSink(
+                    settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
+                )
             )
         status = stack.enter_context(_status_line())
         replayed = binance_server.replay(

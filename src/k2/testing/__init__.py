@@ -1,4 +1,6 @@
-"""Helpers shared by tests, notebooks and demos: row factories and embedded lakes."""
+"""Helpers for tests, benchmarks and notebooks: row factories and embedded lakes. K2 itself
+(``src/``) never imports this package (an import-linter contract holds it).
+"""
 
 from k2.testing.factories import make_trade_rows, trade_row
 from k2.testing.lakes import EmbeddedLake

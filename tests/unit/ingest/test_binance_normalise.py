@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from k2.domain.identity import message_id
-from k2.ingest.sources.binance import (
+from k2.ingest.live.binance.protocol import (
     ControlMessage,
     MalformedMessageError,
     MarketMessage,

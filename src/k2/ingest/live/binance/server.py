@@ -4,8 +4,8 @@ It serves combined streams (``/stream?streams=btcusdt@trade/btcusdt@bookTicker``
 ``{"stream": ..., "data": ...}``) and raw streams (``/ws/btcusdt@trade``), sends trade and
 bookTicker payloads with Binance's fields, pings like Binance does, and answers the REST
 recent-trades call ``GET /api/v3/trades?symbol=...&limit=...`` on the same port from the trades it
-has produced (sent or skipped). Its messages come from a :class:`~k2.testing.binance_tapes.Tape`
-(:mod:`k2.testing.binance_tapes`: a seeded synthetic market or a recording). One tape is shared by
+has produced (sent or skipped). Its messages come from a :class:`~k2.ingest.live.binance.tapes.Tape`
+(:mod:`k2.ingest.live.binance.tapes`: a seeded synthetic market or a recording). One tape is shared by
 all connections, so a client that reconnects continues where it left off.
 
 A :class:`Behaviour` makes it misbehave the ways a real network and venue do: close after N
@@ -33,12 +33,12 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from k2.ingest.feed import BinanceFeed
-from k2.ingest.feed_sink import FeedSink
-from k2.ingest.feed_status import FeedStats, StatusCallback, run_until_signalled
+from k2.ingest.live.binance.feed import BinanceFeed
+from k2.ingest.live.binance.tapes import ReplayTape, Tape, TapeEvent, decimal_text
+from k2.ingest.live.sink import FeedSink
+from k2.ingest.live.status import FeedStats, StatusCallback, run_until_signalled
 from k2.obs.metrics import K2Metrics
 from k2.settings import K2Settings
-from k2.testing.binance_tapes import ReplayTape, Tape, TapeEvent, decimal_text
 
 #: Trades per symbol the REST call can still see; Binance keeps far more, but a test's windows are small.
 HISTORY_TRADES = 5000
@@ -339,7 +339,7 @@ async def replay(
     Args:
         settings: K2's settings.
         path: JSON lines of combined-stream frames (see :func:`write_sample`).
-        sink: where rows go, e.g. :class:`~k2.ingest.feed_sink.KafkaFeedSink`.
+        sink: where rows go, e.g. :class:`~k2.ingest.live.sink.KafkaFeedSink`.
         metrics: where the feed counts.
         speed: how many times faster than recorded.
         retime: shift the recorded times so the replay happens now.

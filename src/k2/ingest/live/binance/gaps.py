@@ -14,19 +14,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import httpx
 import orjson
 import structlog
 
-from k2.ingest.sources.binance import EXCHANGE, MalformedMessageError, MarketMessage, rest_trade_message
+from k2.ingest.live.binance.protocol import EXCHANGE, MalformedMessageError, MarketMessage, rest_trade_message
+from k2.ingest.live.status import FeedStats, Gap
 from k2.obs.metrics import K2Metrics
-
-if TYPE_CHECKING:
-    from k2.ingest.feed_status import FeedStats
 
 log = structlog.get_logger(__name__)
 
@@ -37,33 +33,6 @@ BACKFILL_TIMEOUT_S = 10.0
 OnTrade = Callable[[MarketMessage], Awaitable[None]]
 #: Takes a REST item that could not be read, as JSON, with why (the feed dead-letters it).
 OnMalformed = Callable[[bytes, MalformedMessageError], Awaitable[None]]
-
-
-@dataclass
-class Gap:
-    """Trade ids of a symbol that never came on the stream, and what backfill recovered.
-
-    ``first_missing``..``last_missing`` are the missing ids; ``status`` is ``pending``,
-    ``backfilled`` (all recovered), ``partial`` or ``failed``.
-    """
-
-    symbol: str
-    first_missing: int
-    last_missing: int
-    at_reconnect: bool
-    detected_at: datetime
-    backfilled: int = 0
-    status: str = "pending"
-
-    @property
-    def missing(self) -> int:
-        """How many trades the gap holds."""
-        return self.last_missing - self.first_missing + 1
-
-    @property
-    def lost(self) -> int:
-        """Trades not recovered (so far)."""
-        return self.missing - self.backfilled
 
 
 class GapTracker:

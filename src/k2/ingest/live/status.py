@@ -14,9 +14,36 @@ import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from k2.ingest.feed_gaps import Gap
+
+@dataclass
+class Gap:
+    """Trade ids of a symbol that never came on the stream, and what backfill recovered.
+
+    ``first_missing``..``last_missing`` are the missing ids; ``status`` is ``pending``,
+    ``backfilled`` (all recovered), ``partial`` or ``failed``.
+    """
+
+    symbol: str
+    first_missing: int
+    last_missing: int
+    at_reconnect: bool
+    detected_at: datetime
+    backfilled: int = 0
+    status: str = "pending"
+
+    @property
+    def missing(self) -> int:
+        """How many trades the gap holds."""
+        return self.last_missing - self.first_missing + 1
+
+    @property
+    def lost(self) -> int:
+        """Trades not recovered (so far)."""
+        return self.missing - self.backfilled
+
 
 #: Gaps kept for listing; older ones are only counted.
 RECENT_GAPS = 100

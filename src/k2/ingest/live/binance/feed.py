@@ -1,7 +1,7 @@
 """The live Binance feed: trades and best bid/ask from Binance's WebSocket streams into Kafka.
 
 One asyncio task reads the combined stream of every symbol's ``@trade`` and ``@bookTicker``,
-decodes each frame with orjson and normalises it (:mod:`k2.ingest.sources.binance`); a second
+decodes each frame with orjson and normalises it (:mod:`k2.ingest.live.binance.protocol`); a second
 task takes the rows from a bounded queue, batches them (``batch_rows`` or ``batch_linger_ms``,
 whichever comes first) and hands each batch to a :class:`FeedSink` on a worker thread, so a
 blocking Kafka call never stalls the socket.
@@ -15,7 +15,7 @@ Robustness, in the order things go wrong:
   Binance's ``serverShutdown`` event. The feed never fails over to another venue.
 - **Gaps.** A trade id that skips ahead of the symbol's last one, across connections and across
   runs (a starting feed asks its sink for each symbol's last trade id), is a gap, counted, listed
-  and backfilled from the REST recent-trades call (:class:`~k2.ingest.feed_gaps.GapTracker`);
+  and backfilled from the REST recent-trades call (:class:`~k2.ingest.live.binance.gaps.GapTracker`);
   what is not recovered is counted lost.
 - **Malformed messages** are counted by reason and sent to the venue's dead-letter topic with
   the reason; the feed carries on.
@@ -26,8 +26,8 @@ Robustness, in the order things go wrong:
 - **Shutdown** (``stop`` set, e.g. by SIGINT/SIGTERM): the socket closes, every received row
   is produced and the producer flushed.
 
-What the feed has done is in :class:`~k2.ingest.feed_status.FeedStats`; a run with signal
-handling and a status callback is :func:`~k2.ingest.feed_status.run_until_signalled`.
+What the feed has done is in :class:`~k2.ingest.live.status.FeedStats`; a run with signal
+handling and a status callback is :func:`~k2.ingest.live.status.run_until_signalled`.
 """
 
 from __future__ import annotations
@@ -46,11 +46,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from k2.errors import ConfigurationError, RetryableError
-from k2.ingest.feed_gaps import GapTracker
-from k2.ingest.feed_sink import FeedSink, KafkaFeedSink
-from k2.ingest.feed_status import FeedStats, StatusCallback, run_until_signalled
-from k2.ingest.sources.base import SourceBatch
-from k2.ingest.sources.binance import (
+from k2.ingest.live.binance.gaps import GapTracker
+from k2.ingest.live.binance.protocol import (
     EXCHANGE,
     ControlMessage,
     MalformedMessageError,
@@ -60,6 +57,9 @@ from k2.ingest.sources.binance import (
     parse_frame,
     to_table,
 )
+from k2.ingest.live.sink import FeedSink, KafkaFeedSink
+from k2.ingest.live.status import FeedStats, StatusCallback, run_until_signalled
+from k2.ingest.sources.base import SourceBatch
 from k2.lake.tables import QUOTES, TRADES
 from k2.obs.metrics import K2Metrics
 from k2.settings import BinanceSettings, K2Settings
@@ -418,6 +418,8 @@ def stream_binance(
         ConfigurationError: the endpoint URL is invalid, or Kafka refused a topic or the schema.
         DeliveryFailedError: rows could not be delivered at shutdown.
     """
-    with KafkaFeedSink(settings.kafka, metrics, linger_ms=settings.binance.producer_linger_ms) as sink:
+    with KafkaFeedSink(
+        settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
+    ) as sink:
         feed = BinanceFeed(settings.binance, sink, metrics, symbols=symbols)
         return asyncio.run(run_until_signalled(feed, on_tick=on_tick, tick_s=tick_s))

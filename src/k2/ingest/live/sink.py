@@ -16,7 +16,7 @@ from typing import Protocol, Self
 
 import structlog
 
-from k2.ingest.feed_resume import last_trade_ids
+from k2.ingest.live.resume import last_trade_ids
 from k2.ingest.producer import LINGER_MS, DeliveryFailedError, MarketProducer
 from k2.ingest.sources.base import SourceBatch
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
@@ -84,7 +84,7 @@ class KafkaFeedSink:
         settings: KafkaSettings,
         metrics: K2Metrics | None = None,
         *,
-        exchange: str = "BINANCE",
+        exchange: str,
         linger_ms: float = LINGER_MS,
     ) -> None:
         self._settings = settings
@@ -157,7 +157,7 @@ class KafkaFeedSink:
 
     def last_trade_ids(self, symbols: list[str]) -> dict[str, int]:
         """The largest trade id of each of ``symbols`` among the last trades in the venue's topic
-        (:func:`~k2.ingest.feed_resume.last_trade_ids`).
+        (:func:`~k2.ingest.live.resume.last_trade_ids`).
         """
         return last_trade_ids(self._settings, self._exchange, symbols)
 
