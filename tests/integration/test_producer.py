@@ -24,9 +24,9 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.errors import NotFoundError
-from k2.ingest.loader import new_load_id, reject_file_for
-from k2.ingest.produce_source import ProduceReport, produce_source
+from k2.ingest.loader import Loader, new_load_id, reject_file_for
 from k2.ingest.producer import DeliveryFailedError, MarketProducer
+from k2.ingest.report import IngestReport
 from k2.ingest.sources.asx import AsxSource
 from k2.ingest.sources.base import SourceBatch
 from k2.kafka.avro.codec import HEADER, Decoded, RecordCodec, SchemaLookup
@@ -105,7 +105,7 @@ class Produced:
     """The ASX sample produced once: the settings used, the report and what each topic holds."""
 
     settings: K2Settings
-    report: ProduceReport
+    report: IngestReport
     messages: dict[str, list[Message]]
 
 
@@ -122,7 +122,8 @@ def produced(
     )
     try:
         with MarketProducer(settings.kafka) as producer:
-            report = produce_source(source, producer, lake.writer, rejects, load_id)
+            loader = Loader(lake.writer, commit_rows=settings.ingest.commit_rows, producer=producer)
+            report = loader.run(source, rejects, load_id)
         messages = {
             _topic(settings, spec): _consume(settings, _topic(settings, spec)) for spec in (TRADES, QUOTES)
         }
@@ -154,7 +155,7 @@ def test_each_row_the_loader_writes_is_one_message_on_its_topic(
     topic = _topic(produced.settings, spec)
     expected = _lake_rows(asx_lake, spec)
     messages = produced.messages[topic]
-    assert produced.report.producer.topics[topic].messages == len(messages) == expected.num_rows
+    assert produced.report.topics[topic] == len(messages) == expected.num_rows
     decoded = _decoded(produced.settings, spec, messages)
     assert decoded.errors == []
     assert _comparable(decoded.rows).equals(_comparable(expected))
@@ -169,7 +170,7 @@ def test_the_sample_counts_are_the_source_row_counts(produced: Produced, asx_sam
         )
         assert len(produced.messages[_topic(produced.settings, spec)]) == lines
     assert produced.report.rows_rejected == 0
-    assert produced.report.producer.failed == 0
+    assert produced.report.messages_failed == 0
 
 
 def test_messages_are_keyed_by_symbol_and_a_symbol_keeps_one_partition_in_order(produced: Produced) -> None:
@@ -221,7 +222,7 @@ def test_reference_data_still_goes_to_the_lake(produced: Produced, asx_lake: Emb
     try:
         for spec in (INSTRUMENTS, DIVIDENDS, SPLITS):
             expected = _lake_rows(asx_lake, spec).num_rows
-            assert produced.report.reference_rows[spec.name] == expected
+            assert produced.report.tables[spec.name].rows_written == expected
             assert _lake_rows(lake, spec).num_rows == expected
     finally:
         lake.close()

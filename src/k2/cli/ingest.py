@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -15,7 +16,6 @@ from k2.cli._context import CliContext, context
 from k2.cli._output import Format, catch_errors, console, render_one
 
 if TYPE_CHECKING:
-    from k2.ingest.produce_source import ProduceReport
     from k2.ingest.rejects import RejectFile
     from k2.ingest.report import IngestReport
     from k2.ingest.sources.base import Source
@@ -36,49 +36,13 @@ SourceFactory = Callable[["RejectFile", int, datetime], "Source"]
 
 
 def run_load(
-    cli: CliContext, make_source: SourceFactory, fmt: Format, *, quiet: bool = False
+    cli: CliContext, make_source: SourceFactory, fmt: Format, *, via: Via = Via.LAKE, quiet: bool = False
 ) -> IngestReport:
-    """Build the source, run the load with a progress bar, print the report."""
-    from k2.ingest.loader import Loader, new_load_id, reject_file_for
-    from k2.lake.writer import LakeWriter
-
-    settings = cli.settings
-    load_id = new_load_id()
-    rejects = reject_file_for(settings.reject_dir, load_id)
-    source = make_source(rejects, settings.ingest.read_batch_rows, datetime.now(UTC))
-    writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
-    loader = Loader(writer, commit_rows=settings.ingest.commit_rows)
-    show = fmt is Format.TEXT and not quiet
-    with Progress(
-        TextColumn("[bold]loading[/bold]"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeElapsedColumn(),
-        console=console(stderr=True),
-        disable=not show,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("load", total=source.total_bytes)
-        report = loader.run(source, rejects, load_id, lambda n: progress.advance(task, n))
-    summary = report.as_dict()
-    summary["tables"] = (
-        ", ".join(
-            f"{name}: {c.rows_written} written of {c.rows_read} read" for name, c in report.tables.items()
-        )
-        if fmt is Format.TEXT
-        else summary["tables"]
-    )
-    render_one(summary, fmt, title="ingest report")
-    return report
-
-
-def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> ProduceReport:
-    """Build the source, produce its trades and quotes to Kafka (reference data to the lake) with a
-    progress bar, print the report.
+    """Build the source, run it to the lake (or its trades and quotes to Kafka) with a progress
+    bar, print the report.
     """
     from k2.cli._metrics import served_metrics
-    from k2.ingest.loader import new_load_id, reject_file_for
-    from k2.ingest.produce_source import produce_source
+    from k2.ingest.loader import Loader, new_load_id, reject_file_for
     from k2.ingest.producer import MarketProducer
     from k2.lake.writer import LakeWriter
 
@@ -87,28 +51,44 @@ def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> Pro
     rejects = reject_file_for(settings.reject_dir, load_id)
     source = make_source(rejects, settings.ingest.read_batch_rows, datetime.now(UTC))
     writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
-    with (
-        Progress(
-            TextColumn("[bold]producing[/bold]"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            console=console(stderr=True),
-            disable=fmt is not Format.TEXT,
-            transient=True,
-        ) as progress,
-        MarketProducer(settings.kafka, served_metrics(settings.obs.metrics_port)) as producer,
-    ):
-        task = progress.add_task("produce", total=source.total_bytes)
-        report = produce_source(
-            source, producer, writer, rejects, load_id, progress=lambda n: progress.advance(task, n)
+    show = fmt is Format.TEXT and not quiet
+    with contextlib.ExitStack() as stack:
+        producer = None
+        if via is Via.KAFKA:
+            metrics = served_metrics(settings.obs.metrics_port)
+            producer = stack.enter_context(MarketProducer(settings.kafka, metrics))
+        loader = Loader(writer, commit_rows=settings.ingest.commit_rows, producer=producer)
+        progress = stack.enter_context(
+            Progress(
+                TextColumn(f"[bold]{'producing' if producer else 'loading'}[/bold]"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                console=console(stderr=True),
+                disable=not show,
+                transient=True,
+            )
         )
+        task = progress.add_task("load", total=source.total_bytes)
+        report = loader.run(source, rejects, load_id, lambda n: progress.advance(task, n))
     summary = report.as_dict()
     if fmt is Format.TEXT:
-        summary["topics"] = ", ".join(f"{name}: {t.messages}" for name, t in report.producer.topics.items())
-        summary["reference_rows"] = ", ".join(f"{name}: {n}" for name, n in report.reference_rows.items())
+        summary["tables"] = ", ".join(
+            f"{name}: {c.rows_written} written of {c.rows_read} read" for name, c in report.tables.items()
+        )
+        if report.topics:
+            summary["topics"] = ", ".join(f"{name}: {n}" for name, n in report.topics.items())
     render_one(summary, fmt, title="ingest report")
     return report
+
+
+ViaOption = Annotated[
+    Via,
+    typer.Option(
+        help="lake: write everything to the lake. kafka: produce trades and quotes to their Kafka "
+        "topics (the sink, `k2 stream run`, lands them; reference data still goes to the lake)."
+    ),
+]
 
 
 @app.command()
@@ -116,13 +96,7 @@ def run_produce(cli: CliContext, make_source: SourceFactory, fmt: Format) -> Pro
 def asx(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="ASX sample directory (trades/, quotes/, reference-data/).")],
-    via: Annotated[
-        Via,
-        typer.Option(
-            help="lake: write everything to the lake. kafka: produce trades and quotes to their Kafka "
-            "topics (reference data still goes to the lake)."
-        ),
-    ] = Via.LAKE,
+    via: ViaOption = Via.LAKE,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Load an ASX tick directory: trades, quotes and reference data."""
@@ -131,10 +105,7 @@ def asx(
     def make_source(rejects: RejectFile, rows: int, at: datetime) -> Source:
         return AsxSource(path, rejects, batch_rows=rows, ingested_at=at)
 
-    if via is Via.KAFKA:
-        run_produce(context(ctx), make_source, fmt)
-    else:
-        run_load(context(ctx), make_source, fmt)
+    run_load(context(ctx), make_source, fmt, via=via)
 
 
 @app.command()
@@ -146,6 +117,7 @@ def synthetic(
     trades_per_day: Annotated[int, typer.Option(min=1, help="Trades per symbol and day.")] = 5_000,
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2024-01-08",
     seed: Annotated[int, typer.Option(help="Random seed; same seed, same ticks.")] = 7,
+    via: ViaOption = Via.LAKE,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Generate realistic synthetic trades and quotes (venue SYN, Sydney hours) and load them."""
@@ -160,7 +132,12 @@ def synthetic(
         symbols=symbols, days=days, trades_per_day=trades_per_day, start=first, seed=seed
     )
 
-    run_load(context(ctx), lambda _, rows, at: SyntheticSource(market, batch_rows=rows, ingested_at=at), fmt)
+    run_load(
+        context(ctx),
+        lambda _, rows, at: SyntheticSource(market, batch_rows=rows, ingested_at=at),
+        fmt,
+        via=via,
+    )
 
 
 @app.command("file")
@@ -171,6 +148,7 @@ def file_(
     table: Annotated[
         str | None, typer.Option(help="trades or quotes; guessed from the columns if omitted.")
     ] = None,
+    via: ViaOption = Via.LAKE,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Load a CSV or Parquet file that already has the v2 columns."""
@@ -183,4 +161,5 @@ def file_(
         context(ctx),
         lambda rejects, rows, at: FileSource(path, rejects, batch_rows=rows, ingested_at=at, table=spec),
         fmt,
+        via=via,
     )

@@ -1,9 +1,10 @@
-"""Run a load: a source's batches into the lake in bounded chunks, with a report.
+"""Run a load: a source's batches to a destination (the lake, or Kafka), with one report.
 
-Rows are gathered per table until ``commit_rows`` are pending, then appended in one commit, so
-memory stays bounded and each commit writes few, large files. Every commit carries the load's
-identity in its snapshot summary (``k2.load.id``, ``k2.load.source``). Appends skip rows
-already present, so a load that failed part-way can simply be run again.
+Trades and quotes go to the :class:`~k2.ingest.destinations.Destination` the load names;
+reference data (the small tables a source replaces per exchange) always replaces its exchange's
+rows in the lake. Every lake commit carries the load's identity in its snapshot summary
+(``k2.load.id``, ``k2.load.source``). The source is read on a worker thread while this one
+writes or produces.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
 import structlog
 
+from k2.ingest.destinations import Destination, KafkaDestination, LakeDestination
 from k2.ingest.pipeline import run_ahead
+from k2.ingest.producer import MarketProducer
 from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
-from k2.ingest.sources.base import Source, SourceBatch
-from k2.lake.rollup import refresh_after
-from k2.lake.tables import TRADES, TableSpec
+from k2.ingest.sources.base import Source
 from k2.lake.writer import LakeWriter
 
 log = structlog.get_logger(__name__)
@@ -40,33 +40,47 @@ def reject_file_for(reject_dir: Path, load_id: str) -> RejectFile:
     return RejectFile(reject_dir / f"{load_id}.rejects.csv")
 
 
-class Loader:
-    """Feeds one source into the lake."""
+def load_properties(source: Source, load_id: str) -> dict[str, str]:
+    """The snapshot summary entries of every lake commit of a load."""
+    return {"k2.load.id": load_id, "k2.load.source": source.description}
 
-    def __init__(self, writer: LakeWriter, *, commit_rows: int) -> None:
+
+class Loader:
+    """Runs sources into the lake (``commit_rows`` at a time) or, given a producer, into Kafka."""
+
+    def __init__(
+        self, writer: LakeWriter, *, commit_rows: int, producer: MarketProducer | None = None
+    ) -> None:
         self._writer = writer
         self._commit_rows = commit_rows
+        self._producer = producer
+
+    def _destination(self, properties: dict[str, str]) -> Destination:
+        if self._producer is not None:
+            return KafkaDestination(self._producer)
+        return LakeDestination(self._writer, properties, commit_rows=self._commit_rows)
 
     def run(
         self, source: Source, rejects: RejectFile, load_id: str, progress: Progress | None = None
     ) -> IngestReport:
-        """Load everything ``source`` yields.
+        """Run everything ``source`` yields to the destination.
 
         Args:
             source: the input.
-            rejects: where the source records rows it cannot take.
-            load_id: the load's identity, recorded in every commit.
+            rejects: where the source records rows it cannot take; closed before this returns.
+            load_id: the load's identity, recorded in every lake commit.
             progress: called with the input bytes consumed by each batch.
 
         Returns:
             The load's report.
+
+        Raises:
+            DeliveryFailedError: into Kafka, some message was not delivered.
         """
         started = time.perf_counter()
-        report = IngestReport(load_id=load_id, source=source.description)
-        pending: dict[str, list[SourceBatch]] = {}
-        pending_rows: dict[str, int] = {}
-        specs: dict[str, TableSpec] = {}
-        properties = {"k2.load.id": load_id, "k2.load.source": source.description}
+        properties = load_properties(source, load_id)
+        destination = self._destination(properties)
+        report = IngestReport(load_id=load_id, source=source.description, destination=destination.name)
         try:
             for batch in run_ahead([source.batches()]):
                 name = batch.table.name
@@ -76,43 +90,16 @@ class Loader:
                     result = self._writer.replace(batch.table, batch.rows, batch.replace_exchange, properties)
                     counts.rows_written += result.rows_written
                     counts.commits += 1
-                    self._note_snapshot(report, name, result.snapshot_id)
+                    report.note_snapshot(name, result.snapshot_id)
                 else:
-                    specs[name] = batch.table
-                    pending.setdefault(name, []).append(batch)
-                    pending_rows[name] = pending_rows.get(name, 0) + batch.rows.num_rows
-                    if pending_rows[name] >= self._commit_rows:
-                        self._commit(report, specs[name], pending.pop(name), properties)
-                        pending_rows[name] = 0
+                    destination.take(batch, report)
                 if progress is not None:
                     progress(batch.bytes_read)
-            for name, tables in pending.items():
-                self._commit(report, specs[name], tables, properties)
-            if TRADES.name in report.snapshot_ids:
-                refresh_after(self._writer)
+            destination.finish(report)
         finally:
             rejects.close()
         report.rows_rejected = rejects.count
         report.reject_file = rejects.path if rejects.count else None
         report.elapsed_seconds = time.perf_counter() - started
-        log.info("load_done", **{k: v for k, v in report.as_dict().items() if k != "tables"})
+        log.info("load_done", **{k: v for k, v in report.as_dict().items() if k not in ("tables", "topics")})
         return report
-
-    def _commit(
-        self, report: IngestReport, spec: TableSpec, batches: list[SourceBatch], properties: dict[str, str]
-    ) -> None:
-        rows = pa.concat_tables([b.rows for b in batches])
-        if rows.num_rows == 0:
-            return
-        unique = all(b.unique_ids for b in batches)
-        result = self._writer.append(spec, rows, properties, assume_unique=unique)
-        counts = report.counts(spec.name)
-        counts.rows_written += result.rows_written
-        counts.duplicates_skipped += result.duplicates_skipped
-        counts.commits += 1 if result.snapshot_id is not None else 0
-        self._note_snapshot(report, spec.name, result.snapshot_id)
-
-    @staticmethod
-    def _note_snapshot(report: IngestReport, table: str, snapshot_id: int | None) -> None:
-        if snapshot_id is not None:
-            report.snapshot_ids[table] = snapshot_id

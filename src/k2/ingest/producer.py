@@ -9,7 +9,7 @@ framed with. Rows are encoded in chunks by :class:`~k2.kafka.avro.codec.RecordCo
 keyed by its symbol, so one symbol's ticks stay in order on one partition. Delivery callbacks count
 what the broker acknowledged and what failed; :meth:`MarketProducer.flush` raises
 :class:`DeliveryFailedError` when anything failed, so a loss is never silent.
-(:mod:`k2.ingest.produce_source` runs a whole source this way.)
+(:class:`~k2.ingest.loader.Loader` runs a whole source this way, given a producer.)
 """
 
 from __future__ import annotations

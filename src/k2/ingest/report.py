@@ -1,4 +1,4 @@
-"""What a load did, per table and in total."""
+"""What a load did, per table and in total, and per Kafka topic when it went through Kafka."""
 
 from __future__ import annotations
 
@@ -18,11 +18,18 @@ class TableCounts:
 
 @dataclass
 class IngestReport:
-    """The outcome of one load: what was read, written, rejected and skipped, and how fast."""
+    """The outcome of one load: what was read, written (or produced), rejected and skipped, and how
+    fast. Into Kafka, ``topics`` holds the messages each topic acknowledged; the tables' written
+    counts are then the reference data's only.
+    """
 
     load_id: str
     source: str
+    destination: str = "lake"
     tables: dict[str, TableCounts] = field(default_factory=dict)
+    topics: dict[str, int] = field(default_factory=dict)
+    messages_failed: int = 0
+    message_bytes: int = 0
     rows_rejected: int = 0
     reject_file: Path | None = None
     elapsed_seconds: float = 0.0
@@ -31,6 +38,16 @@ class IngestReport:
     def counts(self, table: str) -> TableCounts:
         """The counts of ``table``, created empty on first use."""
         return self.tables.setdefault(table, TableCounts())
+
+    def note_snapshot(self, table: str, snapshot_id: int | None) -> None:
+        """Remember ``table``'s newest snapshot of this load (None: it committed nothing)."""
+        if snapshot_id is not None:
+            self.snapshot_ids[table] = snapshot_id
+
+    @property
+    def messages(self) -> int:
+        """Messages Kafka acknowledged, over all topics."""
+        return sum(self.topics.values())
 
     @property
     def rows_read(self) -> int:
@@ -54,9 +71,15 @@ class IngestReport:
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view."""
+        kafka = (
+            {"messages": self.messages, "messages_failed": self.messages_failed, "topics": self.topics}
+            if self.destination == "kafka"
+            else {}
+        )
         return {
             "load_id": self.load_id,
             "source": self.source,
+            "destination": self.destination,
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
             "rows_rejected": self.rows_rejected,
@@ -66,4 +89,5 @@ class IngestReport:
             "rows_per_second": round(self.rows_per_second, 1),
             "tables": {name: vars(c) for name, c in self.tables.items()},
             "snapshot_ids": self.snapshot_ids,
+            **kafka,
         }
