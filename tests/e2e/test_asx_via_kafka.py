@@ -17,6 +17,7 @@ from k2.lake.tables import QUOTES, TRADES, TableSpec
 from k2.query.bars import daily_summary
 from k2.settings import K2Settings
 from k2.testing import EmbeddedLake
+from tests.fixtures.platform import isolated
 
 pytestmark = [pytest.mark.e2e, pytest.mark.platform, pytest.mark.kafka]
 
@@ -91,29 +92,15 @@ def test_asx_through_kafka_lands_as_the_direct_load(
         lake.close()
 
 
-def _isolated(platform: K2Settings, data_dir: Path, name: str) -> K2Settings:
-    """The platform's settings with a catalog and topic prefix of their own."""
-    run = f"{name}{uuid.uuid4().hex[:8]}"
-    return platform.model_copy(
-        update={
-            "data_dir": data_dir,
-            "lake": platform.lake.model_copy(update={"catalog_name": f"{platform.lake.catalog_name}_{run}"}),
-            "kafka": platform.kafka.model_copy(
-                update={"topic_prefix": f"{platform.kafka.topic_prefix}{run}."}
-            ),
-        }
-    )
-
-
 def test_every_source_goes_through_kafka_too(platform: K2Settings, tmp_path: Path) -> None:
     """`--via kafka` is not only for ASX files: a synthetic market produced to Kafka and landed
     by the sink is the same rows, with the same ids, as the same market loaded directly.
     """
     market = ["--symbols", "2", "--days", "2", "--trades-per-day", "300", "--seed", "11"]
-    direct = _isolated(platform, tmp_path / "direct", "direct")
+    direct = isolated(platform, tmp_path / "direct")
     loaded = _k2(direct, "ingest", "synthetic", *market)
     assert loaded.returncode == 0, loaded.stderr
-    kafka = _isolated(platform, tmp_path / "kafka", "viakafka")
+    kafka = isolated(platform, tmp_path / "kafka")
     produced = _k2(kafka, "ingest", "synthetic", *market, "--via", "kafka", "--format", "json")
     assert produced.returncode == 0, produced.stderr
     streamed = _k2(kafka, "stream", "run", "--until-idle", "8", "--format", "json")
