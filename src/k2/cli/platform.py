@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from k2.cli._context import context
 from k2.cli._output import Format, catch_errors, render
+
+if TYPE_CHECKING:
+    from k2.platform.service import Health
 
 app = typer.Typer(
     help="The real services: PostgreSQL, MinIO (S3), Kafka (KRaft) and the schema registry.",
@@ -16,6 +19,12 @@ app = typer.Typer(
 )
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+COLUMNS = ("name", "version", "installed", "running", "healthy", "endpoint", "detail")
+
+
+def _rows(health: list[Health]) -> list[dict[str, object]]:
+    """Each service's health, its name and version first."""
+    return [{column: asdict(h)[column] for column in COLUMNS} for h in health]
 
 
 @app.command()
@@ -25,8 +34,8 @@ def up(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
     from k2.platform import stack
 
     settings = context(ctx).settings
-    health = stack.up(settings)
-    render([asdict(h) for h in health], fmt, title=f"platform up (data in {settings.platform_data})")
+    health = stack.up(settings, lambda step: typer.echo(step, err=True))
+    render(_rows(health), fmt, title=f"platform up (data in {settings.platform_data})")
     typer.echo("Use it with: export K2_PROFILE=platform   (or: k2 --profile platform …)", err=True)
 
 
@@ -46,7 +55,12 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
     """Show each service's health; exits 4 when any is not healthy."""
     from k2.platform import stack
 
-    health = stack.status(context(ctx).settings)
-    render([asdict(h) for h in health], fmt, title="platform status")
+    settings = context(ctx).settings
+    health = stack.status(settings)
+    render(
+        _rows(health),
+        fmt,
+        title=f"platform status (data in {settings.platform_data}, software in {settings.platform.home})",
+    )
     if not all(h.healthy for h in health):
         raise typer.Exit(4)

@@ -269,4 +269,5 @@ class Kafka:
             healthy=healthy,
             endpoint=self.endpoint,
             detail=detail,
+            version=f"Kafka {self.version}",
         )

@@ -131,5 +131,6 @@ class Minio:
             running=running,
             healthy=healthy,
             endpoint=self.endpoint,
-            detail=f"MinIO {VERSION}, bucket {self._bucket}" if healthy else self._process.log_tail(3),
+            detail=f"bucket {self._bucket}" if healthy else self._process.log_tail(3),
+            version=f"MinIO {VERSION}",
         )

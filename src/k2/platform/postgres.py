@@ -35,6 +35,12 @@ def _bin_dir() -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
+def _version() -> str:
+    """The installed PostgreSQL's major version (Debian's package; not pinned by K2)."""
+    bin_dir = _bin_dir()
+    return f"PostgreSQL {bin_dir.parent.name} (Debian)" if bin_dir is not None else ""
+
+
 class Postgres:
     """One PostgreSQL cluster in the platform's data directory, listening on loopback only."""
 
@@ -183,4 +189,5 @@ class Postgres:
             healthy=healthy,
             endpoint=f"127.0.0.1:{self._port}",
             detail=f"databases {', '.join(DATABASES)}" if healthy else self._process.log_tail(3),
+            version=_version(),
         )

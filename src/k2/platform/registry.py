@@ -304,6 +304,7 @@ class SchemaRegistry:
             healthy=healthy,
             endpoint=self.url,
             detail=detail,
+            version=f"Apicurio Registry {self.version}",
         )
 
 

@@ -16,6 +16,7 @@ class Health:
     healthy: bool
     endpoint: str
     detail: str = ""
+    version: str = ""
 
 
 class Service(Protocol):

@@ -6,6 +6,9 @@ K2 uses the running platform under ``K2_PROFILE=platform`` (``k2 --profile platf
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from k2.platform.kafka import Kafka
 from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
@@ -19,11 +22,21 @@ def services(settings: K2Settings) -> list[Service]:
     return [Postgres(settings), Minio(settings), Kafka(settings), SchemaRegistry(settings)]
 
 
-def up(settings: K2Settings) -> list[Health]:
-    """Install what is missing and start every service; return their health."""
+def up(settings: K2Settings, note: Callable[[str], None] | None = None) -> list[Health]:
+    """Install what is missing and start every service; return their health. ``note`` hears of
+    each step as it begins and ends, with its time.
+    """
+    say = note or (lambda _: None)
     started = services(settings)
     for service in started:
+        if not service.installed():
+            say(f"{service.name}: installing (the first install takes minutes) …")
+            began = time.monotonic()
+            service.install()
+            say(f"{service.name}: installed in {time.monotonic() - began:.1f} s")
+        began = time.monotonic()
         service.start()
+        say(f"{service.name}: running ({time.monotonic() - began:.1f} s)")
     return [service.health() for service in started]
 
 
