@@ -1,7 +1,7 @@
 """Benchmark 6: the live Binance feed (targets P6), fed by the local Binance-protocol server.
 
 K2's feed (:class:`~k2.ingest.live.binance.feed.BinanceFeed`: WebSocket read, orjson decode, checks, Arrow
-batches built a column at a time, :class:`~k2.ingest.live.sink.KafkaFeedSink` → ``MarketProducer``)
+batches built a column at a time, :class:`~k2.ingest.live.output.KafkaFeedOutput` → ``MarketProducer``)
 runs pinned to one core; the server (:mod:`benchmarks.feed_server`, replaying pre-built
 combined-stream frames) runs in a child process pinned to the other, as fast as it can send or at
 a fixed pace. Beside it, in the same run and on the same frames, the limit
@@ -32,7 +32,7 @@ from benchmarks.on_platform import platform_run, remove_topics_and_subjects
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream_throughput import Rate
 from k2.ingest.live.binance.protocol import EXCHANGE
-from k2.ingest.live.sink import CountingSink, KafkaFeedSink
+from k2.ingest.live.output import CountingOutput, KafkaFeedOutput
 from k2.ingest.producer import LINGER_MS
 from k2.kafka.admin import ensure_topics
 from k2.obs.metrics import K2Metrics
@@ -88,13 +88,15 @@ def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
         log(f"{TITLE}: limit: server → websockets → orjson → bare produce")
         with frame_server(path, None, cpus.server) as url:
             raw_socket = asyncio.run(raw_client(url, count, kafka, bare_producer(kafka, linger), raw_topic))
-        log(f"{TITLE}: BinanceFeed → CountingSink (no Kafka)")
+        log(f"{TITLE}: BinanceFeed → CountingOutput (no Kafka)")
         with frame_server(path, None, cpus.server) as url:
-            feed_counting = asyncio.run(run_feed(binance_settings(base, url), CountingSink(), metrics, count))
-        log(f"{TITLE}: BinanceFeed → KafkaFeedSink")
+            feed_counting = asyncio.run(
+                run_feed(binance_settings(base, url), CountingOutput(), metrics, count)
+            )
+        log(f"{TITLE}: BinanceFeed → KafkaFeedOutput")
         with (
             frame_server(path, None, cpus.server) as url,
-            KafkaFeedSink(kafka, metrics, exchange=EXCHANGE, linger_ms=linger) as sink,
+            KafkaFeedOutput(kafka, metrics, exchange=EXCHANGE, linger_ms=linger) as sink,
         ):
             feed_kafka = asyncio.run(run_feed(binance_settings(base, url), sink, metrics, count))
         seconds = LATENCY_SECONDS[sizes.name]
@@ -151,7 +153,7 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
             f"`to_table`: v2 rows (ids, decimals, times) in Arrow, {base.binance.batch_rows:,}-row batches",
             s.batch,
         ),
-        ("`KafkaFeedSink.produce` (`MarketProducer`: Avro + produce) + `flush`", s.produce_k2),
+        ("`KafkaFeedOutput.produce` (`MarketProducer`: Avro + produce) + `flush`", s.produce_k2),
         ("K2 in memory: the three above one after the other", s.k2),
         ("bare `Producer.produce` of the frames + `flush`", s.produce_raw),
         ("orjson decode + bare produce + `flush` (the limit)", s.limit),
@@ -159,14 +161,14 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
     socket_rows = [
         ("server → websockets client, nothing else (the server's pace)", f.socket_only),
         ("server → websockets → orjson → bare produce, acknowledged (the limit)", f.raw_socket),
-        ("server → `BinanceFeed` → `CountingSink` (decoded, normalised, Arrow; no Kafka)", f.feed_counting),
-        ("server → `BinanceFeed` → `KafkaFeedSink`, acknowledged (K2)", f.feed_kafka),
+        ("server → `BinanceFeed` → `CountingOutput` (decoded, normalised, Arrow; no Kafka)", f.feed_counting),
+        ("server → `BinanceFeed` → `KafkaFeedOutput`, acknowledged (K2)", f.feed_kafka),
     ]
     latency_rows = [
         (f"{label} at {rate:,} msg/s", f.latency[path, rate])
         for rate in LATENCY_RATES
         for path, label in (
-            ("k2", "`BinanceFeed` → `KafkaFeedSink` (K2)"),
+            ("k2", "`BinanceFeed` → `KafkaFeedOutput` (K2)"),
             ("raw", "websockets → orjson → bare produce, `poll(0)` after each (the limit)"),
         )
     ]
@@ -206,7 +208,7 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
                 THROUGHPUT_TARGET,
             ),
             Measure(
-                "In memory on one core: `parse_frame` + `to_table` + `KafkaFeedSink`, msg/s",
+                "In memory on one core: `parse_frame` + `to_table` + `KafkaFeedOutput`, msg/s",
                 Unit.MESSAGES_PER_SECOND,
                 s.k2.per_second,
                 s.limit.per_second,
@@ -248,7 +250,7 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
             f"{LINGER_MS} ms): a message may wait that long for its batch, K2's and the limit's alike. "
             "The feed batches what arrived while the previous batch was produced (`batch_linger_ms` = "
             f"{base.binance.batch_linger_ms:g} ms, at most {base.binance.batch_rows:,} rows); a thread "
-            "of `KafkaFeedSink` serves its delivery reports as they come.",
+            "of `KafkaFeedOutput` serves its delivery reports as they come.",
             "K2's receive time is the feed's `ingestion_timestamp` (wall clock on receipt, µs), carried "
             "in the Avro value; the delivery time is the wall clock in `MarketProducer`'s delivery "
             "callback. The limit takes both clocks around a bare `Producer.produce`.",

@@ -18,7 +18,7 @@ from benchmarks.ingest import BenchmarkError
 from benchmarks.stream_throughput import Rate
 from k2.ingest.live.binance.feed import BinanceFeed
 from k2.ingest.live.binance.protocol import EXCHANGE
-from k2.ingest.live.sink import FeedSink, KafkaFeedSink
+from k2.ingest.live.output import FeedOutput, KafkaFeedOutput
 from k2.ingest.producer import MarketProducer, TopicStats
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.topics import DataType
@@ -68,7 +68,7 @@ class _TimedProducer(MarketProducer):
         return on_delivery
 
 
-class TimedSink(KafkaFeedSink):
+class TimedSink(KafkaFeedOutput):
     """K2's Kafka sink, noting each message's receive time and when it was acknowledged."""
 
     def _market_producer(
@@ -88,7 +88,7 @@ def binance_settings(base: K2Settings, url: str, **changes: float) -> BinanceSet
     return base.binance.model_copy(update={"ws_url": url, "rest_url": rest, "symbols": SYMBOLS, **changes})
 
 
-async def run_feed(binance: BinanceSettings, sink: FeedSink, metrics: K2Metrics, count: int) -> Rate:
+async def run_feed(binance: BinanceSettings, sink: FeedOutput, metrics: K2Metrics, count: int) -> Rate:
     """Run the feed until ``count`` messages were received, produced and flushed; first → last."""
     feed = BinanceFeed(binance, sink, metrics)
     stop = asyncio.Event()

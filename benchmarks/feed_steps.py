@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from benchmarks.feed_limit import POLL_EVERY, bare_producer, flush, produce
 from benchmarks.stream_throughput import Rate
 from k2.ingest.live.binance.protocol import EXCHANGE, MarketMessage, StreamKind, parse_frame, to_table
-from k2.ingest.live.sink import KafkaFeedSink
+from k2.ingest.live.output import KafkaFeedOutput
 from k2.ingest.sources.base import SourceBatch
 from k2.lake.tables import QUOTES, TRADES
 from k2.obs.metrics import K2Metrics
@@ -34,7 +34,7 @@ class Steps:
 
     @property
     def k2(self) -> Rate:
-        """``parse_frame`` + ``to_table`` + ``KafkaFeedSink``, one after the other."""
+        """``parse_frame`` + ``to_table`` + ``KafkaFeedOutput``, one after the other."""
         seconds = self.normalise.seconds + self.batch.seconds + self.produce_k2.seconds
         return Rate(self.normalise.messages, seconds)
 
@@ -77,7 +77,7 @@ def in_memory(
             batches.append(SourceBatch(QUOTES, to_table(StreamKind.QUOTE, quotes), len(quotes), 0))
         return len(messages)
 
-    sink = KafkaFeedSink(kafka, K2Metrics(CollectorRegistry()), exchange=EXCHANGE, linger_ms=linger_ms)
+    sink = KafkaFeedOutput(kafka, K2Metrics(CollectorRegistry()), exchange=EXCHANGE, linger_ms=linger_ms)
 
     def produce_k2() -> int:
         for b in batches:

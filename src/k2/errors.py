@@ -6,7 +6,8 @@ K2Error
 ├── NotFoundError             a symbol, snapshot, table or file does not exist; LookupError too
 └── ConfigurationError        settings or environment are wrong; nothing will work until fixed
 
-Areas subclass these in their own ``errors.py`` (``k2.lake.errors``, ``k2.query.errors``).
+Areas subclass these in their own ``errors.py`` (``k2.ingest.errors``, ``k2.kafka.errors``,
+``k2.lake.errors``, ``k2.stream.errors``, ``k2.query.errors``, ``k2.api.errors``).
 Edges (CLI, API) translate them once; inside the pipeline they propagate.
 """
 

@@ -28,7 +28,7 @@ from k2.ingest.live.binance.feed import BinanceFeed
 from k2.ingest.live.binance.protocol import EXCHANGE
 from k2.ingest.live.binance.server import Behaviour, BinanceServer
 from k2.ingest.live.binance.tapes import SyntheticTape, Tape
-from k2.ingest.live.sink import KafkaFeedSink
+from k2.ingest.live.output import KafkaFeedOutput
 from k2.ingest.live.status import FeedStats
 from k2.kafka.dead_letters import REASON_HEADER
 from k2.kafka.topics import DataType, market_topic
@@ -68,7 +68,7 @@ def test_feed_lands_in_iceberg_through_kafka(feed_settings: K2Settings) -> None:
     behaviour = Behaviour(
         disconnect_after=150, skip_on_reconnect=4, malformed=MALFORMED[:2], malformed_every=40
     )
-    with KafkaFeedSink(
+    with KafkaFeedOutput(
         feed_settings.kafka, metrics, exchange=EXCHANGE, linger_ms=feed_settings.binance.producer_linger_ms
     ) as kafka_sink:
 
@@ -129,7 +129,7 @@ def test_a_restarted_feed_resumes_from_the_last_trades_in_kafka(feed_settings: K
 
     async def run(server: BinanceServer, until: Callable[[BinanceFeed], bool]) -> FeedStats:
         metrics = K2Metrics(CollectorRegistry())
-        with KafkaFeedSink(feed_settings.kafka, metrics, exchange=EXCHANGE, linger_ms=linger) as sink:
+        with KafkaFeedOutput(feed_settings.kafka, metrics, exchange=EXCHANGE, linger_ms=linger) as sink:
             feed = BinanceFeed(feed_settings_for(server), sink, metrics)
             return await run_until(feed, lambda: until(feed))
 

@@ -19,7 +19,7 @@ from k2.ingest.live.binance.feed import BinanceFeed
 from k2.ingest.live.binance.protocol import EXCHANGE
 from k2.ingest.live.binance.server import Behaviour, BinanceServer
 from k2.ingest.live.binance.tapes import SyntheticTape
-from k2.ingest.live.sink import KafkaFeedSink
+from k2.ingest.live.output import KafkaFeedOutput
 from k2.ingest.live.status import FeedStats
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.schema_registry import WriterSchemas
@@ -89,7 +89,7 @@ def test_feed_sends_again_what_a_broker_outage_failed(stream_settings: K2Setting
     settings = stream_settings.model_copy(update={"kafka": kafka})
     metrics = K2Metrics(CollectorRegistry())
     broker = Kafka(settings)
-    with KafkaFeedSink(
+    with KafkaFeedOutput(
         settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
     ) as sink:
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from k2.errors import ConfigurationError
+from k2.platform.apicurio import ApicurioRegistry
 from k2.platform.kafka import Kafka
 from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
-from k2.platform.registry import SchemaRegistry
 from k2.platform.service import Service
 from k2.settings import K2Settings, PlatformSettings, Profile
 
@@ -28,7 +28,7 @@ SERVICES: dict[str, tuple[Callable[[K2Settings], Service], str]] = {
     "postgres": (Postgres, "postgres_port"),
     "minio": (Minio, "minio_port"),
     "kafka": (Kafka, "kafka_port"),
-    "registry": (SchemaRegistry, "registry_port"),
+    "registry": (ApicurioRegistry, "registry_port"),
 }
 
 

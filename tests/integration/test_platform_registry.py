@@ -1,4 +1,4 @@
-"""A real Apicurio Registry, installed from Maven Central and run by k2.platform.registry.
+"""A real Apicurio Registry, installed from Maven Central and run by k2.platform.apicurio.
 
 Confluent's own Python client talks to its Confluent-compatible API: it registers Avro schemas,
 serializes and deserializes records in Confluent's wire format, and is refused an incompatible change.
@@ -24,8 +24,8 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from k2.errors import ConfigurationError
+from k2.platform.apicurio import ApicurioRegistry, find_java
 from k2.platform.postgres import Postgres
-from k2.platform.registry import SchemaRegistry, find_java
 from k2.settings import K2Settings, KafkaSettings, PlatformSettings
 
 
@@ -109,10 +109,10 @@ def settings(tmp_path: Path, platform_data: Path) -> K2Settings:
 
 
 @pytest.fixture
-def registry(settings: K2Settings) -> Iterator[SchemaRegistry]:
+def registry(settings: K2Settings) -> Iterator[ApicurioRegistry]:
     """A started registry on PostgreSQL (or H2 without it); registry and database always stopped."""
     postgres = Postgres(settings)
-    service = SchemaRegistry(settings, storage="postgresql" if postgres.installed() else "h2")
+    service = ApicurioRegistry(settings, storage="postgresql" if postgres.installed() else "h2")
     if not service.installed() and shutil.which("mvn") is None:
         pytest.skip("Apicurio Registry is not installed and Maven is missing")
     try:
@@ -132,7 +132,7 @@ def _client(settings: K2Settings) -> closing[SchemaRegistryClient]:
 
 
 def test_registry_serves_confluent_clients_and_enforces_backward_compatibility(
-    registry: SchemaRegistry, settings: K2Settings
+    registry: ApicurioRegistry, settings: K2Settings
 ) -> None:
     health = registry.health()
     assert health.installed

@@ -24,8 +24,9 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from k2.errors import NotFoundError
+from k2.ingest.errors import DeliveryFailedError
 from k2.ingest.loader import Loader, new_load_id, reject_file_for
-from k2.ingest.producer import DeliveryFailedError, MarketProducer
+from k2.ingest.producer import MarketProducer
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.asx import AsxSource
 from k2.ingest.sources.base import SourceBatch

@@ -121,7 +121,7 @@ def _live(settings: K2Settings, out: Console) -> None:
     from k2.errors import ConfigurationError
     from k2.ingest.live.binance import server as binance_server
     from k2.ingest.live.binance.protocol import EXCHANGE
-    from k2.ingest.live.sink import KafkaFeedSink
+    from k2.ingest.live.output import KafkaFeedOutput
     from k2.lake.catalog import close_catalog, open_catalog
     from k2.lake.writer import LakeWriter
     from k2.obs.metrics import K2Metrics
@@ -146,7 +146,7 @@ def _live(settings: K2Settings, out: Console) -> None:
         f"through a local Binance-protocol server into Kafka at {settings.kafka.bootstrap_servers}"
     )
     metrics = K2Metrics(CollectorRegistry())
-    with KafkaFeedSink(
+    with KafkaFeedOutput(
         settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
     ) as sink:
         replayed = binance_server.replay(settings, sample, sink, metrics, speed=LIVE_SPEED, retime=True)

@@ -174,7 +174,7 @@ def replay(
     from k2.ingest.live.binance import server as binance_server
     from k2.ingest.live.binance import tapes as binance_tapes
     from k2.ingest.live.binance.protocol import EXCHANGE
-    from k2.ingest.live.sink import CountingSink, FeedSink, KafkaFeedSink
+    from k2.ingest.live.output import CountingOutput, FeedOutput, KafkaFeedOutput
 
     settings = context(ctx).settings
     factor = _speed(speed)
@@ -190,12 +190,12 @@ def replay(
         asyncio.run(serve())
         return
     metrics = served_metrics(metrics_port or settings.obs.metrics_port)
-    counting = CountingSink()
+    counting = CountingOutput()
     with ExitStack() as stack:
-        sink: FeedSink = counting
+        sink: FeedOutput = counting
         if kafka:
             sink = stack.enter_context(
-                KafkaFeedSink(
+                KafkaFeedOutput(
                     settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
                 )
             )

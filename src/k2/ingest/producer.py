@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from k2.errors import K2Error, RetryableError
+from k2.errors import K2Error
+from k2.ingest.errors import DeliveryFailedError, ProducerFatalError
 from k2.ingest.sources.base import SourceBatch
 from k2.kafka import dead_letters
 from k2.kafka.admin import ensure_topics
@@ -60,16 +61,6 @@ QUEUE_FULL_WAIT_S = 0.05
 ENCODE_ROWS = 50_000
 #: Delivery failures quoted in the error; the rest are only counted.
 QUOTED_FAILURES = 5
-
-
-class DeliveryFailedError(RetryableError):
-    """Kafka did not acknowledge some messages; producing the same rows again is safe."""
-
-
-class ProducerFatalError(K2Error):
-    """The producer hit a fatal error (its idempotence guarantees no longer hold) and cannot go
-    on; a new process starts afresh.
-    """
 
 
 def _refusal(exc: KafkaException, topic: str) -> K2Error:

@@ -9,17 +9,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from k2.platform.apicurio import ApicurioRegistry
 from k2.platform.kafka import Kafka
 from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
-from k2.platform.registry import SchemaRegistry
 from k2.platform.service import Health, Service
 from k2.settings import K2Settings
 
 
 def services(settings: K2Settings) -> list[Service]:
     """The platform's services in the order they start (the registry stores in PostgreSQL)."""
-    return [Postgres(settings), Minio(settings), Kafka(settings), SchemaRegistry(settings)]
+    return [Postgres(settings), Minio(settings), Kafka(settings), ApicurioRegistry(settings)]
 
 
 def up(settings: K2Settings, note: Callable[[str], None] | None = None) -> list[Health]:

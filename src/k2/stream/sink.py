@@ -25,7 +25,6 @@ import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from k2.errors import RetryableError
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.clients import client_config
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
@@ -41,6 +40,7 @@ from k2.obs.metrics import K2Metrics
 from k2.schemas.record import Column
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
+from k2.stream.errors import LakeOutageError, SinkError
 from k2.stream.sequences import SequenceTracker
 
 log = structlog.get_logger(__name__)
@@ -77,14 +77,6 @@ class SinkReport:
     duplicates_skipped: int = 0
     dead_letters: int = 0
     commits: int = 0
-
-
-class SinkError(RetryableError):
-    """The sink stopped on an error it cannot pass (Kafka or the lake unreachable)."""
-
-
-class LakeUnreachableError(SinkError):
-    """The lake stayed unreachable longer than the sink waits; nothing consumed was lost."""
 
 
 @dataclass
@@ -205,7 +197,7 @@ class Sink:
         log.info("sink_revoked", partitions=[(p.topic, p.partition) for p in partitions])
         try:
             self._commit_due(force=True)
-        except LakeUnreachableError:
+        except LakeOutageError:
             # The new owner reads these rows again from the offsets in the lake.
             log.warning("sink_revoked_uncommitted", tables=sorted(self._pending))
             self._pending.clear()
@@ -293,7 +285,7 @@ class Sink:
             ):
                 try:
                     self._commit(table_spec(name), pending)
-                except LakeUnreachableError as error:
+                except LakeOutageError as error:
                     if force:
                         raise
                     self._wait_for_lake(error, now)
@@ -304,7 +296,7 @@ class Sink:
             self._consumer.resume(self._consumer.assignment())
             self._outage = None
 
-    def _wait_for_lake(self, error: LakeUnreachableError, now: float) -> None:
+    def _wait_for_lake(self, error: LakeOutageError, now: float) -> None:
         """Pause consumption and schedule the next commit attempt; give up after the outage limit."""
         if self._outage is None:
             log.warning("sink_lake_unreachable_pausing", error=str(error))
@@ -316,14 +308,14 @@ class Sink:
         self._outage.retry_at = now + min(2.0**self._outage.attempts / 4, 15.0)
 
     def _commit(self, spec: TableSpec, pending: _Pending) -> None:
-        """Commit ``pending``, or raise :class:`LakeUnreachableError` when the lake cannot be reached.
+        """Commit ``pending``, or raise :class:`LakeOutageError` when the lake cannot be reached.
 
         Nothing is lost by failing: the offsets in the lake still point before ``pending``.
         """
         try:
             self._commit_once(spec, pending)
         except LakeUnavailableError as error:
-            raise LakeUnreachableError(f"sink stopped, nothing lost: {error}") from error
+            raise LakeOutageError(f"sink stopped, nothing lost: {error}") from error
 
     def _commit_once(self, spec: TableSpec, pending: _Pending) -> None:
         """Commit ``pending``'s rows and offsets in one snapshot, then tell the group (for lag only)."""

@@ -19,7 +19,6 @@ from confluent_kafka import Consumer, KafkaException
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pyiceberg.table import Table
 
-from k2.errors import RetryableError
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.partitions import Partition, Span, read_spans, reader, watermarks
 from k2.kafka.schema_registry import WriterSchemas
@@ -27,13 +26,10 @@ from k2.kafka.topics import DataType, market_topic_pattern, parse_market_topic
 from k2.lake.tables import TableSpec
 from k2.settings import K2Settings
 from k2.stream.checkpoint import committed_offsets, last_sink_snapshot
+from k2.stream.errors import TailUnavailableError
 
 #: Most messages read from one partition's tail; a sink that is far behind is a lag problem.
 MAX_TAIL_PER_PARTITION = 200_000
-
-
-class TailUnavailableError(RetryableError):
-    """Kafka or the schema registry cannot be reached, so fresh rows cannot be read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from k2.platform.apicurio import apicurio_version
 from k2.platform.kafka import kafka_version
 from k2.platform.minio import VERSION as MINIO_VERSION
-from k2.platform.registry import registry_version
 
 COMPOSE = Path(__file__).resolve().parents[3] / "docker-compose.yml"
 
@@ -24,7 +24,7 @@ def test_the_container_stack_runs_the_platforms_kafka_and_registry() -> None:
     """docker-compose.yml's Kafka and Apicurio images are the versions `k2 platform up` installs."""
     images = _images()
     assert images["apache/kafka"] == kafka_version()
-    assert images["apicurio/apicurio-registry"] == registry_version()
+    assert images["apicurio/apicurio-registry"] == apicurio_version()
 
 
 def test_minio_is_pinned() -> None:

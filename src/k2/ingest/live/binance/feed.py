@@ -3,7 +3,7 @@
 One asyncio task reads the combined stream of every symbol's ``@trade`` and ``@bookTicker``,
 decodes each frame with orjson and normalises it (:mod:`k2.ingest.live.binance.protocol`); a second
 task takes the rows from a bounded queue, batches them (``batch_rows`` or ``batch_linger_ms``,
-whichever comes first) and hands each batch to a :class:`FeedSink` on a worker thread, so a
+whichever comes first) and hands each batch to a :class:`FeedOutput` on a worker thread, so a
 blocking Kafka call never stalls the socket.
 
 Robustness, in the order things go wrong:
@@ -14,7 +14,7 @@ Robustness, in the order things go wrong:
   replaced on purpose, at once, after ``max_connection_age_s`` (Binance cuts at 24 h) or on
   Binance's ``serverShutdown`` event. The feed never fails over to another venue.
 - **Gaps.** A trade id that skips ahead of the symbol's last one, across connections and across
-  runs (a starting feed asks its sink for each symbol's last trade id), is a gap, counted, listed
+  runs (a starting feed asks its output for each symbol's last trade id), is a gap, counted, listed
   and backfilled from the REST recent-trades call (:class:`~k2.ingest.live.binance.gaps.GapTracker`);
   what is not recovered is counted lost.
 - **Malformed messages** are counted by reason and sent to the venue's dead-letter topic with
@@ -57,7 +57,7 @@ from k2.ingest.live.binance.protocol import (
     parse_frame,
     to_table,
 )
-from k2.ingest.live.sink import FeedSink, KafkaFeedSink
+from k2.ingest.live.output import FeedOutput, KafkaFeedOutput
 from k2.ingest.live.status import FeedStats, StatusCallback, run_until_signalled
 from k2.ingest.sources.base import SourceBatch
 from k2.lake.tables import QUOTES, TRADES
@@ -90,18 +90,18 @@ _END = _End()
 
 
 class BinanceFeed:
-    """Streams ``symbols``' trades and book tickers from Binance into a :class:`FeedSink`."""
+    """Streams ``symbols``' trades and book tickers from Binance into a :class:`FeedOutput`."""
 
     def __init__(
         self,
         settings: BinanceSettings,
-        sink: FeedSink,
+        output: FeedOutput,
         metrics: K2Metrics,
         *,
         symbols: list[str] | None = None,
     ) -> None:
         self._settings = settings
-        self._sink = sink
+        self._output = output
         self._metrics = metrics
         self.symbols = [s.upper() for s in (symbols or settings.symbols)]
         self.url = combined_stream_url(settings.ws_url, self.symbols)
@@ -129,26 +129,28 @@ class BinanceFeed:
 
     @property
     def buffered(self) -> int:
-        """Items waiting between the socket and the sink now."""
+        """Items waiting between the socket and the output now."""
         return self._queue.qsize()
 
     async def run(self, stop: asyncio.Event | None = None) -> FeedStats:
-        """Stream until ``stop`` is set, then produce what was received and flush the sink.
+        """Stream until ``stop`` is set, then produce what was received and flush the output.
 
         Raises:
             ConfigurationError: the endpoint URL is invalid.
-            K2Error: the sink failed for good (a non-retryable error), or could not take the last
+            K2Error: the output failed for good (a non-retryable error), or could not take the last
                 rows at shutdown.
         """
         self._stop = stop or asyncio.Event()
         loop = asyncio.get_running_loop()
-        self._gaps.resume(await loop.run_in_executor(self._executor, self._sink.last_trade_ids, self.symbols))
+        self._gaps.resume(
+            await loop.run_in_executor(self._executor, self._output.last_trade_ids, self.symbols)
+        )
         drain = asyncio.create_task(self._drain(), name="k2-feed-drain")
         try:
             async with self._gaps.rest_client():
                 reader = asyncio.create_task(self._reconnect_forever(), name="k2-feed-reader")
                 done, _ = await asyncio.wait({reader, drain}, return_when=asyncio.FIRST_COMPLETED)
-                if drain in done:  # the sink failed for good: stop reading and report it
+                if drain in done:  # the output failed for good: stop reading and report it
                     reader.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await reader
@@ -157,7 +159,7 @@ class BinanceFeed:
                 await self._gaps.wait()
             await self._queue.put(_END)
             await drain
-            await self._in_worker(self._sink.flush)
+            await self._in_worker(self._output.flush)
         finally:
             if not drain.done():
                 drain.cancel()
@@ -352,7 +354,7 @@ class BinanceFeed:
             self._m_lag.observe(lag)
 
     async def _deliver(self, items: list[MarketMessage | _DeadLetter]) -> None:
-        """Hand a batch to the sink on the worker thread, retrying while the failure may pass."""
+        """Hand a batch to the output on the worker thread, retrying while the failure may pass."""
         attempt = 0
         while True:
             try:
@@ -369,8 +371,8 @@ class BinanceFeed:
             return
 
     def _deliver_now(self, items: list[MarketMessage | _DeadLetter]) -> None:
-        """Hand a batch to the sink: trades and quotes first, so a batch offered again after the
-        sink refused it repeats only them (the lake skips a repeat by ``message_id``), then the
+        """Hand a batch to the output: trades and quotes first, so a batch offered again after the
+        output refused it repeats only them (the lake skips a repeat by ``message_id``), then the
         dead letters, which nothing would de-duplicate.
         """
         trades: list[MarketMessage] = []
@@ -384,11 +386,11 @@ class BinanceFeed:
             else:
                 quotes.append(item)
         if trades:
-            self._sink.produce(SourceBatch(TRADES, to_table(StreamKind.TRADE, trades), len(trades), 0))
+            self._output.produce(SourceBatch(TRADES, to_table(StreamKind.TRADE, trades), len(trades), 0))
         if quotes:
-            self._sink.produce(SourceBatch(QUOTES, to_table(StreamKind.QUOTE, quotes), len(quotes), 0))
+            self._output.produce(SourceBatch(QUOTES, to_table(StreamKind.QUOTE, quotes), len(quotes), 0))
         for letter in dead:
-            self._sink.dead_letter(letter.frame, letter.reason, letter.detail)
+            self._output.dead_letter(letter.frame, letter.reason, letter.detail)
 
     async def _in_worker(self, func: Callable[..., None], *args: Any) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, func, *args)
@@ -418,8 +420,8 @@ def stream_binance(
         ConfigurationError: the endpoint URL is invalid, or Kafka refused a topic or the schema.
         DeliveryFailedError: rows could not be delivered at shutdown.
     """
-    with KafkaFeedSink(
+    with KafkaFeedOutput(
         settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
-    ) as sink:
-        feed = BinanceFeed(settings.binance, sink, metrics, symbols=symbols)
+    ) as output:
+        feed = BinanceFeed(settings.binance, output, metrics, symbols=symbols)
         return asyncio.run(run_until_signalled(feed, on_tick=on_tick, tick_s=tick_s))

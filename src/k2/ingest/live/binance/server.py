@@ -35,7 +35,7 @@ from websockets.http11 import Request, Response
 
 from k2.ingest.live.binance.feed import BinanceFeed
 from k2.ingest.live.binance.tapes import ReplayTape, Tape, TapeEvent, decimal_text
-from k2.ingest.live.sink import FeedSink
+from k2.ingest.live.output import FeedOutput
 from k2.ingest.live.status import FeedStats, StatusCallback, run_until_signalled
 from k2.obs.metrics import K2Metrics
 from k2.settings import K2Settings
@@ -321,7 +321,7 @@ async def _stop_when_replayed(server: BinanceServer, feed: BinanceFeed, stop: as
 async def replay(
     settings: K2Settings,
     path: Path,
-    sink: FeedSink,
+    output: FeedOutput,
     metrics: K2Metrics,
     *,
     speed: float = 1.0,
@@ -330,7 +330,7 @@ async def replay(
     on_listen: Callable[[BinanceServer], None] | None = None,
     on_tick: StatusCallback | None = None,
 ) -> FeedStats:
-    """Replay a recording through a local server and stream it with the real feed into ``sink``.
+    """Replay a recording through a local server and stream it with the real feed into ``output``.
 
     The feed connects to the server exactly as to Binance (``settings.binance`` with the server's
     URLs and the recording's symbols), so the run exercises the whole client. Stops when the
@@ -339,7 +339,7 @@ async def replay(
     Args:
         settings: K2's settings.
         path: JSON lines of combined-stream frames (see :func:`write_sample`).
-        sink: where rows go, e.g. :class:`~k2.ingest.live.sink.KafkaFeedSink`.
+        output: where rows go, e.g. :class:`~k2.ingest.live.output.KafkaFeedOutput`.
         metrics: where the feed counts.
         speed: how many times faster than recorded.
         retime: shift the recorded times so the replay happens now.
@@ -357,7 +357,7 @@ async def replay(
         binance = settings.binance.model_copy(
             update={"ws_url": server.ws_url, "rest_url": server.rest_url, "symbols": tape.symbols}
         )
-        feed = BinanceFeed(binance, sink, metrics)
+        feed = BinanceFeed(binance, output, metrics)
         stop = asyncio.Event()
         finisher = asyncio.create_task(_stop_when_replayed(server, feed, stop))
         try:

@@ -1,6 +1,6 @@
-"""Where a live feed's rows go: the :class:`FeedSink` protocol and its Kafka implementation.
+"""Where a live feed's rows go: the :class:`FeedOutput` protocol and its Kafka implementation.
 
-:class:`KafkaFeedSink` produces trades and quotes through :class:`~k2.ingest.producer.MarketProducer`
+:class:`KafkaFeedOutput` produces trades and quotes through :class:`~k2.ingest.producer.MarketProducer`
 (idempotent, ``acks=all``, Avro under the registry) and unreadable frames, whole, to the venue's
 dead-letter topic with the reason in headers. A message Kafka did not take within the delivery
 timeout (a broker away that long) is kept as encoded and queued again, and the batch at hand is
@@ -16,8 +16,9 @@ from typing import Protocol, Self
 
 import structlog
 
+from k2.ingest.errors import DeliveryFailedError
 from k2.ingest.live.resume import last_trade_ids
-from k2.ingest.producer import LINGER_MS, DeliveryFailedError, MarketProducer
+from k2.ingest.producer import LINGER_MS, MarketProducer
 from k2.ingest.sources.base import SourceBatch
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
 from k2.kafka.errors import DeadLetterError
@@ -27,13 +28,13 @@ from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
-#: Flushes, each queueing again what failed before, before the sink gives up at shutdown.
+#: Flushes, each queueing again what failed before, before the output gives up at shutdown.
 FLUSH_ATTEMPTS = 3
 #: Longest the delivery-report thread waits for a report before it looks whether to stop.
 REPORTS_POLL_S = 0.1
 
 
-class FeedSink(Protocol):
+class FeedOutput(Protocol):
     """Where a feed's rows and dead letters go; called from one worker thread only."""
 
     def produce(self, batch: SourceBatch) -> None:
@@ -57,14 +58,14 @@ class FeedSink(Protocol):
         ...
 
     def last_trade_ids(self, symbols: list[str]) -> dict[str, int]:
-        """The last trade id of each of ``symbols`` this sink already holds from an earlier run,
+        """The last trade id of each of ``symbols`` this output already holds from an earlier run,
         where it knows one: where a starting feed resumes its gap checks.
         """
         ...
 
 
-class KafkaFeedSink:
-    """A :class:`FeedSink` on Kafka; a context manager that closes its producers.
+class KafkaFeedOutput:
+    """A :class:`FeedOutput` on Kafka; a context manager that closes its producers.
 
     A thread serves the market producer's delivery reports as they arrive, so what was delivered
     is known (and counted) at once, not when the next batch comes.
@@ -191,8 +192,8 @@ class KafkaFeedSink:
         )
 
 
-class CountingSink:
-    """A :class:`FeedSink` that only counts, for dry runs and offline demos without Kafka."""
+class CountingOutput:
+    """A :class:`FeedOutput` that only counts, for dry runs and offline demos without Kafka."""
 
     def __init__(self) -> None:
         self.rows: dict[str, int] = {}

@@ -62,7 +62,7 @@ def _pom() -> Traversable:
     return resources.files("k2.platform").joinpath("maven", "registry", "pom.xml")
 
 
-def registry_version() -> str:
+def apicurio_version() -> str:
     """The Apicurio Registry version K2 installs: the ``apicurio.version`` property of its packaged pom."""
     root = ET.fromstring(_pom().read_text(encoding="utf-8"))  # noqa: S314 - K2's own packaged pom
     version = root.findtext("m:properties/m:apicurio.version", namespaces=_POM_NS)
@@ -105,7 +105,7 @@ def find_java(minimum: int = MIN_JAVA) -> Path:
     return max(found)[1]
 
 
-class SchemaRegistry:
+class ApicurioRegistry:
     """Apicurio Registry on loopback with its Confluent-compatible API; data in PostgreSQL or H2."""
 
     name = "registry"
@@ -123,7 +123,7 @@ class SchemaRegistry:
         self._postgres_port = platform.postgres_port
         self._timeout = platform.start_timeout_s
         self.storage: Storage = storage
-        self.version = registry_version()
+        self.version = apicurio_version()
         self._home = platform.home
         self._install_dir = platform.home / f"registry-{self.version}"
         self._root = settings.platform_data / "registry"
