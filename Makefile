@@ -10,9 +10,10 @@ install:  ## install uv when missing, then the locked environment
 	@$(UV) sync --frozen --quiet
 
 demo: install  ## load a synthetic week into the embedded lake (./.k2), tour it, then serve it (Ctrl-C stops)
+	@echo "make demo writes to ./.k2 (K2_DATA_DIR); k2 lake reset --dry-run shows what emptying it removes"
 	@$(UV) run --frozen k2 demo --serve
 
-demo-live: install  ## with the platform up: replay a Binance recording into Kafka, sink it to Iceberg, query it
+demo-live: install  ## with the platform up: replay a generated Binance-format recording into Kafka, sink it to Iceberg, query it
 	@$(UV) run --frozen k2 --profile platform demo --live
 
 test: install  ## every test tier but benchmarks

@@ -126,3 +126,39 @@ def test_json_errors_are_machine_readable(run: CliRunner) -> None:
     """With --format json an error is a JSON object on stderr."""
     result = run.invoke(app, ["query", "summary", "BHP", "bad-day", "-f", "json"])
     assert orjson.loads(result.stderr)["error"]["type"] == "InvalidInputError"
+
+
+def test_lake_reset_empties_the_embedded_lake_only(run: CliRunner, tmp_path: Path) -> None:
+    """`k2 lake reset --dry-run` lists and removes nothing; `--yes` removes the catalog, warehouse
+    and rejects, keeps the platform's folder, and the lake then answers as a new one.
+    """
+    lake = tmp_path / "lake"
+    loaded = run.invoke(
+        app, ["ingest", "synthetic", "--symbols", "1", "--days", "1", "--trades-per-day", "20"]
+    )
+    assert loaded.exit_code == 0, loaded.output
+    (lake / "platform").mkdir()
+    (lake / "platform" / "keep.txt").write_text("the platform's data")
+
+    listed = run.invoke(app, ["lake", "reset", "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert f"would remove {lake / 'catalog.db'}" in listed.stdout
+    assert (lake / "catalog.db").exists()
+    assert (lake / "warehouse").exists()
+
+    reset = run.invoke(app, ["lake", "reset", "--yes"])
+    assert reset.exit_code == 0, reset.output
+    assert not (lake / "catalog.db").exists()
+    assert not (lake / "warehouse").exists()
+    assert (lake / "platform" / "keep.txt").read_text() == "the platform's data"
+    symbols = run.invoke(app, ["query", "symbols", "-f", "json"])
+    assert symbols.exit_code == 0, symbols.output
+    assert orjson.loads(symbols.stdout) == []
+
+
+def test_lake_reset_refuses_a_lake_elsewhere(run: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lake whose catalog is configured elsewhere is not a data directory's to empty."""
+    monkeypatch.setenv("K2_LAKE_CATALOG_URI", "postgresql+psycopg://k2@127.0.0.1:5433/k2")
+    refused = run.invoke(app, ["lake", "reset", "--yes"])
+    assert refused.exit_code == 5
+    assert "embedded lake of a data directory only" in refused.output

@@ -130,3 +130,51 @@ def rollup(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
     cli = context(ctx)
     result = refresh(cli.catalog, cli.settings.lake.namespace, cli.settings.lake.target_file_size_bytes)
     render([asdict(result)], fmt, title="rollup")
+
+
+#: What an embedded data directory holds that ``reset`` removes (never ``platform/``, the local
+#: platform's services and their data, which ``k2 platform down`` stops and keeps).
+RESET_ENTRIES = ("catalog.db", "warehouse", "rejects", "demo-api-key", "demo-live.jsonl")
+
+
+@app.command()
+@catch_errors
+def reset(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Empty the embedded lake of the data directory (K2_DATA_DIR): its catalog, warehouse, reject
+    files and demo files. The platform's data (``platform/``) and anything else there stay.
+    """
+    import shutil
+
+    from k2.errors import ConfigurationError
+    from k2.settings import Profile
+
+    settings = context(ctx).settings
+    custom = settings.lake.catalog_uri or settings.lake.warehouse or settings.ingest.reject_dir
+    if settings.profile is Profile.PLATFORM or custom:
+        raise ConfigurationError(
+            "k2 lake reset empties the embedded lake of a data directory only; this lake's catalog or "
+            "warehouse is elsewhere (the platform profile or K2_LAKE_*/K2_INGEST_REJECT_DIR settings)"
+        )
+    root = settings.data_dir.resolve()
+    found = [root / name for name in RESET_ENTRIES if (root / name).exists()]
+    if not found:
+        typer.echo(f"nothing to remove in {root}")
+        return
+    for path in found:
+        typer.echo(f"{'would remove' if dry_run else 'removing'} {path}")
+    if dry_run:
+        return
+    if not yes:
+        typer.confirm(f"Remove these {len(found)} entries of {root}?", abort=True)
+    for path in found:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    typer.echo(f"the embedded lake in {root} is empty")
