@@ -20,6 +20,11 @@ DOCS_FILE = REPO_ROOT / "docs" / "benchmarks.md"
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
+
+class BenchmarkError(RuntimeError):
+    """A benchmark (or one of its subprocesses) failed."""
+
+
 T = TypeVar("T")
 
 

@@ -17,10 +17,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks import api_latency, feed, ingest_asx, ingest_synthetic, peers, query_latency, stream
+from benchmarks.api import latency as api_latency
 from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, REPO_ROOT, Sizes, log
+from benchmarks.feed import section as feed
+from benchmarks.ingest import asx as ingest_asx
+from benchmarks.ingest import synthetic as ingest_synthetic
+from benchmarks.peers import section as peers
+from benchmarks.query import latency as query_latency
 from benchmarks.report import machine, render
 from benchmarks.results import Section
+from benchmarks.stream import section as stream
 
 BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
     "asx": ingest_asx.run,

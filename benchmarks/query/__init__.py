@@ -1,0 +1,3 @@
+"""Query benchmarks in process: pages of ticks and 1-minute bars over the 10M-trade lake, beside
+DuckDB over the table's files.
+"""
