@@ -355,13 +355,14 @@ def test_replay_sends_a_recording_at_the_chosen_speed(tmp_path: Path) -> None:
     assert first["price"] == Decimal("60000.00000000")
 
 
-def test_replay_command_runs_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`k2 stream replay FILE --speed 50x --no-kafka` streams the recording through the real
-    client and reports what it read."""
+@pytest.mark.parametrize("command", ["playback", "replay"])
+def test_playback_command_runs_offline(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`k2 stream playback FILE --speed 50x --no-kafka` streams the recording through the real
+    client and reports what it read; its old name, `replay`, still does for one release."""
     monkeypatch.setenv("K2_DATA_DIR", str(tmp_path / "lake"))
     sample = write_sample(tmp_path / "sample.jsonl", messages=120)
     result = CliRunner().invoke(
-        cli_app, ["stream", "replay", str(sample), "--speed", "50x", "--no-kafka", "--format", "json"]
+        cli_app, ["stream", command, str(sample), "--speed", "50x", "--no-kafka", "--format", "json"]
     )
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)

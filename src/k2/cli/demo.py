@@ -106,7 +106,7 @@ def _serve(settings: K2Settings, out: Console) -> None:
 
 
 def _live(settings: K2Settings, out: Console) -> None:
-    """Replay a generated recording through the Binance client into Kafka (as ``k2 stream replay``
+    """Replay a generated recording through the Binance client into Kafka (as ``k2 stream playback``
     does), run the sink until it is idle (``k2 stream run --until-idle``), and show the recent trades.
 
     Raises:
@@ -149,8 +149,8 @@ def _live(settings: K2Settings, out: Console) -> None:
     with KafkaFeedOutput(
         settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
     ) as sink:
-        replayed = binance_server.replay(settings, sample, sink, metrics, speed=LIVE_SPEED, retime=True)
-        stats = asyncio.run(replayed)
+        played = binance_server.playback(settings, sample, sink, metrics, speed=LIVE_SPEED, retime=True)
+        stats = asyncio.run(played)
     out.print(
         f"Feed: {stats.trades:,} trades and {stats.quotes:,} quotes produced ({stats.produced:,} messages)"
     )

@@ -142,9 +142,8 @@ def binance(
     render_one(stats.as_dict(), fmt, title="binance feed")
 
 
-@app.command()
 @catch_errors
-def replay(
+def playback(
     ctx: typer.Context,
     file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="JSON lines of combined-stream frames.")
@@ -167,7 +166,11 @@ def replay(
     metrics_port: MetricsPortOption = None,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
-    """Replay recorded Binance frames through a local Binance-protocol server and the live feed."""
+    """Play recorded Binance frames back through a local Binance-protocol server and the live feed.
+
+    (Not to be confused with ``/v1/replay``, which replays the lake's history; ``k2 stream replay``
+    is this command's old name, kept hidden for one release.)
+    """
     import asyncio
 
     from k2.cli._metrics import served_metrics
@@ -192,19 +195,23 @@ def replay(
     metrics = served_metrics(metrics_port or settings.obs.metrics_port)
     counting = CountingOutput()
     with ExitStack() as stack:
-        sink: FeedOutput = counting
+        output: FeedOutput = counting
         if kafka:
-            sink = stack.enter_context(
+            output = stack.enter_context(
                 KafkaFeedOutput(
                     settings.kafka, metrics, exchange=EXCHANGE, linger_ms=settings.binance.producer_linger_ms
                 )
             )
         status = stack.enter_context(_status_line())
-        replayed = binance_server.replay(
-            settings, file, sink, metrics, speed=factor, retime=retime, port=port, on_tick=status
+        played = binance_server.playback(
+            settings, file, output, metrics, speed=factor, retime=retime, port=port, on_tick=status
         )
-        stats = asyncio.run(replayed)
+        stats = asyncio.run(played)
     report = stats.as_dict()
     if not kafka:
         report["counted_rows"] = dict(counting.rows)
-    render_one(report, fmt, title="replay")
+    render_one(report, fmt, title="playback")
+
+
+app.command("playback")(playback)
+app.command("replay", hidden=True, deprecated=True)(playback)

@@ -318,7 +318,7 @@ async def _stop_when_replayed(server: BinanceServer, feed: BinanceFeed, stop: as
     stop.set()
 
 
-async def replay(
+async def playback(
     settings: K2Settings,
     path: Path,
     output: FeedOutput,
@@ -330,7 +330,7 @@ async def replay(
     on_listen: Callable[[BinanceServer], None] | None = None,
     on_tick: StatusCallback | None = None,
 ) -> FeedStats:
-    """Replay a recording through a local server and stream it with the real feed into ``output``.
+    """Play a recording back through a local server and stream it with the real feed into ``output``.
 
     The feed connects to the server exactly as to Binance (``settings.binance`` with the server's
     URLs and the recording's symbols), so the run exercises the whole client. Stops when the
