@@ -140,11 +140,73 @@ def _q(values: list[float], q: float) -> float:
 
 def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section:
     s = f.steps
+    latency_measures = [
+        Measure(
+            f"Socket → Kafka acknowledged at {rate / 1e3:g}k msg/s: {name}",
+            Unit.MILLISECONDS,
+            _q(f.latency["k2", rate], q),
+            _q(f.latency["raw", rate], q),
+            LATENCY_TARGET if q == P99 else None,
+        )
+        for rate in LATENCY_RATES
+        for name, q in (("p50", 0.5), ("p99", P99))
+    ]
+    return Section(
+        title=f"{TITLE} ({f.count / 1e3:,.0f}k Binance frames through Kafka)",
+        description=_description(f, base, platform),
+        limit_name=(
+            "orjson decode + bare confluent_kafka produce of the same frames, K2's producer settings"
+        ),
+        measures=[
+            Measure(
+                "Feed: socket → decoded → normalised → produced (acknowledged), msg/s",
+                Unit.MESSAGES_PER_SECOND,
+                f.feed_kafka.per_second,
+                f.raw_socket.per_second,
+                THROUGHPUT_TARGET,
+            ),
+            Measure(
+                "In memory on one core: `parse_frame` + `to_table` + `KafkaFeedOutput`, msg/s",
+                Unit.MESSAGES_PER_SECOND,
+                s.k2.per_second,
+                s.limit.per_second,
+            ),
+            Measure(
+                "Normalised (`parse_frame`, orjson included) alone, msg/s",
+                Unit.MESSAGES_PER_SECOND,
+                s.normalise.per_second,
+                s.decode.per_second,
+            ),
+            *latency_measures,
+        ],
+        tables=_tables(f, base),
+        notes=_notes(base),
+    )
+
+
+def _description(f: _Figures, base: K2Settings, platform: dict[str, str]) -> str:
+    """What ran, on what, at which paces."""
     one_core = (
         f"the feed's process pinned to CPU {f.cores.feed}, the server's to CPU {f.cores.server}"
         if f.cores.feed is not None
         else "one CPU only, shared by the feed and the server"
     )
+    return (
+        f"{f.count:,} combined-stream frames (`SyntheticTape` over {', '.join(SYMBOLS)}: trades and "
+        f"book tickers alternating, {f.frame_bytes:.0f} bytes on average) served by "
+        "`k2.ingest.live.binance.server.BinanceServer` from memory, as fast as it can send, to K2's "
+        f"`BinanceFeed` with its default settings and the platform's Kafka "
+        f"({platform.get('kafka', '?')}; {base.kafka.partitions} partitions) and registry; "
+        f"{one_core}. The broker shares the machine's cores. Latency runs at a steady "
+        f"{' and '.join(f'{r:,}' for r in LATENCY_RATES)} msg/s for {f.latency_seconds:g} s each, the "
+        f"first {WARMUP_S:g} s left out as warm-up; Binance's spot streams of three major pairs come at "
+        "about the first pace."
+    )
+
+
+def _tables(f: _Figures, base: K2Settings) -> list[Table]:
+    """Where the feed's time goes, step by step, through the socket, and its latency."""
+    s = f.steps
     step_rows = [
         ("`orjson.loads` alone", s.decode),
         ("`parse_frame` (orjson + checks of every field)", s.normalise),
@@ -171,93 +233,47 @@ def _section(f: _Figures, base: K2Settings, platform: dict[str, str]) -> Section
             ("raw", "websockets → orjson → bare produce, `poll(0)` after each (the limit)"),
         )
     ]
-    latency_measures = [
-        Measure(
-            f"Socket → Kafka acknowledged at {rate / 1e3:g}k msg/s: {name}",
-            Unit.MILLISECONDS,
-            _q(f.latency["k2", rate], q),
-            _q(f.latency["raw", rate], q),
-            LATENCY_TARGET if q == P99 else None,
-        )
-        for rate in LATENCY_RATES
-        for name, q in (("p50", 0.5), ("p99", P99))
+    return [
+        Table(
+            f"In memory, step by step, on one core ({f.count:,} frames)",
+            ("Step", "msg/s", "µs per message"),
+            [(label, f"{r.per_second / 1e3:,.1f} k", f"{r.micros:.2f}") for label, r in step_rows],
+        ),
+        Table(
+            "Through the socket: first frame received → last message handled",
+            ("Path", "msg/s", "µs per message"),
+            [(label, f"{r.per_second / 1e3:,.1f} k", f"{r.micros:.2f}") for label, r in socket_rows],
+        ),
+        Table(
+            "Latency, ms from receipt to the delivery callback",
+            ("Path and pace", "Messages", "p50", "p90", "p99", "max"),
+            [
+                (label, f"{len(v):,}", *(f"{_q(v, q):.1f}" for q in (0.5, 0.9, 0.99, 1.0)))
+                for label, v in latency_rows
+            ],
+        ),
     ]
-    return Section(
-        title=f"{TITLE} ({f.count / 1e3:,.0f}k Binance frames through Kafka)",
-        description=(
-            f"{f.count:,} combined-stream frames (`SyntheticTape` over {', '.join(SYMBOLS)}: trades and "
-            f"book tickers alternating, {f.frame_bytes:.0f} bytes on average) served by "
-            "`k2.ingest.live.binance.server.BinanceServer` from memory, as fast as it can send, to K2's "
-            f"`BinanceFeed` with its default settings and the platform's Kafka "
-            f"({platform.get('kafka', '?')}; {base.kafka.partitions} partitions) and registry; "
-            f"{one_core}. The broker shares the machine's cores. Latency runs at a steady "
-            f"{' and '.join(f'{r:,}' for r in LATENCY_RATES)} msg/s for {f.latency_seconds:g} s each, the "
-            f"first {WARMUP_S:g} s left out as warm-up; Binance's spot streams of three major pairs come at "
-            "about the first pace."
-        ),
-        limit_name=(
-            "orjson decode + bare confluent_kafka produce of the same frames, K2's producer settings"
-        ),
-        measures=[
-            Measure(
-                "Feed: socket → decoded → normalised → produced (acknowledged), msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                f.feed_kafka.per_second,
-                f.raw_socket.per_second,
-                THROUGHPUT_TARGET,
-            ),
-            Measure(
-                "In memory on one core: `parse_frame` + `to_table` + `KafkaFeedOutput`, msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                s.k2.per_second,
-                s.limit.per_second,
-            ),
-            Measure(
-                "Normalised (`parse_frame`, orjson included) alone, msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                s.normalise.per_second,
-                s.decode.per_second,
-            ),
-            *latency_measures,
-        ],
-        tables=[
-            Table(
-                f"In memory, step by step, on one core ({f.count:,} frames)",
-                ("Step", "msg/s", "µs per message"),
-                [(label, f"{r.per_second / 1e3:,.1f} k", f"{r.micros:.2f}") for label, r in step_rows],
-            ),
-            Table(
-                "Through the socket: first frame received → last message handled",
-                ("Path", "msg/s", "µs per message"),
-                [(label, f"{r.per_second / 1e3:,.1f} k", f"{r.micros:.2f}") for label, r in socket_rows],
-            ),
-            Table(
-                "Latency, ms from receipt to the delivery callback",
-                ("Path and pace", "Messages", "p50", "p90", "p99", "max"),
-                [
-                    (label, f"{len(v):,}", *(f"{_q(v, q):.1f}" for q in (0.5, 0.9, 0.99, 1.0)))
-                    for label, v in latency_rows
-                ],
-            ),
-        ],
-        notes=[
-            "Throughput clocks run from the first frame received to the end of the flush that saw the "
-            "last message acknowledged (acks=all, idempotent). The feed reads the socket on the event loop "
-            "and produces on its worker thread; librdkafka's threads run on the same core.",
-            "Both producers use `producer_config` (lz4, idempotent, acks=all) with the feed's "
-            f"`producer_linger_ms` = {base.binance.producer_linger_ms:g} ms (bulk loads use "
-            f"{LINGER_MS} ms): a message may wait that long for its batch, K2's and the limit's alike. "
-            "The feed batches what arrived while the previous batch was produced (`batch_linger_ms` = "
-            f"{base.binance.batch_linger_ms:g} ms, at most {base.binance.batch_rows:,} rows); a thread "
-            "of `KafkaFeedOutput` serves its delivery reports as they come.",
-            "K2's receive time is the feed's `ingestion_timestamp` (wall clock on receipt, µs), carried "
-            "in the Avro value; the delivery time is the wall clock in `MarketProducer`'s delivery "
-            "callback. The limit takes both clocks around a bare `Producer.produce`.",
-            "The server replays pre-built frames (no per-message price generation) and pings never, so "
-            "its pace is websockets' send path; the first row of the socket table shows it.",
-            "Targets from `../shared/reference/targets.md`, P6: ≥ 100k msg/s decoded, normalised and "
-            "produced on one core; p99 socket → Kafka ≤ 5 ms.",
-            "The run works under its own topic prefix (`bench-<run>.feed.`) and removes its topics and "
-            "registry subjects at the end.",
-        ],
-    )
+
+
+def _notes(base: K2Settings) -> list[str]:
+    """How each figure was measured, and the targets."""
+    return [
+        "Throughput clocks run from the first frame received to the end of the flush that saw the "
+        "last message acknowledged (acks=all, idempotent). The feed reads the socket on the event loop "
+        "and produces on its worker thread; librdkafka's threads run on the same core.",
+        "Both producers use `producer_config` (lz4, idempotent, acks=all) with the feed's "
+        f"`producer_linger_ms` = {base.binance.producer_linger_ms:g} ms (bulk loads use "
+        f"{LINGER_MS} ms): a message may wait that long for its batch, K2's and the limit's alike. "
+        "The feed batches what arrived while the previous batch was produced (`batch_linger_ms` = "
+        f"{base.binance.batch_linger_ms:g} ms, at most {base.binance.batch_rows:,} rows); a thread "
+        "of `KafkaFeedOutput` serves its delivery reports as they come.",
+        "K2's receive time is the feed's `ingestion_timestamp` (wall clock on receipt, µs), carried "
+        "in the Avro value; the delivery time is the wall clock in `MarketProducer`'s delivery "
+        "callback. The limit takes both clocks around a bare `Producer.produce`.",
+        "The server replays pre-built frames (no per-message price generation) and pings never, so "
+        "its pace is websockets' send path; the first row of the socket table shows it.",
+        "Targets from `../shared/reference/targets.md`, P6: ≥ 100k msg/s decoded, normalised and "
+        "produced on one core; p99 socket → Kafka ≤ 5 ms.",
+        "The run works under its own topic prefix (`bench-<run>.feed.`) and removes its topics and "
+        "registry subjects at the end.",
+    ]

@@ -37,7 +37,7 @@ from k2.kafka.topics import dlq_topic, value_subject
 from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
 from k2.lake.storage import file_system
 from k2.lake.tables import TRADES
-from k2.settings import K2Settings
+from k2.settings import K2Settings, StreamSettings
 from k2.stream.sink import SinkReport
 
 TITLE = "Streaming"
@@ -231,9 +231,98 @@ def _spread(values: list[int]) -> str:
 
 
 def _section(figures: _Figures, base: K2Settings, platform: dict[str, str]) -> Section:
-    f, clock, stream = figures, figures.clock, base.stream
+    count = figures.rows.num_rows
+    return Section(
+        title=f"{TITLE} ({count / 1e3:,.0f}k trades through Kafka)",
+        description=_description(figures, base, platform),
+        limit_name=(
+            "librdkafka alone (same producer settings on pre-encoded values; a consumer that does not decode)"
+        ),
+        measures=_measures(figures),
+        tables=_tables(figures),
+        notes=_notes(figures, base.stream),
+    )
+
+
+def _description(f: _Figures, base: K2Settings, platform: dict[str, str]) -> str:
+    """What ran, on what, for how long."""
+    count, fresh = f.rows.num_rows, f.fresh
+    period_ms = stream_freshness.BATCH_MESSAGES / FRESHNESS_RATE * 1000
+    return (
+        f"{count:,} trades of `SyntheticMarket(symbols={SYMBOLS}, days=1, "
+        f"trades_per_day={count // SYMBOLS:_})` "
+        f"in time order (Avro values of {f.value_bytes:.0f} bytes on average), through the platform's "
+        f"Kafka ({platform.get('kafka', '?')}; {base.kafka.partitions} partitions, replication "
+        f"{base.kafka.replication_factor}), registry ({platform.get('registry', '?').split(',')[0]}), "
+        "PostgreSQL catalog and MinIO warehouse, all on this machine and sharing its cores with the "
+        "benchmark. The producer and the sink are measured one at a time on the same data; then "
+        f"freshness, with the sink running on a thread while `MarketProducer` sends "
+        f"{stream_freshness.BATCH_MESSAGES} trades every {period_ms:.0f} ms for {fresh.seconds:.0f} s."
+    )
+
+
+def _measures(f: _Figures) -> list[Measure]:
+    """Throughput of the producer and the sink, and freshness, beside librdkafka's."""
     fresh = f.fresh
-    count = f.rows.num_rows
+    return [
+        Measure(
+            "Produce: `MarketProducer` (Avro encode + produce + acknowledged), msg/s",
+            Unit.MESSAGES_PER_SECOND,
+            f.k2_produce.per_second,
+            f.raw_produce.per_second,
+            PRODUCE_TARGET,
+        ),
+        Measure(
+            "`RecordCodec.encode` alone, msg/s",
+            Unit.MESSAGES_PER_SECOND,
+            f.encode.per_second,
+            f.raw_produce.per_second,
+        ),
+        Measure(
+            "Sink: first message consumed → last rows committed to Iceberg, msg/s",
+            Unit.MESSAGES_PER_SECOND,
+            f.sink.per_second,
+            f.raw_drain.per_second,
+            SINK_TARGET,
+        ),
+        Measure(
+            "`RecordCodec.decode` alone, msg/s",
+            Unit.MESSAGES_PER_SECOND,
+            f.decode.per_second,
+            f.raw_drain.per_second,
+        ),
+        Measure(
+            "Produce → visible in a lake query: p50",
+            Unit.MILLISECONDS,
+            _ms(fresh.lake, 0.5),
+            _ms(fresh.raw, 0.5),
+        ),
+        Measure(
+            "Produce → visible in a lake query: p95",
+            Unit.MILLISECONDS,
+            _ms(fresh.lake, 0.95),
+            _ms(fresh.raw, 0.95),
+            VISIBLE_TARGET,
+        ),
+        Measure(
+            "Produce → visible to the API (lake + Kafka tail): p50",
+            Unit.MILLISECONDS,
+            _ms(fresh.api, 0.5),
+            _ms(fresh.raw, 0.5),
+        ),
+        Measure(
+            "Produce → visible to the API (lake + Kafka tail): p95",
+            Unit.MILLISECONDS,
+            _ms(fresh.api, 0.95),
+            _ms(fresh.raw, 0.95),
+            API_TARGET,
+        ),
+    ]
+
+
+def _tables(f: _Figures) -> list[Table]:
+    """Where the producer's and the sink's time goes, and freshness per path."""
+    clock, fresh, count = f.clock, f.fresh, f.rows.num_rows
     serial = Rate(count, f.encode.seconds + f.raw_produce.seconds)
     span = clock.last_commit - clock.first_take
     produce_rows = [
@@ -263,136 +352,69 @@ def _section(figures: _Figures, base: K2Settings, platform: dict[str, str]) -> S
         ("Duration of one lake poll (plan + DuckDB query)", fresh.lake_polls),
         ("Duration of one tail read (table load + `KafkaTail.read`)", fresh.tail_reads),
     ]
-    period_ms = stream_freshness.BATCH_MESSAGES / FRESHNESS_RATE * 1000
+    return [
+        Table(
+            f"Where the producer's time goes ({count:,} messages)",
+            ("Step", "msg/s", "µs per message", "Share of `MarketProducer`'s time"),
+            [
+                (
+                    label,
+                    f"{r.per_second / 1e3:,.1f} k",
+                    f"{r.micros:.2f}",
+                    f"{r.seconds / f.k2_produce.seconds:.0%}",
+                )
+                for label, r in produce_rows
+            ],
+        ),
+        Table(
+            f"Where the sink's time goes ({count:,} messages, {f.sink_report.commits} commits)",
+            ("Step", "Seconds", "Share"),
+            [(label, f"{s:.2f}", f"{s / span:.0%}") for label, s in sink_steps],
+        ),
+        Table(
+            f"Freshness: milliseconds from `produce_batch` to visible, per message "
+            f"({fresh.messages:,} trades at {fresh.rate:,.0f}/s)",
+            ("Path", "p50", "p95", "p99", "max"),
+            [(label, *(f"{_ms(v, q):,.0f}" for q in (0.5, 0.95, 0.99, 1.0))) for label, v in delays],
+        ),
+    ]
+
+
+def _notes(f: _Figures, stream: StreamSettings) -> list[str]:
+    """How each figure was measured, and the targets."""
+    clock, fresh = f.clock, f.fresh
     per_commit = "; ".join(
         f"{seconds:.1f} s for {rows:,} rows in {files} data file(s)"
         for seconds, (rows, files) in zip(clock.commits, [c for c in f.commits if c[0]], strict=False)
     )
     fresh_commits = [c for c in f.fresh_commits if c[0]]
-    return Section(
-        title=f"{TITLE} ({count / 1e3:,.0f}k trades through Kafka)",
-        description=(
-            f"{count:,} trades of `SyntheticMarket(symbols={SYMBOLS}, days=1, "
-            f"trades_per_day={count // SYMBOLS:_})` "
-            f"in time order (Avro values of {f.value_bytes:.0f} bytes on average), through the platform's "
-            f"Kafka ({platform.get('kafka', '?')}; {base.kafka.partitions} partitions, replication "
-            f"{base.kafka.replication_factor}), registry ({platform.get('registry', '?').split(',')[0]}), "
-            "PostgreSQL catalog and MinIO warehouse, all on this machine and sharing its cores with the "
-            "benchmark. The producer and the sink are measured one at a time on the same data; then "
-            f"freshness, with the sink running on a thread while `MarketProducer` sends "
-            f"{stream_freshness.BATCH_MESSAGES} trades every {period_ms:.0f} ms for {fresh.seconds:.0f} s."
-        ),
-        limit_name=(
-            "librdkafka alone (same producer settings on pre-encoded values; a consumer that does not decode)"
-        ),
-        measures=[
-            Measure(
-                "Produce: `MarketProducer` (Avro encode + produce + acknowledged), msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                f.k2_produce.per_second,
-                f.raw_produce.per_second,
-                PRODUCE_TARGET,
-            ),
-            Measure(
-                "`RecordCodec.encode` alone, msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                f.encode.per_second,
-                f.raw_produce.per_second,
-            ),
-            Measure(
-                "Sink: first message consumed → last rows committed to Iceberg, msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                f.sink.per_second,
-                f.raw_drain.per_second,
-                SINK_TARGET,
-            ),
-            Measure(
-                "`RecordCodec.decode` alone, msg/s",
-                Unit.MESSAGES_PER_SECOND,
-                f.decode.per_second,
-                f.raw_drain.per_second,
-            ),
-            Measure(
-                "Produce → visible in a lake query: p50",
-                Unit.MILLISECONDS,
-                _ms(fresh.lake, 0.5),
-                _ms(fresh.raw, 0.5),
-            ),
-            Measure(
-                "Produce → visible in a lake query: p95",
-                Unit.MILLISECONDS,
-                _ms(fresh.lake, 0.95),
-                _ms(fresh.raw, 0.95),
-                VISIBLE_TARGET,
-            ),
-            Measure(
-                "Produce → visible to the API (lake + Kafka tail): p50",
-                Unit.MILLISECONDS,
-                _ms(fresh.api, 0.5),
-                _ms(fresh.raw, 0.5),
-            ),
-            Measure(
-                "Produce → visible to the API (lake + Kafka tail): p95",
-                Unit.MILLISECONDS,
-                _ms(fresh.api, 0.95),
-                _ms(fresh.raw, 0.95),
-                API_TARGET,
-            ),
-        ],
-        tables=[
-            Table(
-                f"Where the producer's time goes ({count:,} messages)",
-                ("Step", "msg/s", "µs per message", "Share of `MarketProducer`'s time"),
-                [
-                    (
-                        label,
-                        f"{r.per_second / 1e3:,.1f} k",
-                        f"{r.micros:.2f}",
-                        f"{r.seconds / f.k2_produce.seconds:.0%}",
-                    )
-                    for label, r in produce_rows
-                ],
-            ),
-            Table(
-                f"Where the sink's time goes ({count:,} messages, {f.sink_report.commits} commits)",
-                ("Step", "Seconds", "Share"),
-                [(label, f"{s:.2f}", f"{s / span:.0%}") for label, s in sink_steps],
-            ),
-            Table(
-                f"Freshness: milliseconds from `produce_batch` to visible, per message "
-                f"({fresh.messages:,} trades at {fresh.rate:,.0f}/s)",
-                ("Path", "p50", "p95", "p99", "max"),
-                [(label, *(f"{_ms(v, q):,.0f}" for q in (0.5, 0.95, 0.99, 1.0))) for label, v in delays],
-            ),
-        ],
-        notes=[
-            "Both producers run `producer_config` (idempotent, acks=all, lz4, linger 20 ms, batches of "
-            "1 MB or 10,000 messages); each clock stops when `flush` returns with every message "
-            "acknowledged. `MarketProducer`'s time includes its route setup (topic lookup, subject "
-            "compatibility, schema registration) and a Python delivery callback per message; the limit "
-            "registers no callback.",
-            f"The sink ran with `commit_rows` = {stream.commit_rows:,}, `commit_interval_s` = "
-            f"{stream.commit_interval_s:g} and `poll_messages` = {stream.poll_messages:,} (the defaults). "
-            "Its clock runs from the first `consume()` that returned messages to the end of the commit "
-            "holding the last one: it stops itself once every message is consumed, which forces that "
-            f"commit. Its commits: {per_commit}. The limit's clock runs "
-            "from its first message to its last, with librdkafka's default fetch sizes, as the sink's.",
-            "Freshness: a message's delay runs from just before the `produce_batch` call that sent it to "
-            "the end of the first poll that returned it. A lake delay cannot go much below the commit "
-            "interval: a message waits up to one interval for the next commit, so p95 ≈ 0.95 x interval "
-            "+ commit time. The API figure is the earlier of the tail and the lake, as "
-            f"`include_live=true` reads them; {fresh.tail_first:,} of {fresh.messages:,} messages showed "
-            f"in the tail first. A tail read decodes every message the lake does not hold yet: "
-            f"{sum(fresh.tail_sizes) / max(len(fresh.tail_sizes), 1):,.0f} on average, up to "
-            f"{max(fresh.tail_sizes, default=0):,}. The sink made {fresh.commits} commits (warm-up "
-            f"included), {fresh.commit_seconds / max(fresh.commits, 1):.2f} s each on average, adding "
-            f"{_spread([c[1] for c in fresh_commits])} data file(s) per commit.",
-            "Targets from `../shared/reference/targets.md`: P2 produce ≥ 300k msg/s; P3 consume → "
-            "Iceberg ≥ 100k msg/s (its floor; the target there is 250k); P4 visible in the lake ≤ 15 s "
-            "p95 and, with the F15 tail, API freshness ≤ 1 s.",
-            "The earlier implementation of the streaming path measured 32-142 msg/s end to end.",
-            "The run works under its own topic prefix (`bench-<run>.`), catalogs (`bench_<run>_*`), "
-            "warehouse folder (`s3://k2-lake/bench/<run>/`) and consumer groups, and removes them and "
-            "its registry subjects at the end.",
-        ],
-    )
+    return [
+        "Both producers run `producer_config` (idempotent, acks=all, lz4, linger 20 ms, batches of "
+        "1 MB or 10,000 messages); each clock stops when `flush` returns with every message "
+        "acknowledged. `MarketProducer`'s time includes its route setup (topic lookup, subject "
+        "compatibility, schema registration) and a Python delivery callback per message; the limit "
+        "registers no callback.",
+        f"The sink ran with `commit_rows` = {stream.commit_rows:,}, `commit_interval_s` = "
+        f"{stream.commit_interval_s:g} and `poll_messages` = {stream.poll_messages:,} (the defaults). "
+        "Its clock runs from the first `consume()` that returned messages to the end of the commit "
+        "holding the last one: it stops itself once every message is consumed, which forces that "
+        f"commit. Its commits: {per_commit}. The limit's clock runs "
+        "from its first message to its last, with librdkafka's default fetch sizes, as the sink's.",
+        "Freshness: a message's delay runs from just before the `produce_batch` call that sent it to "
+        "the end of the first poll that returned it. A lake delay cannot go much below the commit "
+        "interval: a message waits up to one interval for the next commit, so p95 ≈ 0.95 x interval "
+        "+ commit time. The API figure is the earlier of the tail and the lake, as "
+        f"`include_live=true` reads them; {fresh.tail_first:,} of {fresh.messages:,} messages showed "
+        f"in the tail first. A tail read decodes every message the lake does not hold yet: "
+        f"{sum(fresh.tail_sizes) / max(len(fresh.tail_sizes), 1):,.0f} on average, up to "
+        f"{max(fresh.tail_sizes, default=0):,}. The sink made {fresh.commits} commits (warm-up "
+        f"included), {fresh.commit_seconds / max(fresh.commits, 1):.2f} s each on average, adding "
+        f"{_spread([c[1] for c in fresh_commits])} data file(s) per commit.",
+        "Targets from `../shared/reference/targets.md`: P2 produce ≥ 300k msg/s; P3 consume → "
+        "Iceberg ≥ 100k msg/s (its floor; the target there is 250k); P4 visible in the lake ≤ 15 s "
+        "p95 and, with the F15 tail, API freshness ≤ 1 s.",
+        "The earlier implementation of the streaming path measured 32-142 msg/s end to end.",
+        "The run works under its own topic prefix (`bench-<run>.`), catalogs (`bench_<run>_*`), "
+        "warehouse folder (`s3://k2-lake/bench/<run>/`) and consumer groups, and removes them and "
+        "its registry subjects at the end.",
+    ]
