@@ -8,11 +8,10 @@ from collections.abc import Mapping
 
 import structlog
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from k2.errors import ConfigurationError
-from k2.kafka.clients import client_config
+from k2.kafka.clients import admin_client
 from k2.kafka.errors import KafkaUnavailableError
 from k2.settings import KafkaSettings
 
@@ -35,7 +34,7 @@ def ensure_topics(settings: KafkaSettings, partitions: Mapping[str, int]) -> lis
     """
     # An admin client of its own each time: topics are set up once per route, and AdminClient has
     # no close(), so a kept one would stay connected for its owner's whole life.
-    admin = AdminClient(client_config(settings, "k2-admin"))
+    admin = admin_client(settings, "k2-admin")
     try:
         existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
     except KafkaException as exc:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from k2.kafka.clients import client_config
-from k2.settings import KafkaSettings
+from k2.kafka.clients import LIBRDKAFKA_LOG, client_config
+from k2.obs.logging import configure_logging
+from k2.settings import KafkaSettings, LogLevel, ObsSettings
 
 
 def test_plain_settings_give_brokers_and_role() -> None:
@@ -19,6 +21,7 @@ def test_plain_settings_give_brokers_and_role() -> None:
         "bootstrap.servers": "broker-a:9092,broker-b:9092",
         "client.id": "k2-sink",
         "security.protocol": "PLAINTEXT",
+        "logger": LIBRDKAFKA_LOG,
         "group.id": "k2-sink",
         "enable.auto.commit": False,
     }
@@ -57,3 +60,14 @@ def test_the_password_stays_out_of_the_settings_repr() -> None:
         sasl_password=SecretStr("s3cret"),
     )
     assert "s3cret" not in repr(settings)
+
+
+def test_librdkafka_lines_become_k2_log_events(capsys: pytest.CaptureFixture[str]) -> None:
+    """What librdkafka logs reaches K2's structured logs at its level, not stderr as is."""
+    configure_logging(ObsSettings(log_level=LogLevel.INFO, log_format="json"))
+    LIBRDKAFKA_LOG.warning("%s [%s] %s", "GETPID", "k2-producer#producer-1", "Coordinator load in progress")
+    LIBRDKAFKA_LOG.debug("%s [%s] %s", "BGQUEUE", "k2-producer#producer-1", "Purging")
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert (lines[0]["event"], lines[0]["level"]) == ("librdkafka", "warning")
+    assert "GETPID" in lines[0]["detail"]
