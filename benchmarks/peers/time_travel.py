@@ -67,7 +67,8 @@ class TimeTravel:
             for name, q in (("p50", 0.5), ("p99", 0.99)):
                 found.append(
                     Measure(
-                        f"Time travel (P14): Q1 as of snapshot {self.old.number} of {self.old.count} / at "
+                        "Time travel (P14, an as-of read ≤ 1.5x the current one): "
+                        f"Q1 as of snapshot {self.old.number} of {self.old.count} / at "
                         f"the current snapshot, {where}, {len(now)} runs: {name}",
                         Unit.RATIO,
                         percentile(then, q) / percentile(now, q),
@@ -88,7 +89,8 @@ class TimeTravel:
             for where in (IN_PROCESS, API)
         ]
         return Table(
-            f"Time travel (P14): Q1 at the current snapshot and as of snapshot {self.old.snapshot_id} "
+            "Time travel (P14, an as-of read ≤ 1.5x the current one): "
+            f"Q1 at the current snapshot and as of snapshot {self.old.snapshot_id} "
             f"({self.old.number} of {self.old.count}), ms",
             ("K2", "Current: p50", "Current: p99", "As of: p50", "As of: p99"),
             rows,
