@@ -5,9 +5,7 @@ never adopts the service it finds there (another checkout's, or another program)
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,10 +18,10 @@ from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
 from k2.platform.service import Service
 from k2.settings import K2Settings, PlatformSettings, Profile
+from tests.fixtures.private_platform import scratch_root
 
 pytestmark = [pytest.mark.platform]
 
-REPO = Path(__file__).resolve().parents[2]
 SERVICES: dict[str, tuple[Callable[[K2Settings], Service], str]] = {
     "postgres": (Postgres, "postgres_port"),
     "minio": (Minio, "minio_port"),
@@ -43,15 +41,9 @@ def held_port() -> Iterator[int]:
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    """A data directory of the test's own (0755, so PostgreSQL's user can pass it), removed after."""
-    parent = REPO / ".k2"
-    parent.mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="ports-", dir=parent))
-    root.chmod(0o755)
-    try:
+    """A data directory of the test's own, removed after."""
+    with scratch_root("ports-") as root:
         yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

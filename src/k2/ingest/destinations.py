@@ -12,7 +12,7 @@ from k2.ingest.producer import MarketProducer
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.base import SourceBatch
 from k2.lake.rollup import refresh_after
-from k2.lake.tables import TRADES, TableSpec
+from k2.lake.tables import TRADES
 from k2.lake.writer import LakeWriter
 
 
@@ -44,27 +44,26 @@ class LakeDestination:
         self._commit_rows = commit_rows
         self._pending: dict[str, list[SourceBatch]] = {}
         self._pending_rows: dict[str, int] = {}
-        self._specs: dict[str, TableSpec] = {}
 
     def take(self, batch: SourceBatch, report: IngestReport) -> None:
         """Gather ``batch``; commit its table once ``commit_rows`` rows are pending."""
         name = batch.table.name
-        self._specs[name] = batch.table
         self._pending.setdefault(name, []).append(batch)
         self._pending_rows[name] = self._pending_rows.get(name, 0) + batch.rows.num_rows
         if self._pending_rows[name] >= self._commit_rows:
-            self._commit(report, self._specs[name], self._pending.pop(name))
+            self._commit(report, self._pending.pop(name))
             self._pending_rows[name] = 0
 
     def finish(self, report: IngestReport) -> None:
         """Commit what is pending, then refresh the rollup after new trades."""
-        for name, batches in self._pending.items():
-            self._commit(report, self._specs[name], batches)
+        for batches in self._pending.values():
+            self._commit(report, batches)
         self._pending.clear()
         if TRADES.name in report.snapshot_ids:
             refresh_after(self._writer)
 
-    def _commit(self, report: IngestReport, spec: TableSpec, batches: list[SourceBatch]) -> None:
+    def _commit(self, report: IngestReport, batches: list[SourceBatch]) -> None:
+        spec = batches[0].table
         rows = pa.concat_tables([b.rows for b in batches])
         if rows.num_rows == 0:
             return
