@@ -290,18 +290,19 @@ class MarketProducer:
             return
         delivered, failed, sent = (
             self._metrics.produced_messages,
-            self._metrics.produced_messages,
+            self._metrics.produce_failures,
             self._metrics.produced_bytes,
         )
         with self._report_lock:
             for topic, counts in list(self.stats.topics.items()):
                 told = self._reported.setdefault(topic, TopicStats())
                 if counts.messages > told.messages:
-                    delivered.labels(topic, "delivered").inc(counts.messages - told.messages)
+                    delivered.labels(topic).inc(counts.messages - told.messages)
                     sent.labels(topic).inc(counts.bytes - told.bytes)
                 if counts.failed > told.failed:
-                    failed.labels(topic, "failed").inc(counts.failed - told.failed)
+                    failed.labels(topic).inc(counts.failed - told.failed)
                 told.messages, told.bytes, told.failed = counts.messages, counts.bytes, counts.failed
+            self._metrics.producer_queue.set(len(self._producer))
 
     def _send(self, route: _Route, rows: pa.Table) -> int:
         values = route.codec.encode(rows, route.schema_id)

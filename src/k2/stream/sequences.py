@@ -73,6 +73,8 @@ class SequenceTracker:
             kind = _anomaly(previous[1], sequence, same_day=same_day, later_day=day > previous[0])
             if kind is not None:
                 self._metrics.sequence_events.labels(exchange, kind).inc()
+                if kind == "gap":
+                    self._metrics.sequence_gaps.labels(exchange).inc()
                 at = rows["timestamp"][row].as_py()
                 self.recent.append(
                     SequenceEvent(spec.name, exchange, symbol, kind, previous[1] + 1, sequence, at)

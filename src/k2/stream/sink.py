@@ -239,7 +239,8 @@ class Sink:
             self.report.messages += len(batch)
             self.report.dead_letters += len(failures)
             self._metrics.sink_messages.labels(spec.name).inc(len(batch))
-            self._metrics.sink_dead_letters.labels(spec.name).inc(len(failures))
+            if failures:
+                self._metrics.dead_letters.labels(self._dead_letter_topic(topic), "sink").inc(len(failures))
             self._metrics.sink_pending_rows.labels(spec.name).set(pending.rows)
 
     def _codec(self, spec: TableSpec) -> RecordCodec:
@@ -334,7 +335,7 @@ class Sink:
         )
         self._metrics.sink_commit_duration.labels(spec.name).observe(time.perf_counter() - started)
         self._metrics.sink_commits.labels(spec.name).inc()
-        self._metrics.sink_rows_written.labels(spec.name).inc(result.rows_written)
+        self._metrics.iceberg_rows_written.labels(spec.name, "sink").inc(result.rows_written)
         self._metrics.sink_duplicates.labels(spec.name).inc(result.duplicates_skipped)
         self._metrics.sink_pending_rows.labels(spec.name).set(0)
         self.report.commits += 1
