@@ -42,6 +42,7 @@ class K2Metrics:
     """All of K2's collectors on one registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        #: Where every collector is registered.
         self.registry = registry
         self._http(registry)
         self._query(registry)
@@ -418,6 +419,18 @@ class K2Metrics:
             "k2_degradation_transitions_total",
             "Changes of the degradation level, by direction (up, down).",
             ["direction"],
+            registry=registry,
+        )
+        self.disk_free = Gauge(
+            "k2_disk_free_bytes",
+            "Free bytes on the volume holding K2's data directory, by volume (data).",
+            ["volume"],
+            registry=registry,
+        )
+        self.disk_capacity = Gauge(
+            "k2_disk_capacity_bytes",
+            "Size of the volume holding K2's data directory, by volume (data).",
+            ["volume"],
             registry=registry,
         )
         self.degradation_signal = Gauge(
