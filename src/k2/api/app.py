@@ -17,8 +17,10 @@ from k2.api.middleware import RequestMiddleware
 from k2.api.routes import aggregations, coverage, health, live, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import close_catalog, open_catalog
+from k2.obs.exposition import exported, process_metrics
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
+from k2.query.gauges import LakeGauges
 from k2.query.preload import preload
 from k2.settings import K2Settings
 
@@ -34,6 +36,8 @@ times are ISO-8601 UTC. Errors always have the body
 
 
 ROW_GROUPS = "row_groups"
+#: The component label of the API's metrics (job ``k2-api`` in Prometheus).
+COMPONENT = "api"
 PRELOAD_STOP_S = 30.0
 
 
@@ -76,7 +80,7 @@ def create_app(
             that builds many apps (tests), whose frozen objects would never be collected.
     """
     settings = settings or K2Settings()
-    metrics = K2Metrics(registry or CollectorRegistry())
+    metrics = K2Metrics(registry) if registry is not None else process_metrics(settings, COMPONENT)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -88,6 +92,8 @@ def create_app(
         app.state.engine = QueryEngine(
             catalog, settings.lake.namespace, query, on_lookup=_counting(metrics, ROW_GROUPS)
         )
+        lake_gauges = LakeGauges(app.state.engine)
+        metrics.registry.register(lake_gauges)
         stop = threading.Event()
         warming = threading.Thread(
             target=preload, args=(app.state.engine, query.preload_days, stop), name="k2-preload", daemon=True
@@ -98,8 +104,12 @@ def create_app(
             gc.collect()
             gc.freeze()
         try:
-            yield
+            # Each worker process serves its own metrics too, registered for the platform's
+            # Prometheus (the API port's /metrics answers from whichever worker takes the request).
+            with exported(settings, metrics, COMPONENT, None):
+                yield
         finally:
+            metrics.registry.unregister(lake_gauges)
             stop.set()
             if warming.is_alive():
                 warming.join(PRELOAD_STOP_S)

@@ -89,9 +89,13 @@ class RequestMiddleware:
         in_progress = self.metrics.http_in_progress.labels(method=method, route="*")
         in_progress.inc()
 
+        sent = 0
+
         async def tagged_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
+            nonlocal status, sent
+            if message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 status = message["status"]
                 extra = [(b"x-correlation-id", correlation_id.encode())]
                 allowance = scope["state"].get("allowance")
@@ -123,6 +127,7 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - started
             self.metrics.http_requests.labels(method=method, route=route, status=str(status)).inc()
             self.metrics.http_request_duration.labels(method=method, route=route).observe(elapsed)
+            self.metrics.http_response_bytes.labels(route=route).inc(sent)
             log.info(
                 "request",
                 method=method,

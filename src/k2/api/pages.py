@@ -4,7 +4,6 @@ the Kafka tail, and encoded with its meta and pagination.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from fastapi import Request, Response
@@ -14,8 +13,10 @@ from k2.api.answers import Answer, AnswerCache
 from k2.api.deps import MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import OutputFormat
+from k2.api.timing import measured
 from k2.lake.errors import TableNotFoundError
 from k2.lake.tables import TableSpec
+from k2.obs.metrics import K2Metrics
 from k2.query import Page, TickQuery
 from k2.query.engine import QueryEngine
 from k2.query.errors import InvalidQueryError
@@ -118,9 +119,8 @@ def run_page(
     """Run a tick query within the API's limits, timing it."""
     if query.limit > settings.max_rows:
         raise InvalidQueryError(f"limit may be at most {settings.max_rows}")
-    began = time.perf_counter()
-    page = read(engine, query)
-    metrics.query_duration.labels(query=kind).observe(time.perf_counter() - began)
+    with measured(metrics, kind):
+        page = read(engine, query)
     metrics.query_rows.labels(query=kind).inc(page.rows.num_rows)
     return page
 
@@ -146,6 +146,8 @@ def live_page(
         table = None
     read = tail.read(spec, table)
     rows, live_rows = with_tail(page.rows, read.rows, query)
+    metrics: K2Metrics = request.app.state.metrics
+    metrics.query_live_rows.labels(spec.name).inc(live_rows)
     envelope = {
         "meta": {
             "snapshot_id": page.snapshot_id,

@@ -1,15 +1,21 @@
-"""Prometheus metrics of a long-running command (a producer or the sink), served on its own port."""
+"""Prometheus metrics of a long-running command (a load, a producer, a feed or the sink)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, start_http_server
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+from k2.obs.exposition import exported, process_metrics
 from k2.obs.metrics import K2Metrics
+from k2.settings import K2Settings
 
 
-def served_metrics(port: int | None) -> K2Metrics:
-    """K2's collectors on a fresh registry, served on ``127.0.0.1:port`` when a port is given."""
-    registry = CollectorRegistry()
-    if port is not None:
-        start_http_server(port, addr="127.0.0.1", registry=registry)
-    return K2Metrics(registry)
+@contextmanager
+def served_metrics(settings: K2Settings, component: str, port: int | None) -> Iterator[K2Metrics]:
+    """The command's collectors, served while the block runs on ``port`` (or
+    ``K2_OBS_METRICS_PORT``; under the platform profile on any free port) and registered with the
+    platform's Prometheus.
+    """
+    metrics = process_metrics(settings, component)
+    with exported(settings, metrics, component, port or settings.obs.metrics_port):
+        yield metrics

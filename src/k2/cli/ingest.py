@@ -50,14 +50,18 @@ def run_load(
     load_id = new_load_id()
     rejects = reject_file_for(settings.reject_dir, load_id)
     source = make_source(rejects, settings.ingest.read_batch_rows, datetime.now(UTC))
-    writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
     show = fmt is Format.TEXT and not quiet
     with contextlib.ExitStack() as stack:
+        metrics = stack.enter_context(
+            served_metrics(settings, "producer" if via is Via.KAFKA else "loader", None)
+        )
+        writer = LakeWriter(
+            cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes, metrics=metrics
+        )
         producer = None
         if via is Via.KAFKA:
-            metrics = served_metrics(settings.obs.metrics_port)
             producer = stack.enter_context(MarketProducer(settings.kafka, metrics))
-        loader = Loader(writer, commit_rows=settings.ingest.commit_rows, producer=producer)
+        loader = Loader(writer, commit_rows=settings.ingest.commit_rows, producer=producer, metrics=metrics)
         progress = stack.enter_context(
             Progress(
                 TextColumn(f"[bold]{'producing' if producer else 'loading'}[/bold]"),

@@ -49,12 +49,18 @@ def run(
 
     cli = context(ctx)
     settings = cli.settings
-    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
-    writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    report = Sink(settings, writer, metrics).run(stop, idle_exit_s=until_idle)
+    with served_metrics(settings, "sink", metrics_port) as metrics:
+        writer = LakeWriter(
+            cli.catalog,
+            settings.lake.namespace,
+            settings.lake.target_file_size_bytes,
+            metrics=metrics,
+            writer="sink",
+        )
+        report = Sink(settings, writer, metrics).run(stop, idle_exit_s=until_idle)
     render_one(asdict(report), fmt, title="stream sink")
 
 
@@ -136,8 +142,7 @@ def binance(
         except ValidationError as exc:
             raise InvalidInputError(f"--symbols: {exc.errors()[0]['msg']}") from None
         settings = settings.model_copy(update={"binance": chosen})
-    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
-    with _status_line() as status:
+    with served_metrics(settings, "feed", metrics_port) as metrics, _status_line() as status:
         stats = stream_binance(settings, metrics, on_tick=status)
     render_one(stats.as_dict(), fmt, title="binance feed")
 
@@ -192,9 +197,9 @@ def playback(
 
         asyncio.run(serve())
         return
-    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
     counting = CountingOutput()
     with ExitStack() as stack:
+        metrics = stack.enter_context(served_metrics(settings, "feed", metrics_port))
         output: FeedOutput = counting
         if kafka:
             output = stack.enter_context(

@@ -24,6 +24,7 @@ from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.base import Source
 from k2.lake.writer import LakeWriter
+from k2.obs.metrics import K2Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -49,11 +50,17 @@ class Loader:
     """Runs sources into the lake (``commit_rows`` at a time) or, given a producer, into Kafka."""
 
     def __init__(
-        self, writer: LakeWriter, *, commit_rows: int, producer: MarketProducer | None = None
+        self,
+        writer: LakeWriter,
+        *,
+        commit_rows: int,
+        producer: MarketProducer | None = None,
+        metrics: K2Metrics | None = None,
     ) -> None:
         self._writer = writer
         self._commit_rows = commit_rows
         self._producer = producer
+        self._metrics = metrics
 
     def _destination(self, properties: dict[str, str]) -> Destination:
         if self._producer is not None:
@@ -93,12 +100,17 @@ class Loader:
                     report.note_snapshot(name, result.snapshot_id)
                 else:
                     destination.take(batch, report)
+                if self._metrics is not None:
+                    self._metrics.ingest_rows_read.labels(source.kind).inc(batch.rows_read)
+                    self._metrics.ingest_batches.labels(source.kind, destination.name).inc()
                 if progress is not None:
                     progress(batch.bytes_read)
             destination.finish(report)
         finally:
             rejects.close()
         report.rows_rejected = rejects.count
+        if self._metrics is not None:
+            self._metrics.ingest_rows_rejected.labels(source.kind).inc(rejects.count)
         report.reject_file = rejects.path if rejects.count else None
         report.elapsed_seconds = time.perf_counter() - started
         log.info("load_done", **{k: v for k, v in report.as_dict().items() if k not in ("tables", "topics")})

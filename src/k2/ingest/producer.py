@@ -32,10 +32,14 @@ from k2.kafka import dead_letters
 from k2.kafka.admin import ensure_topics
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.clients import ConfigValue, client_config, registry_client
+from k2.kafka.correlation import CORRELATION_HEADER, CorrelationIds
 from k2.kafka.schema_registry import register
 from k2.kafka.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.obs.metrics import K2Metrics
 from k2.settings import KafkaSettings
+
+#: Message headers as confluent-kafka takes and returns them.
+Headers = list[tuple[str, str | bytes | None]]
 
 log = structlog.get_logger(__name__)
 
@@ -171,9 +175,10 @@ class MarketProducer:
         self._callbacks: dict[str, Callable[[KafkaError | None, Message], None]] = {}
         self._failures: list[str] = []
         self._keep_failed = keep_failed
-        self._undelivered: list[tuple[str, bytes, bytes]] = []
+        self._undelivered: list[tuple[str, bytes, bytes, Headers]] = []
         self._resent = 0
         self._reported: dict[str, TopicStats] = {}
+        self._correlation = CorrelationIds()
         self._report_lock = threading.Lock()
         self.stats = ProducerStats()
 
@@ -216,11 +221,14 @@ class MarketProducer:
         """
         self._raise_on_failures()
         data_type = DataType.of(batch.table.record)
+        batch_id = self._correlation.next()
+        headers: Headers = [(CORRELATION_HEADER, batch_id.encode())]
         queued = 0
         for (asset_class, exchange), rows in _by_venue(batch.rows):
             route = self._route(asset_class, data_type, exchange)
             for start in range(0, rows.num_rows, ENCODE_ROWS):
-                queued += self._send(route, rows.slice(start, ENCODE_ROWS))
+                queued += self._send(route, rows.slice(start, ENCODE_ROWS), headers)
+        log.debug("producer_batch", correlation_id=batch_id, table=batch.table.name, messages=queued)
         return queued
 
     def flush(self, timeout_s: float | None = None) -> ProducerStats:
@@ -265,8 +273,8 @@ class MarketProducer:
         failed, self._undelivered = self._undelivered, []
         queued = 0
         try:
-            for topic, key, value in failed:
-                self._produce(topic, key, value, self._callbacks[topic])
+            for topic, key, value, headers in failed:
+                self._produce(topic, key, value, self._callbacks[topic], headers)
                 queued += 1
         except KafkaException as exc:
             self._undelivered[:0] = failed[queued:]  # the rest waits for the next call
@@ -304,7 +312,7 @@ class MarketProducer:
                 told.messages, told.bytes, told.failed = counts.messages, counts.bytes, counts.failed
             self._metrics.producer_queue.set(len(self._producer))
 
-    def _send(self, route: _Route, rows: pa.Table) -> int:
+    def _send(self, route: _Route, rows: pa.Table, headers: Headers) -> int:
         values = route.codec.encode(rows, route.schema_id)
         keys = rows.column("symbol").to_pylist()
         produce = self._producer.produce
@@ -312,9 +320,9 @@ class MarketProducer:
         try:
             for key, value in zip(keys, values, strict=True):
                 try:
-                    produce(topic, value, key, on_delivery=on_delivery)
+                    produce(topic, value, key, on_delivery=on_delivery, headers=headers)
                 except BufferError:
-                    self._produce(topic, key, value, on_delivery)
+                    self._produce(topic, key, value, on_delivery, headers)
         except KafkaException as exc:
             raise _refusal(exc, topic) from exc
         self.poll(0)
@@ -326,13 +334,14 @@ class MarketProducer:
         key: str | bytes,
         value: bytes,
         on_delivery: Callable[[KafkaError | None, Message], None],
+        headers: Headers,
     ) -> None:
         """Queue one message, serving delivery reports while the queue is full. Messages leave the
         queue when acknowledged or when they time out, so this ends within the delivery timeout.
         """
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=on_delivery)
+                self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
             except BufferError:
                 self.poll(QUEUE_FULL_WAIT_S)
                 continue
@@ -370,8 +379,14 @@ class MarketProducer:
             if len(failures) < QUOTED_FAILURES:
                 failures.append(f"{message.topic()}: {error.str()}")
             if self._keep_failed:
+                headers = message.headers() or []
                 self._undelivered.append(
-                    (message.topic() or "", message.key() or b"", message.value() or b"")
+                    (
+                        message.topic() or "",
+                        message.key() or b"",
+                        message.value() or b"",
+                        list(headers.items()) if isinstance(headers, dict) else headers,
+                    )
                 )
 
         return on_delivery

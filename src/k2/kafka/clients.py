@@ -9,7 +9,7 @@ level, as ``librdkafka`` events, instead of straight to stderr.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import structlog
 from confluent_kafka.admin import AdminClient
@@ -17,7 +17,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from k2.settings import KafkaSettings
 
-ConfigValue = str | int | float | bool | logging.Logger
+#: A librdkafka setting: a value, K2's logger, or a callback (statistics, errors).
+ConfigValue = str | int | float | bool | logging.Logger | Callable[[str], None]
 
 
 class _IntoK2Logs(logging.Handler):
@@ -63,9 +64,7 @@ def admin_client(settings: KafkaSettings, client_id: str) -> AdminClient:
     """An admin client of the cluster ``settings`` names (its logger given the way AdminClient
     takes it).
     """
-    config = {
-        k: v for k, v in client_config(settings, client_id).items() if not isinstance(v, logging.Logger)
-    }
+    config = {k: v for k, v in client_config(settings, client_id).items() if isinstance(v, str | int | float)}
     return AdminClient(config, logger=LIBRDKAFKA_LOG)
 
 

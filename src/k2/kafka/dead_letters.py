@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from k2.kafka.admin import ensure_topics
 from k2.kafka.clients import client_config
+from k2.kafka.correlation import CORRELATION_HEADER, correlation_id
 from k2.kafka.errors import DeadLetterError
 from k2.settings import KafkaSettings
 
@@ -48,11 +49,12 @@ class Origin:
     topic: str | None = None
     partition: int | None = None
     offset: int | None = None
+    correlation_id: str | None = None
 
     @classmethod
     def of(cls, message: Message, source: str) -> Origin:
         """The position of a consumed ``message``, found by ``source``."""
-        return cls(source, message.topic(), message.partition(), message.offset())
+        return cls(source, message.topic(), message.partition(), message.offset(), correlation_id(message))
 
 
 class DeadLetterWriter:
@@ -93,6 +95,8 @@ class DeadLetterWriter:
                 (PARTITION_HEADER, str(origin.partition).encode()),
                 (OFFSET_HEADER, str(origin.offset).encode()),
             ]
+        if origin.correlation_id is not None:
+            headers.append((CORRELATION_HEADER, origin.correlation_id.encode()))
         while True:
             try:
                 self._producer.produce(

@@ -9,6 +9,7 @@ lets readers list symbols from metadata alone.
 from __future__ import annotations
 
 import itertools
+import time
 import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from k2.lake.layout import arrange
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.storage import attach_warehouse
 from k2.lake.tables import TableSpec, ensure_table, load_table
+from k2.obs.metrics import K2Metrics
 
 SYMBOLS_PROPERTY = "k2.symbols"
 MESSAGE_ID = "message_id"
@@ -100,8 +102,21 @@ def write_data_files(
 class LakeWriter:
     """Writes to K2's tables in one catalog."""
 
-    def __init__(self, catalog: Catalog, namespace: str, target_file_size_bytes: int) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        namespace: str,
+        target_file_size_bytes: int,
+        *,
+        metrics: K2Metrics | None = None,
+        writer: str = "loader",
+    ) -> None:
+        """``metrics`` count each append's rows, files, bytes, time and outcome under the label
+        ``writer`` (``sink`` for the stream sink, ``loader`` for bulk loads).
+        """
         self._catalog = catalog
+        self._metrics = metrics
+        self._writer = writer
         self._namespace = namespace
         self._target_file_size_bytes = target_file_size_bytes
         self._duck = duckdb.connect()
@@ -173,26 +188,46 @@ class LakeWriter:
             return AppendResult(0, skipped, None)
         fresh_pairs = pairs if fresh is rows else symbol_pairs(fresh)
         summary = {**properties, SYMBOLS_PROPERTY: merged_symbols(table, fresh_pairs)}
+        started = time.perf_counter()
+        files: list[DataFile] = []
         try:
             with (
                 table.transaction() as tx,
                 tx.update_snapshot(snapshot_properties=summary).fast_append() as append,
             ):
                 if fresh.num_rows:
-                    for data_file in write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid):
+                    files = write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid)
+                    for data_file in files:
                         append.append_data_file(data_file)
         except CommitFailedException as exc:
+            self._count_failure(spec)
             raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
         except (SQLAlchemyError, OSError) as exc:
+            self._count_failure(spec)
             raise LakeUnavailableError(
                 f"commit to {spec.name} failed, catalog or store unreachable: {exc}"
             ) from exc
+        self._count_write(spec, fresh.num_rows, files, time.perf_counter() - started)
         snapshot = table.current_snapshot()
         snapshot_id = snapshot.snapshot_id if snapshot else None
         log.info(
             "lake_append", table=spec.name, rows=fresh.num_rows, duplicates=skipped, snapshot_id=snapshot_id
         )
         return AppendResult(fresh.num_rows, skipped, snapshot_id)
+
+    def _count_write(self, spec: TableSpec, rows: int, files: list[DataFile], seconds: float) -> None:
+        if self._metrics is None:
+            return
+        labels = (spec.name, self._writer)
+        self._metrics.iceberg_commits.labels(*labels, "committed").inc()
+        self._metrics.iceberg_write_duration.labels(*labels).observe(seconds)
+        self._metrics.iceberg_rows_written.labels(*labels).inc(rows)
+        self._metrics.iceberg_files_written.labels(*labels).inc(len(files))
+        self._metrics.iceberg_bytes_written.labels(*labels).inc(sum(f.file_size_in_bytes for f in files))
+
+    def _count_failure(self, spec: TableSpec) -> None:
+        if self._metrics is not None:
+            self._metrics.iceberg_commits.labels(spec.name, self._writer, "failed").inc()
 
     def replace(
         self, spec: TableSpec, rows: pa.Table, exchange: str, properties: dict[str, str]

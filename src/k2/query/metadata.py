@@ -39,6 +39,8 @@ class TableStats:
     first_day: date | None
     last_day: date | None
     symbols: int
+    max_files_per_partition: int = 0
+    last_commit: datetime | None = None
 
 
 def symbols(
@@ -93,10 +95,11 @@ def table_stats(engine: QueryEngine, spec: TableSpec) -> TableStats:
         return TableStats(spec.name, None, 0, 0, 0, 0, 0, None, None, 0)
     extra = current.summary.additional_properties if current.summary else {}
     days: list[date] = []
-    partitions = 0
+    partitions = fullest = 0
     if spec.time_column:
         partition_rows = table.inspect.partitions().to_pylist()
         partitions = len(partition_rows)
+        fullest = max((row["file_count"] for row in partition_rows), default=0)
         days = sorted(
             date.fromordinal(date(1970, 1, 1).toordinal() + row["partition"][f"{spec.time_column}_day"])
             if isinstance(row["partition"][f"{spec.time_column}_day"], int)
@@ -114,6 +117,8 @@ def table_stats(engine: QueryEngine, spec: TableSpec) -> TableStats:
         first_day=days[0] if days else None,
         last_day=days[-1] if days else None,
         symbols=sum(len(v) for v in symbols_of(table).values()),
+        max_files_per_partition=fullest,
+        last_commit=datetime.fromtimestamp(current.timestamp_ms / 1000, tz=UTC),
     )
 
 

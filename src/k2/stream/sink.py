@@ -21,12 +21,14 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
+import orjson
 import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.clients import client_config
+from k2.kafka.correlation import correlation_ids
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
 from k2.kafka.schema_registry import WriterSchemas
 from k2.kafka.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
@@ -47,6 +49,10 @@ log = structlog.get_logger(__name__)
 
 #: The dead-letter reason of a message the sink could not decode.
 UNDECODABLE = "undecodable"
+#: How often librdkafka reports statistics (the consumer lag metric's refresh).
+STATISTICS_INTERVAL_MS = 5000
+#: A commit's log line names at most this many of the batches' correlation ids.
+MAX_LOGGED_IDS = 20
 
 
 @dataclass
@@ -57,9 +63,13 @@ class _Pending:
     rows: int = 0
     offsets: Offsets = field(default_factory=dict)
     since: float = 0.0
+    correlation_ids: set[str] = field(default_factory=set)
 
     def add(self, topic: str, messages: list[Message]) -> None:
-        """Advance the offsets past ``messages`` (one topic's, in partition order)."""
+        """Advance the offsets past ``messages`` (one topic's, in partition order) and note their
+        correlation ids.
+        """
+        self.correlation_ids |= correlation_ids(messages)
         last = {m.partition() or 0: m.offset() or 0 for m in messages}  # the last of each partition
         parts = self.offsets.setdefault(topic, {})
         for partition, offset in last.items():
@@ -114,6 +124,9 @@ class Sink:
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 "topic.metadata.refresh.interval.ms": 5000,
+                # librdkafka's statistics carry each partition's consumer lag.
+                "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+                "stats_cb": self._on_statistics,
             },
         )
         self._consumer = self._subscribed()
@@ -139,6 +152,7 @@ class Sink:
             while not stop.is_set():
                 try:
                     messages = self._consumer.consume(self._settings.poll_messages, timeout=0.5)
+                    self._metrics.sink_batch_messages.observe(len(messages))
                     if messages:
                         last_message = time.monotonic()
                         self._take(messages)
@@ -160,6 +174,11 @@ class Sink:
             self._writer_schemas.close()
             self._rollup.close()
         return self.report
+
+    def _on_statistics(self, statistics: str) -> None:
+        """Export the consumer lag from librdkafka's periodic statistics (served during ``consume``)."""
+        for (topic, partition), lag in consumer_lags(statistics).items():
+            self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
     def _subscribed(self) -> Consumer:
         consumer = Consumer(self._consumer_config)
@@ -189,12 +208,16 @@ class Sink:
                 recorded[spec.name].get(partition.topic, {}).get(partition.partition, OFFSET_BEGINNING)
             )
         log.info("sink_assigned", partitions=[(p.topic, p.partition, p.offset) for p in partitions])
+        self._metrics.sink_rebalances.labels("assign").inc()
         consumer.assign(partitions)
         self._assigned_at = time.monotonic()
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Commit what was consumed before partitions move to another sink, so it never writes them too."""
         log.info("sink_revoked", partitions=[(p.topic, p.partition) for p in partitions])
+        self._metrics.sink_rebalances.labels("revoke").inc()
+        for partition in partitions:
+            self._metrics.consumer_lag.remove(partition.topic, str(partition.partition))
         try:
             self._commit_due(force=True)
         except LakeOutageError:
@@ -335,7 +358,7 @@ class Sink:
         )
         self._metrics.sink_commit_duration.labels(spec.name).observe(time.perf_counter() - started)
         self._metrics.sink_commits.labels(spec.name).inc()
-        self._metrics.iceberg_rows_written.labels(spec.name, "sink").inc(result.rows_written)
+        self._metrics.sink_last_commit.labels(spec.name).set_to_current_time()
         self._metrics.sink_duplicates.labels(spec.name).inc(result.duplicates_skipped)
         self._metrics.sink_pending_rows.labels(spec.name).set(0)
         self.report.commits += 1
@@ -347,6 +370,8 @@ class Sink:
             rows=result.rows_written,
             duplicates=result.duplicates_skipped,
             snapshot_id=result.snapshot_id,
+            correlation_ids=sorted(pending.correlation_ids)[:MAX_LOGGED_IDS],
+            batches=len(pending.correlation_ids),
         )
         if spec is TRADES and result.rows_written:
             self._rollup.request()
@@ -363,6 +388,19 @@ class Sink:
             self._consumer.commit(offsets=group_offsets, asynchronous=True)
         except KafkaException as error:  # the lake holds the offsets; the group's only show lag
             log.warning("sink_group_commit_failed", error=str(error))
+
+
+def consumer_lags(statistics: str) -> dict[tuple[str, int], int]:
+    """Each assigned partition's consumer lag (messages) in a librdkafka statistics document;
+    partitions whose lag is not known yet (``-1``) are left out.
+    """
+    lags: dict[tuple[str, int], int] = {}
+    for topic, about in orjson.loads(statistics).get("topics", {}).items():
+        for partition, numbers in about.get("partitions", {}).items():
+            lag = numbers.get("consumer_lag", -1)
+            if int(partition) >= 0 and lag >= 0:
+                lags[topic, int(partition)] = lag
+    return lags
 
 
 def _fenced(error: KafkaError) -> bool:

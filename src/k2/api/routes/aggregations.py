@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pyarrow as pa
 from fastapi import APIRouter, Request, Response
 
@@ -13,6 +11,7 @@ from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, Metric
 from k2.api.envelope import correlation_id_of
 from k2.api.models import AggregationBody, Metric
 from k2.api.params import as_of, checked_range
+from k2.api.timing import measured
 from k2.domain.bars import Interval
 from k2.lake.tables import TRADES
 from k2.query import BarQuery, bars, twap
@@ -65,9 +64,8 @@ def aggregate(
     key = ("aggregations", snapshot, body.model_dump_json())
     answer = answers.get(key) if snapshot is not None else None
     if answer is None:
-        began = time.perf_counter()
-        result = _aggregate(engine, query, body.metrics)
-        metrics.query_duration.labels(query="bars").observe(time.perf_counter() - began)
+        with measured(metrics, "bars"):
+            result = _aggregate(engine, query, body.metrics)
         metrics.query_rows.labels(query="bars").inc(result.num_rows)
         if result.num_rows > formats.WHOLE_ROWS:
             meta = {"meta": {"count": result.num_rows, **envelope}}

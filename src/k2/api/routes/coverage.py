@@ -8,7 +8,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Depends, Request, Response
 
 from k2.api import formats
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep
+from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import OutputFormat, TickTable
 from k2.api.params import (
@@ -23,6 +23,7 @@ from k2.api.params import (
     as_of,
     checked_range,
 )
+from k2.api.timing import measured
 from k2.lake.tables import table_spec
 from k2.query.coverage import CoverageQuery, coverage, sequence_gaps
 
@@ -63,6 +64,7 @@ def get_coverage(
     request: Request,
     _caller: CallerDep,
     engine: EngineDep,
+    metrics: MetricsDep,
     query: CoverageQueryDep,
     table: TickTable = TickTable.TRADES,
     format: Format = OutputFormat.JSON,
@@ -70,7 +72,8 @@ def get_coverage(
     """Per symbol and venue-local day: row count and first/last event time; weekdays between a
     symbol's first and last day that hold nothing appear with `rows: 0` (missing sessions).
     """
-    result = coverage(engine, table_spec(table.value), query)
+    with measured(metrics, "coverage"):
+        result = coverage(engine, table_spec(table.value), query)
     return _answer(request, result, format, f"coverage_{table.value}")
 
 
@@ -79,6 +82,7 @@ def get_sequence_gaps(
     request: Request,
     _caller: CallerDep,
     engine: EngineDep,
+    metrics: MetricsDep,
     query: CoverageQueryDep,
     table: TickTable = TickTable.TRADES,
     format: Format = OutputFormat.JSON,
@@ -86,5 +90,6 @@ def get_sequence_gaps(
     """Holes in each symbol's venue sequence numbers within a venue-local day: the numbers
     missing between two stored events (lost upstream, rejected at ingest, or not yet arrived).
     """
-    result = sequence_gaps(engine, table_spec(table.value), query)
+    with measured(metrics, "gaps"):
+        result = sequence_gaps(engine, table_spec(table.value), query)
     return _answer(request, result, format, f"gaps_{table.value}")

@@ -8,10 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from k2.api import formats
-from k2.api.deps import CallerDep, EngineDep
+from k2.api.deps import CallerDep, EngineDep, MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.models import TickTable
 from k2.api.params import AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
+from k2.api.timing import measured
 from k2.lake.tables import table_spec
 from k2.query import snapshots, stats, symbols
 
@@ -30,6 +31,7 @@ def get_symbols(
     request: Request,
     _caller: CallerDep,
     engine: EngineDep,
+    metrics: MetricsDep,
     exchange: Exchange = None,
     table: TableParam = TickTable.TRADES,
     as_of_snapshot: AsOfSnapshot = None,
@@ -37,14 +39,19 @@ def get_symbols(
     as_of_tag: AsOfTag = None,
 ) -> Response:
     """Symbols present in a table, per exchange, from table metadata (no data scan)."""
-    pairs = symbols(engine, exchange, table_spec(table.value), as_of(as_of_snapshot, as_of_time, as_of_tag))
+    with measured(metrics, "symbols"):
+        pairs = symbols(
+            engine, exchange, table_spec(table.value), as_of(as_of_snapshot, as_of_time, as_of_tag)
+        )
     return formats.one({"data": [{"exchange": e, "symbol": s} for e, s in pairs], "meta": _meta(request)})
 
 
 @router.get("/stats")
-def get_stats(request: Request, _caller: CallerDep, engine: EngineDep) -> Response:
+def get_stats(request: Request, _caller: CallerDep, engine: EngineDep, metrics: MetricsDep) -> Response:
     """Rows, files, bytes, partitions, day span and symbol count of the trades and quotes tables."""
-    return formats.one({"data": [asdict(s) for s in stats(engine)], "meta": _meta(request)})
+    with measured(metrics, "stats"):
+        found = stats(engine)
+    return formats.one({"data": [asdict(s) for s in found], "meta": _meta(request)})
 
 
 @router.get("/snapshots")
@@ -52,9 +59,11 @@ def get_snapshots(
     request: Request,
     _caller: CallerDep,
     engine: EngineDep,
+    metrics: MetricsDep,
     table: TableParam = TickTable.TRADES,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
     """A table's snapshots, newest first, with the load that made each and the tags on it."""
-    listed = snapshots(engine, table_spec(table.value))[:limit]
+    with measured(metrics, "snapshots"):
+        listed = snapshots(engine, table_spec(table.value))[:limit]
     return formats.one({"data": [asdict(s) for s in listed], "meta": _meta(request)})

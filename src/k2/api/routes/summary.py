@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from k2.api import formats
-from k2.api.deps import CallerDep, EngineDep
+from k2.api.deps import CallerDep, EngineDep, MetricsDep
 from k2.api.envelope import correlation_id_of
 from k2.api.params import SYMBOL_PATTERN, AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
+from k2.api.timing import measured
 from k2.query import daily_summary
 from k2.query.errors import SymbolNotFoundError
 
@@ -22,6 +23,7 @@ def get_summary(
     request: Request,
     _caller: CallerDep,
     engine: EngineDep,
+    metrics: MetricsDep,
     symbol: Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol, e.g. BHP.")],
     day: Annotated[date, Path(description="The venue-local trading day, YYYY-MM-DD.")],
     exchange: Exchange = None,
@@ -34,11 +36,12 @@ def get_summary(
     Prices are exact decimals (strings); the day is the venue's calendar day (an ASX day runs
     from 13:00 UTC the day before in March).
     """
-    result = daily_summary(
-        engine, symbol.upper(), day, exchange, as_of(as_of_snapshot, as_of_time, as_of_tag)
-    )
-    if result is None:
-        raise SymbolNotFoundError(f"no trades of {symbol.upper()} on {day}")
+    with measured(metrics, "summary"):
+        result = daily_summary(
+            engine, symbol.upper(), day, exchange, as_of(as_of_snapshot, as_of_time, as_of_tag)
+        )
+        if result is None:
+            raise SymbolNotFoundError(f"no trades of {symbol.upper()} on {day}")
     data: dict[str, Any] = {
         "symbol": result.symbol,
         "exchange": result.exchange,

@@ -89,6 +89,7 @@ class KafkaFeedOutput:
         linger_ms: float = LINGER_MS,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._producer = self._market_producer(settings, metrics, linger_ms)
         self._dlq_topic = dlq_topic(exchange, settings.topic_prefix)
         self._dead_letters: DeadLetterWriter | None = None
@@ -190,6 +191,8 @@ class KafkaFeedOutput:
         self._dead_letters.send(
             self._dlq_topic, frame, reason.encode(), reason=reason, error=detail, origin=self._origin
         )
+        if self._metrics is not None:
+            self._metrics.dead_letters.labels(self._dlq_topic, "feed").inc()
 
 
 class CountingOutput:

@@ -370,6 +370,8 @@ def _without_zero(prices: pa.Array) -> pa.Array:
 class AsxSource:
     """An ASX sample directory, loaded into trades, quotes and reference tables."""
 
+    kind = "asx"
+
     def __init__(
         self,
         root: Path,

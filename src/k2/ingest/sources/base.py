@@ -32,6 +32,9 @@ class SourceBatch:
 class Source(Protocol):
     """A load's input."""
 
+    #: What kind of input, as metrics label it (asx, synthetic, file).
+    kind: str
+
     @property
     def description(self) -> str:
         """What is being loaded, for the snapshot summary and the report."""

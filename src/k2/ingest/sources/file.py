@@ -71,6 +71,8 @@ def _problem(present: bool) -> str:
 class FileSource:
     """One CSV or Parquet file of v2 rows."""
 
+    kind = "file"
+
     def __init__(
         self,
         path: Path,

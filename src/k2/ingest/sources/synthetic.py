@@ -224,6 +224,8 @@ _QUOTES_SQL = f"""
 class SyntheticSource:
     """A :class:`SyntheticMarket` loaded straight into the trades and quotes tables."""
 
+    kind = "synthetic"
+
     def __init__(self, market: SyntheticMarket, *, batch_rows: int, ingested_at: datetime) -> None:
         self.market = market
         self._batch_rows = batch_rows

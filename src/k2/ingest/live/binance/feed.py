@@ -126,6 +126,8 @@ class BinanceFeed:
         self._m_lag = metrics.feed_lag.labels(EXCHANGE)
         self._m_buffered = metrics.feed_buffered.labels(EXCHANGE)
         self._m_connected = metrics.feed_connected.labels(EXCHANGE)
+        self._m_last_message = metrics.feed_last_message.labels(EXCHANGE)
+        metrics.feed_buffer_capacity.labels(EXCHANGE).set(settings.buffer_messages)
 
     @property
     def buffered(self) -> int:
@@ -348,6 +350,8 @@ class BinanceFeed:
                     newest = item
         self._m_trades.inc(trades)
         self._m_quotes.inc(quotes)
+        if trades or quotes:
+            self._m_last_message.set_to_current_time()
         if newest is not None and newest.event_time_ms is not None:
             lag = max(0.0, newest.received_us / 1e6 - newest.event_time_ms / 1000)
             self.stats.lag_s = lag

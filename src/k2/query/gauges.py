@@ -1,0 +1,76 @@
+"""The lake's state as Prometheus gauges, read from table metadata when scraped: rows, data
+files, bytes, partitions, the fullest partition's file count (compaction due), snapshots, and
+the time of the last commit (data freshness).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import structlog
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from k2.lake.errors import LakeUnavailableError
+from k2.query.engine import QueryEngine
+from k2.query.metadata import TableStats, stats
+
+log = structlog.get_logger(__name__)
+
+#: Scrapes within this many seconds of the last reading share it (table metadata is not free).
+FRESH_S = 10.0
+
+_GAUGES = (
+    ("k2_iceberg_table_rows", "Rows in a table at its current snapshot.", "rows"),
+    ("k2_iceberg_table_data_files", "Data files in a table at its current snapshot.", "data_files"),
+    ("k2_iceberg_table_bytes", "Bytes of a table's data files at its current snapshot.", "bytes"),
+    ("k2_iceberg_table_partitions", "Daily partitions of a table.", "partitions"),
+    (
+        "k2_iceberg_partition_files_max",
+        "Data files in a table's fullest partition: compaction is due when it grows.",
+        "max_files_per_partition",
+    ),
+    ("k2_iceberg_table_snapshots", "Snapshots a table keeps.", "snapshots"),
+)
+
+
+class LakeGauges(Collector):
+    """Gauges of K2's market tables, for the process that serves queries."""
+
+    def __init__(self, engine: QueryEngine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._read_at = 0.0
+        self._tables: list[TableStats] = []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One family per figure, a sample per table (none while the lake cannot be read)."""
+        tables = self._current()
+        for name, documentation, field in _GAUGES:
+            family = GaugeMetricFamily(name, documentation, labels=["table"])
+            for table in tables:
+                family.add_metric([table.table], float(getattr(table, field)))
+            yield family
+        committed = GaugeMetricFamily(
+            "k2_iceberg_last_commit_timestamp_seconds",
+            "Unix time of a table's current snapshot (its last commit, by any writer).",
+            labels=["table"],
+        )
+        for table in tables:
+            if table.last_commit is not None:
+                committed.add_metric([table.table], table.last_commit.timestamp())
+        yield committed
+
+    def _current(self) -> list[TableStats]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._read_at >= FRESH_S:
+                try:
+                    self._tables = stats(self._engine)
+                except (LakeUnavailableError, OSError) as error:
+                    log.warning("lake_gauges_unreadable", error=str(error))
+                    self._tables = []
+                self._read_at = now
+            return self._tables
