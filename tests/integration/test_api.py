@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from k2.api import create_app
@@ -212,6 +213,46 @@ def test_metrics_use_route_templates(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert 'route="/v1/summary/{symbol}/{day}"' in text
     assert "2014-03-11" not in text
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    raise AssertionError(f"no sample {name}{labels}")
+
+
+def test_metrics_count_query_outcomes_and_show_the_lakes_tables(client: TestClient) -> None:
+    """Each query kind's executions are counted by outcome; the lake's gauges agree with /v1/stats."""
+    before = client.get("/metrics").text
+    client.get("/v1/summary/BHP/2014-03-11", headers=KEY)
+    client.get("/v1/summary/MWR/2014-03-15", headers=KEY)
+    after = client.get("/metrics").text
+
+    def grew(outcome: str) -> float:
+        def value(text: str) -> float:
+            try:
+                return _sample(text, "k2_query_executions_total", query="summary", outcome=outcome)
+            except AssertionError:
+                return 0.0
+
+        return value(after) - value(before)
+
+    assert (grew("ok"), grew("no_data")) == (1.0, 1.0)
+    stats = {row["table"]: row for row in client.get("/v1/stats", headers=KEY).json()["data"]}
+    trades = stats["trades"]
+    assert _sample(after, "k2_iceberg_table_rows", table="trades") == trades["rows"]
+    assert _sample(after, "k2_iceberg_table_data_files", table="trades") == trades["data_files"]
+    assert (
+        _sample(after, "k2_iceberg_partition_files_max", table="trades") == trades["max_files_per_partition"]
+    )
+    assert 1 <= trades["max_files_per_partition"] <= trades["data_files"]
+    committed = datetime.fromisoformat(trades["last_commit"].replace("Z", "+00:00"))
+    assert _sample(after, "k2_iceberg_last_commit_timestamp_seconds", table="trades") == pytest.approx(
+        committed.timestamp(), abs=0.001
+    )
 
 
 def test_empty_lake_reports_no_data(tmp_path: Path) -> None:

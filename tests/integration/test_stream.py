@@ -23,11 +23,14 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from k2.api import create_app
 from k2.domain.bars import Interval
+from k2.ingest.producer import MarketProducer
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
 from k2.kafka.avro.codec import RecordCodec
+from k2.kafka.correlation import CORRELATION_HEADER
 from k2.kafka.dead_letters import ERROR_HEADER, OFFSET_HEADER
 from k2.kafka.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.lake.tables import QUOTES, TRADES, TableSpec
@@ -217,6 +220,50 @@ def test_bad_messages_go_to_the_dead_letter_topic(stream_settings: K2Settings) -
         headers = dict(letter.headers() or [])
         assert headers[ERROR_HEADER]
         assert int(headers[OFFSET_HEADER] or b"-1") >= 0
+
+
+def test_a_message_is_followed_by_its_correlation_id(stream_settings: K2Settings) -> None:
+    """Each batch K2's producer sends carries one correlation id in a Kafka header; the sink's
+    commit log lines name the ids of the batches they committed, and a dead letter keeps its id;
+    the sink's metrics show what it consumed and dead-lettered, and when it last committed.
+    """
+    market = SyntheticMarket(symbols=2, days=1, trades_per_day=400, seed=5)
+    source = SyntheticSource(market, batch_rows=300, ingested_at=datetime.now(UTC))
+    with MarketProducer(stream_settings.kafka) as producer:
+        sent = sum(1 for batch in source.batches() if producer.produce_batch(batch))
+    bad = Producer({"bootstrap.servers": stream_settings.kafka.bootstrap_servers})
+    bad.produce(
+        _topic(stream_settings, TRADES), b"not avro", b"BAD", headers=[(CORRELATION_HEADER, b"probe-1")]
+    )
+    assert bad.flush(30) == 0
+
+    metrics = K2Metrics(CollectorRegistry())
+    lake = EmbeddedLake.open(stream_settings)
+    try:
+        with capture_logs() as logs:
+            Sink(stream_settings, lake.writer, metrics).run(threading.Event(), idle_exit_s=4.0)
+    finally:
+        lake.close()
+    committed = {i for line in logs if line["event"] == "sink_commit" for i in line["correlation_ids"]}
+    assert committed == {f"{producer.run_id}-{n}" for n in range(1, sent + 1)} | {"probe-1"}
+    [letter] = dead_letters(stream_settings, "SYN", 1)
+    assert dict(letter.headers() or [])[CORRELATION_HEADER] == b"probe-1"
+
+    registry = metrics.registry
+    rows = sum(t.num_rows for t in _synthetic_rows(symbols=2, days=1, trades_per_day=400).values())
+    assert registry.get_sample_value("k2_sink_messages_total", {"table": "trades"}) is not None
+    written = sum(
+        registry.get_sample_value("k2_sink_messages_total", {"table": t}) or 0 for t in ("trades", "quotes")
+    )
+    assert written == rows + 1
+    assert (registry.get_sample_value("k2_sink_last_commit_timestamp_seconds", {"table": "trades"}) or 0) > 0
+    assert (
+        registry.get_sample_value(
+            "k2_kafka_dead_letters_total",
+            {"topic": dlq_topic("SYN", stream_settings.kafka.topic_prefix), "component": "sink"},
+        )
+        == 1
+    )
 
 
 def _sink_process(settings: K2Settings) -> subprocess.Popen[bytes]:

@@ -182,7 +182,13 @@ class MarketProducer:
         self._report_lock = threading.Lock()
         self.stats = ProducerStats()
 
+    @property
+    def run_id(self) -> str:
+        """This producer's run: every batch's correlation id is ``<run_id>-<n>``."""
+        return self._correlation.run
+
     def __enter__(self) -> Self:
+        log.info("producer_started", run_id=self.run_id)
         return self
 
     def __exit__(
