@@ -14,6 +14,8 @@ has nowhere to deliver a notification). The files are JSON, which YAML parsers r
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +27,7 @@ from k2.errors import ConfigurationError
 from k2.obs.discovery import prune, targets_dir
 from k2.platform.process import ServerProcess, ensure_free, wait_until
 from k2.platform.service import Health
-from k2.platform.software import DebianPackage
+from k2.platform.software import DebianPackage, installing, scratch_for
 from k2.settings import K2Settings
 
 #: Debian 12 (bookworm) packages K2 unpacks.
@@ -37,6 +39,9 @@ INTERVAL = "5s"
 RETENTION = "2d"
 #: Seconds one HTTP request of a health check or reload may take.
 HEALTH_TIMEOUT_S = 3.0
+#: Where Debian's Alertmanager reads its default notification templates: a fixed path (Debian's
+#: patch replaces the templates upstream embeds in the binary), so they are copied there.
+ALERTMANAGER_TEMPLATES = Path("/usr/share/prometheus/alertmanager")
 
 
 def rule_files() -> list[Path]:
@@ -244,6 +249,38 @@ class Alertmanager(_Server):
 
     def __init__(self, settings: K2Settings) -> None:
         super().__init__(settings, settings.platform.alertmanager_port)
+
+    def installed(self) -> bool:
+        """Whether the package is unpacked and its templates are where the binary reads them."""
+        return super().installed() and not self._missing_templates()
+
+    def install(self) -> None:
+        """Unpack Debian's package when missing, and copy its notification templates to
+        ``/usr/share/prometheus/alertmanager`` (the only place Debian's build reads them from).
+
+        Raises:
+            ConfigurationError: The templates are missing and K2 is not root (the command is named).
+        """
+        super().install()
+        missing = self._missing_templates()
+        if not missing:
+            return
+        if os.geteuid() != 0:
+            raise ConfigurationError(
+                f"Debian's Alertmanager reads its templates from {ALERTMANAGER_TEMPLATES}; run: "
+                f"sudo install -D -m 0644 -t {ALERTMANAGER_TEMPLATES} {' '.join(map(str, missing))}"
+            )
+        with installing(self._home, "alertmanager-templates"):
+            ALERTMANAGER_TEMPLATES.mkdir(parents=True, exist_ok=True)
+            for template in missing:
+                scratch = scratch_for(ALERTMANAGER_TEMPLATES / template.name)
+                shutil.copyfile(template, scratch)
+                scratch.replace(ALERTMANAGER_TEMPLATES / template.name)
+
+    def _missing_templates(self) -> list[Path]:
+        """The package's templates not yet at :data:`ALERTMANAGER_TEMPLATES`."""
+        unpacked = self.package.root(self._home) / ALERTMANAGER_TEMPLATES.relative_to("/")
+        return [t for t in sorted(unpacked.glob("*.tmpl")) if not (ALERTMANAGER_TEMPLATES / t.name).is_file()]
 
     def _configuration(self) -> dict[str, object]:
         return alertmanager_config()
