@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 from k2.obs.discovery import registered
 from k2.platform.minio import Minio
-from k2.platform.prometheus import Alertmanager, Prometheus
+from k2.platform.process import run
+from k2.platform.prometheus import ALERTMANAGER, Alertmanager, Prometheus, promtool
 from k2.platform.service import Service
 from k2.settings import K2Settings
 from tests.fixtures.private_platform import on_free_ports, scratch_root
@@ -127,3 +128,12 @@ def test_health_and_restart_reload(monitored: K2Settings) -> None:
         assert after.healthy, after
         assert "(Debian)" in after.version
         assert after.endpoint.endswith(f":{getattr(monitored.platform, f'{service.name}_port')}")
+
+
+def test_the_written_configurations_pass_the_projects_own_checks(monitored: K2Settings) -> None:
+    """promtool and amtool accept the configurations K2 wrote (JSON, read as YAML)."""
+    data, home = monitored.platform_data, monitored.platform.home
+    prometheus_yml = data / "prometheus" / "prometheus.yml"
+    run([str(promtool(monitored)), "check", "config", str(prometheus_yml)], "promtool check config")
+    amtool = ALERTMANAGER.root(home) / "usr" / "bin" / "amtool"
+    run([str(amtool), "check-config", str(data / "alertmanager" / "alertmanager.yml")], "amtool check-config")

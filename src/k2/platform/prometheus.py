@@ -35,6 +35,9 @@ PROMETHEUS = DebianPackage("prometheus", "2.42.0+ds-5+deb12u1")
 ALERTMANAGER = DebianPackage("prometheus-alertmanager", "0.25.0-1+b4")
 #: How often targets are scraped and rules evaluated.
 INTERVAL = "5s"
+#: How soon a firing alert is sent to Alertmanager again (Prometheus's default is 1m; an alert
+#: that fires before Alertmanager is discovered waits this long).
+RESEND_DELAY = "10s"
 #: How long Prometheus keeps samples: a local platform for tests and demos, not an archive.
 RETENTION = "2d"
 #: Seconds one HTTP request of a health check or reload may take.
@@ -222,6 +225,7 @@ class Prometheus(_Server):
             f"--storage.tsdb.retention.time={RETENTION}",
             f"--web.listen-address=127.0.0.1:{self._port}",
             "--web.enable-lifecycle",
+            f"--rules.alert.resend-delay={RESEND_DELAY}",
         ]
 
     def start(self) -> None:
