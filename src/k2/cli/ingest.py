@@ -55,7 +55,7 @@ def run_load(
     with contextlib.ExitStack() as stack:
         producer = None
         if via is Via.KAFKA:
-            metrics = served_metrics(settings.obs.metrics_port)
+            metrics = served_metrics(settings, "producer", settings.obs.metrics_port)
             producer = stack.enter_context(MarketProducer(settings.kafka, metrics))
         loader = Loader(writer, commit_rows=settings.ingest.commit_rows, producer=producer)
         progress = stack.enter_context(

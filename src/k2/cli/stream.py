@@ -49,7 +49,7 @@ def run(
 
     cli = context(ctx)
     settings = cli.settings
-    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
+    metrics = served_metrics(settings, "sink", metrics_port or settings.obs.metrics_port)
     writer = LakeWriter(cli.catalog, settings.lake.namespace, settings.lake.target_file_size_bytes)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -136,7 +136,7 @@ def binance(
         except ValidationError as exc:
             raise InvalidInputError(f"--symbols: {exc.errors()[0]['msg']}") from None
         settings = settings.model_copy(update={"binance": chosen})
-    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
+    metrics = served_metrics(settings, "feed", metrics_port or settings.obs.metrics_port)
     with _status_line() as status:
         stats = stream_binance(settings, metrics, on_tick=status)
     render_one(stats.as_dict(), fmt, title="binance feed")
@@ -192,7 +192,7 @@ def playback(
 
         asyncio.run(serve())
         return
-    metrics = served_metrics(metrics_port or settings.obs.metrics_port)
+    metrics = served_metrics(settings, "feed", metrics_port or settings.obs.metrics_port)
     counting = CountingOutput()
     with ExitStack() as stack:
         output: FeedOutput = counting
