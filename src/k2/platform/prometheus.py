@@ -4,11 +4,13 @@ Both are unpacked from their ``.deb`` into the shared software home (never ``apt
 their maintainer scripts would start system daemons on the default ports) and run on loopback with
 their data under ``<platform data>/prometheus`` and ``<platform data>/alertmanager``.
 
-K2 writes both configurations at every start (and has a running server reload them). Prometheus
-scrapes itself, Alertmanager, MinIO and every K2 process registered through
-:mod:`k2.obs.discovery`; it evaluates every ``*.yml`` rule file of the ``k2.obs`` package's
-``rules`` folder and sends alerts to Alertmanager, which keeps them for its API and UI (this machine
-has nowhere to deliver a notification). The files are JSON, which YAML parsers read as YAML.
+K2 writes both configurations at every start (and has a running server reload them), as JSON,
+which YAML parsers read as YAML. Prometheus scrapes itself, Alertmanager, MinIO and every K2
+process registered through :mod:`k2.obs.discovery`; it evaluates every ``*.yml`` rule file of
+the ``k2.obs`` package's ``rules`` folder and sends alerts to Alertmanager, which keeps them for
+its HTTP API (this machine has nowhere to deliver a notification). Neither web UI works unpacked:
+Debian builds Alertmanager without one, and Prometheus reads its pages from
+``/usr/share/prometheus/web``.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def prometheus_config(settings: K2Settings, rules: Sequence[Path]) -> dict[str, 
 
 def alertmanager_config() -> dict[str, object]:
     """The configuration K2 gives the platform's Alertmanager: every alert to one receiver that
-    notifies nobody, so alerts are seen in its API and UI.
+    notifies nobody, so alerts are seen in its HTTP API (``/api/v2/alerts``).
     """
     return {
         "route": {"receiver": "k2", "group_by": ["alertname"], "group_wait": "10s", "repeat_interval": "1h"},
