@@ -21,13 +21,14 @@ import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 import k2.obs
 from k2.errors import ConfigurationError
 from k2.obs.discovery import prune, targets_dir
-from k2.platform.process import ServerProcess, ensure_free, wait_until
+from k2.platform.process import ServerProcess, ensure_free, http_get, wait_until
 from k2.platform.service import Health
 from k2.platform.software import DebianPackage, installing, scratch_for
 from k2.settings import K2Settings
@@ -111,6 +112,7 @@ class _Server(ABC):
     title: str
     package: DebianPackage
     _setting: str
+    _status_path: str
 
     def __init__(self, settings: K2Settings, port: int) -> None:
         self._settings = settings
@@ -173,18 +175,24 @@ class _Server(ABC):
             )
 
     def _get(self, path: str) -> httpx.Response | None:
-        try:
-            return httpx.get(f"{self.url}{path}", timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError:
-            return None
+        return http_get(f"{self.url}{path}", HEALTH_TIMEOUT_S)
 
     def _ready(self) -> bool:
         response = self._get("/-/ready")
         return response is not None and response.status_code == httpx.codes.OK
 
     def _detail(self) -> str:
-        """What ``k2 platform status`` says of the healthy server."""
-        return ""
+        """What ``k2 platform status`` says of the healthy server: :meth:`_describe` of the answer
+        at ``_status_path``.
+        """
+        response = self._get(self._status_path)
+        if response is None or response.status_code != httpx.codes.OK:
+            return ""
+        return self._describe(response.json())
+
+    @abstractmethod
+    def _describe(self, answer: Any) -> str:
+        """The status line of the server's JSON ``answer`` at ``_status_path``."""
 
     def stop(self) -> None:
         """Stop the server with SIGTERM (it flushes its data); the data stays."""
@@ -212,6 +220,7 @@ class Prometheus(_Server):
     title = "Prometheus"
     package = PROMETHEUS
     _setting = "K2_PLATFORM_PROMETHEUS_PORT"
+    _status_path = "/api/v1/targets?state=active"
 
     def __init__(self, settings: K2Settings) -> None:
         super().__init__(settings, settings.platform.prometheus_port)
@@ -236,11 +245,8 @@ class Prometheus(_Server):
         prune(self._settings)
         super().start()
 
-    def _detail(self) -> str:
-        response = self._get("/api/v1/targets?state=active")
-        if response is None or response.status_code != httpx.codes.OK:
-            return ""
-        targets = response.json()["data"]["activeTargets"]
+    def _describe(self, answer: Any) -> str:
+        targets = answer["data"]["activeTargets"]
         up = sum(1 for target in targets if target["health"] == "up")
         return f"{up} of {len(targets)} targets up, {len(rule_files())} rule files"
 
@@ -252,6 +258,7 @@ class Alertmanager(_Server):
     title = "Alertmanager"
     package = ALERTMANAGER
     _setting = "K2_PLATFORM_ALERTMANAGER_PORT"
+    _status_path = "/api/v2/alerts?active=true"
 
     def __init__(self, settings: K2Settings) -> None:
         super().__init__(settings, settings.platform.alertmanager_port)
@@ -300,8 +307,5 @@ class Alertmanager(_Server):
             "--cluster.listen-address=",
         ]
 
-    def _detail(self) -> str:
-        response = self._get("/api/v2/alerts?active=true")
-        if response is None or response.status_code != httpx.codes.OK:
-            return ""
-        return f"{len(response.json())} active alerts"
+    def _describe(self, answer: Any) -> str:
+        return f"{len(answer)} active alerts"
