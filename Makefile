@@ -34,7 +34,7 @@ bench: install  ## benchmarks (not part of the test run; with the `bench` group'
 schemas: install  ## regenerate the Avro .avsc files from the record declarations
 	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.avsc import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"
 
-platform-up: install  ## install (first run: minutes) and start PostgreSQL, MinIO, Kafka and the registry
+platform-up: install  ## install (first run: minutes) and start PostgreSQL, MinIO, Kafka, the registry, Alertmanager and Prometheus
 	@$(UV) run --frozen k2 platform up
 
 platform-down: install  ## stop the platform's services; their data stays in .k2/platform

@@ -301,7 +301,7 @@ class PlatformSettings(BaseSettings):
 
     home: Path = Field(
         Path.home() / ".cache" / "k2" / "platform",
-        description="Installed service software (Kafka jars, MinIO, the registry); shared by data dirs.",
+        description="Installed service software (Kafka, MinIO, Prometheus, …); shared by data dirs.",
     )
     data: Path | None = Field(
         None, description="Service data, logs and pid files. Default: <data dir>/platform."
@@ -312,6 +312,13 @@ class PlatformSettings(BaseSettings):
     postgres_port: int = Field(5433, gt=0, lt=65536, description="PostgreSQL port.")
     minio_port: int = Field(9000, gt=0, lt=65536, description="MinIO S3 API port.")
     minio_console_port: int = Field(9001, gt=0, lt=65536, description="MinIO console port.")
+    prometheus_port: int = Field(9090, gt=0, lt=65536, description="Prometheus web and API port.")
+    alertmanager_port: int = Field(
+        9095,
+        gt=0,
+        lt=65536,
+        description="Alertmanager web and API port (9093 is Kafka's controller, 9094 Alertmanager's gossip).",
+    )
     minio_root_user: str = Field("k2admin", description="MinIO root user; K2 uses it as its S3 access key.")
     minio_root_password: SecretStr = Field(
         SecretStr("k2-local-secret"),

@@ -16,6 +16,7 @@ from k2.platform.apicurio import ApicurioRegistry
 from k2.platform.kafka import Kafka
 from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
+from k2.platform.prometheus import Alertmanager, Prometheus
 from k2.platform.service import Service
 from k2.settings import K2Settings, PlatformSettings, Profile
 from tests.fixtures.private_platform import scratch_root
@@ -27,6 +28,8 @@ SERVICES: dict[str, tuple[Callable[[K2Settings], Service], str]] = {
     "minio": (Minio, "minio_port"),
     "kafka": (Kafka, "kafka_port"),
     "registry": (ApicurioRegistry, "registry_port"),
+    "prometheus": (Prometheus, "prometheus_port"),
+    "alertmanager": (Alertmanager, "alertmanager_port"),
 }
 
 

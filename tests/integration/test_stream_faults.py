@@ -171,6 +171,8 @@ class _SupervisedSink:
             "K2_PLATFORM_POSTGRES_PORT": str(platform.postgres_port),
             "K2_PLATFORM_MINIO_PORT": str(platform.minio_port),
             "K2_PLATFORM_MINIO_CONSOLE_PORT": str(platform.minio_console_port),
+            "K2_PLATFORM_PROMETHEUS_PORT": str(platform.prometheus_port),
+            "K2_PLATFORM_ALERTMANAGER_PORT": str(platform.alertmanager_port),
             "K2_LAKE_CATALOG_NAME": settings.lake.catalog_name,
             "K2_LAKE_WAREHOUSE": settings.lake.warehouse or "",
             "K2_KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,

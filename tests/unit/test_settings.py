@@ -42,3 +42,10 @@ def test_default_lake_lives_in_the_data_dir(tmp_path: Path) -> None:
     assert a.catalog_uri != b.catalog_uri
     assert a.warehouse != b.warehouse
     assert a.reject_dir != b.reject_dir
+
+
+def test_prometheus_and_alertmanager_ports_default_clear_of_kafka() -> None:
+    """Prometheus on 9090 and Alertmanager on 9095: 9093 is Kafka's controller, 9094 Alertmanager's gossip."""
+    platform = K2Settings().platform
+    assert (platform.prometheus_port, platform.alertmanager_port) == (9090, 9095)
+    assert platform.alertmanager_port not in {platform.kafka_port, platform.kafka_controller_port}

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from k2.platform.service import Health
 
 app = typer.Typer(
-    help="The real services: PostgreSQL, MinIO (S3), Kafka (KRaft) and the schema registry.",
+    help="The real services: PostgreSQL, MinIO (S3), Kafka (KRaft), the schema registry, Prometheus and "
+    "Alertmanager.",
     no_args_is_help=True,
 )
 

@@ -13,11 +13,14 @@ import structlog
 from prometheus_client import start_http_server
 
 from k2 import __version__
+from k2.obs.discovery import registered
 from k2.obs.metrics import K2Metrics, process_registry
 from k2.settings import K2Settings, Profile
 
 log = structlog.get_logger(__name__)
 
+#: Prometheus names a K2 process's job ``k2-<component>`` (``k2-api``, ``k2-sink``, …).
+JOB_PREFIX = "k2-"
 #: The volume label of the disk gauges: the one holding K2's data directory.
 DATA_VOLUME = "data"
 
@@ -51,7 +54,8 @@ def exported(
     served = int(server.server_port)
     log.info("metrics_served", component=component, port=served)
     try:
-        yield served
+        with registered(settings, f"{JOB_PREFIX}{component}", served):
+            yield served
     finally:
         server.shutdown()
         server.server_close()

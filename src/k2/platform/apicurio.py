@@ -28,7 +28,7 @@ import httpx
 
 from k2.errors import ConfigurationError
 from k2.platform.postgres import USER as POSTGRES_USER
-from k2.platform.process import ServerProcess, ensure_free, port_open, run, wait_until
+from k2.platform.process import ServerProcess, ensure_free, http_get, port_open, run, wait_until
 from k2.platform.service import Health
 from k2.platform.software import installing, scratch_for
 from k2.settings import K2Settings
@@ -258,10 +258,7 @@ class ApicurioRegistry:
         wait_until(self._ready, "Schema registry", self._timeout, self._process)
 
     def _get(self, path: str) -> httpx.Response | None:
-        try:
-            return httpx.get(f"{self.url}{path}", timeout=HEALTH_TIMEOUT_S)
-        except httpx.HTTPError:
-            return None
+        return http_get(f"{self.url}{path}", HEALTH_TIMEOUT_S)
 
     def _ready(self) -> bool:
         if not port_open(self._port):

@@ -93,6 +93,7 @@ class Minio:
                 "MINIO_ROOT_PASSWORD": self._password,
                 "MINIO_UPDATE": "off",
                 "MINIO_CALLHOME_ENABLE": "off",
+                "MINIO_PROMETHEUS_AUTH_TYPE": "public",  # the platform's Prometheus scrapes it on loopback
                 "HOME": str(self._root),
             },
         )

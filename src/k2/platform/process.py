@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from k2.errors import ConfigurationError, RetryableError
 
 # Servers this process started: kept so they can be reaped when stopped (no zombies, no
@@ -136,6 +138,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def http_get(url: str, timeout_s: float) -> httpx.Response | None:
+    """A local server's answer to ``GET url``, or None when it does not answer."""
+    try:
+        return httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError:
+        return None
 
 
 def port_holder(port: int) -> str | None:

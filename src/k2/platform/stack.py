@@ -13,13 +13,23 @@ from k2.platform.apicurio import ApicurioRegistry
 from k2.platform.kafka import Kafka
 from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
+from k2.platform.prometheus import Alertmanager, Prometheus
 from k2.platform.service import Health, Service
 from k2.settings import K2Settings
 
 
 def services(settings: K2Settings) -> list[Service]:
-    """The platform's services in the order they start (the registry stores in PostgreSQL)."""
-    return [Postgres(settings), Minio(settings), Kafka(settings), ApicurioRegistry(settings)]
+    """The platform's services in the order they start (the registry stores in PostgreSQL;
+    Prometheus sends alerts to Alertmanager).
+    """
+    return [
+        Postgres(settings),
+        Minio(settings),
+        Kafka(settings),
+        ApicurioRegistry(settings),
+        Alertmanager(settings),
+        Prometheus(settings),
+    ]
 
 
 def up(settings: K2Settings, note: Callable[[str], None] | None = None) -> list[Health]:
