@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-live test test-quick lint bench schemas platform-up platform-down platform-status clean
+.PHONY: install demo demo-live test test-quick lint bench schemas dashboards platform-up platform-down platform-status clean
 
 install:  ## install uv when missing, then the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -23,8 +23,8 @@ test-quick: install  ## unit tests only, for the edit loop
 	@$(UV) run --frozen pytest tests/unit -m "not integration and not kafka and not platform and not e2e and not benchmark" $(PYTEST_ARGS)
 
 lint: install  ## ruff, mypy strict, import layers
-	@$(UV) run --frozen ruff check src tests benchmarks examples
-	@$(UV) run --frozen ruff format --check src tests benchmarks examples
+	@$(UV) run --frozen ruff check src tests benchmarks examples deploy
+	@$(UV) run --frozen ruff format --check src tests benchmarks examples deploy
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen lint-imports
 
@@ -33,6 +33,9 @@ bench: install  ## benchmarks (not part of the test run; with the `bench` group'
 
 schemas: install  ## regenerate the Avro .avsc files from the record declarations
 	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.avsc import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"
+
+dashboards: install  ## regenerate the Grafana dashboards' JSON (deploy/grafana/dashboards) from deploy/grafana/*.py
+	@$(UV) run --frozen python -m deploy.grafana
 
 platform-up: install  ## install (first run: minutes) and start PostgreSQL, MinIO, Kafka, the registry, Alertmanager and Prometheus
 	@$(UV) run --frozen k2 platform up

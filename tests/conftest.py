@@ -3,7 +3,12 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ["tests.fixtures.lakes", "tests.fixtures.platform", "tests.fixtures.private_platform"]
+pytest_plugins = [
+    "tests.fixtures.lakes",
+    "tests.fixtures.platform",
+    "tests.fixtures.private_platform",
+    "tests.fixtures.prometheus",
+]
 
 # Tests never assert timings: Hypothesis's per-example deadline failed a property on a cold DuckDB
 # start under CI load, so it is off for every property test.

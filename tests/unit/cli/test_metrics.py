@@ -43,5 +43,7 @@ def test_a_served_port_is_registered_until_the_process_exits(tmp_path: Path) -> 
         check=True,
         timeout=60,
     )
-    assert json.loads(done.stdout.splitlines()[-1]) == [[{"targets": [f"127.0.0.1:{port}"], "labels": {"job": "k2-sink"}}]]
+    assert json.loads(done.stdout.splitlines()[-1]) == [
+        [{"targets": [f"127.0.0.1:{port}"], "labels": {"job": "k2-sink"}}]
+    ]
     assert list(folder.iterdir()) == []

@@ -1,0 +1,1 @@
+"""Deployment files for K2's containers, and the Python that generates some of them (dashboards)."""
