@@ -125,7 +125,10 @@ class RequestMiddleware:
         status = 500
         in_progress = self.metrics.http_in_progress.labels(method=method, route="*")
         in_progress.inc()
-        mode = DegradedMode(self.degradation.level(), self.degradation.settings)
+        level = self.degradation.level()
+        if self.degradation.saturated():
+            level = Level.SHEDDING
+        mode = DegradedMode(level, self.degradation.settings)
         scope["state"]["degraded"] = mode
         admitted = admits(mode.level, scope["path"])
         # The operator's own calls (health checks, scrapes) neither cause nor mask an overload.

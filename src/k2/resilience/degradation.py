@@ -134,6 +134,13 @@ class DegradationController:
             self._in_flight -= 1
             self._durations.append((self._clock(), duration_s))
 
+    def saturated(self) -> bool:
+        """Whether as many requests are in flight as level 4's threshold: a new one is shed at
+        once, without waiting for the next decision (the queue of admitted requests stays bounded).
+        """
+        with self._lock:
+            return self.settings.enabled and self._in_flight >= self.settings.in_flight[-1]
+
     def level(self) -> Level:
         """The level now, decided again first when the last decision is older than the interval."""
         if not self.settings.enabled:
