@@ -224,3 +224,12 @@ def test_thresholds_must_rise() -> None:
     """Thresholds that fall from one level to the next are refused."""
     with pytest.raises(ValueError, match="non-decreasing"):
         DegradationSettings(in_flight=(10, 5, 30, 40))
+
+
+def test_saturated_at_level_4s_in_flight_threshold(rig: Rig) -> None:
+    """As many requests in flight as level 4's threshold saturate the process before any decision."""
+    for _ in range(39):
+        rig.controller.request_started()
+    assert not rig.controller.saturated()
+    rig.controller.request_started()
+    assert rig.controller.saturated()
