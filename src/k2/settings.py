@@ -7,6 +7,7 @@ it, or the part a component needs, down. Nothing else in K2 reads the environmen
 
 from __future__ import annotations
 
+import itertools
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -135,6 +136,87 @@ class ApiSettings(BaseSettings):
                 raise ConfigurationError("K2_API_KEYS must be comma-separated name:key pairs")
             pairs[key.strip()] = name.strip()
         return pairs
+
+
+def _memory_thresholds() -> tuple[ByteSize, ByteSize, ByteSize, ByteSize]:
+    """Resident memory of an API process at which it enters levels 1-4: half, 60, 70 and 80 % of
+    the machine's memory.
+    """
+    total = _physical_memory()
+    return (
+        ByteSize(total * 5 // 10),
+        ByteSize(total * 6 // 10),
+        ByteSize(total * 7 // 10),
+        ByteSize(total * 8 // 10),
+    )
+
+
+class DegradationSettings(BaseSettings):
+    """When the API degrades (levels 1-4) and how much it reduces; see docs/operations/degradation.md.
+
+    Each threshold is a list of four values, the signal at which levels 1, 2, 3 and 4 begin
+    (e.g. ``K2_DEGRADATION_P99_SECONDS='[1, 2, 4, 8]'``); a level ends once every signal stayed
+    below ``recover_ratio`` times its threshold for ``hold_s``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="K2_DEGRADATION_", extra="forbid")
+
+    enabled: bool = Field(
+        True, description="Decide a degradation level from the API's signals (false: level 0 always)."
+    )
+    p99_seconds: tuple[float, float, float, float] = Field(
+        (1.0, 2.0, 4.0, 8.0),
+        description="p99 of recent request durations (seconds) at which levels 1-4 begin.",
+    )
+    in_flight: tuple[int, int, int, int] = Field(
+        (48, 96, 192, 384), description="Requests being answered at once at which levels 1-4 begin."
+    )
+    memory_bytes: tuple[ByteSize, ByteSize, ByteSize, ByteSize] = Field(
+        default_factory=_memory_thresholds,
+        description="Resident memory of the API process at which levels 1-4 begin. "
+        "Default: 50, 60, 70 and 80 % of the machine's memory.",
+    )
+    open_breakers: tuple[int, int, int, int] = Field(
+        (1, 2, 3, 4), description="Open circuit breakers at which levels 1-4 begin."
+    )
+    recover_ratio: float = Field(
+        0.7,
+        gt=0,
+        lt=1,
+        description="A level ends when every signal is below this fraction of its threshold for that level.",
+    )
+    hold_s: float = Field(
+        10.0, ge=0, description="How long the signals must stay recovered before the level falls by one."
+    )
+    evaluate_interval_s: float = Field(
+        0.5, ge=0, description="Shortest time between two decisions of the level."
+    )
+    window_s: float = Field(10.0, gt=0, description="Request durations older than this leave the p99.")
+    window_requests: int = Field(1000, gt=0, description="Most recent durations the p99 is taken over.")
+    min_requests: int = Field(
+        20,
+        gt=0,
+        description="Fewer durations than this in the window count as a p99 of 0 (too few).",
+    )
+    retry_after_s: int = Field(5, gt=0, description="Retry-After of the 503s answered at levels 3 and 4.")
+    page_fraction: float = Field(
+        0.5, gt=0, le=1, description="From level 2, JSON pages hold at most this fraction of K2_API_MAX_ROWS."
+    )
+    export_fraction: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="From level 2, CSV, Parquet and Arrow answers hold at most this fraction of "
+        "K2_API_MAX_ROWS.",
+    )
+
+    @field_validator("p99_seconds", "in_flight", "memory_bytes", "open_breakers")
+    @classmethod
+    def _rising(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        """Thresholds are positive and never fall from one level to the next."""
+        if value[0] <= 0 or any(b < a for a, b in itertools.pairwise(value)):
+            raise ValueError(f"thresholds of levels 1-4 must be positive and non-decreasing; got {value}")
+        return value
 
 
 class KafkaSettings(BaseSettings):
@@ -382,6 +464,9 @@ class K2Settings(BaseSettings):
     query: QuerySettings = Field(default_factory=QuerySettings, description="Query engine settings.")
     obs: ObsSettings = Field(default_factory=ObsSettings, description="Logging settings.")
     api: ApiSettings = Field(default_factory=ApiSettings, description="REST API settings.")
+    degradation: DegradationSettings = Field(
+        default_factory=DegradationSettings, description="When and how far the API degrades under load."
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="Kafka and registry settings.")
     stream: StreamSettings = Field(
         default_factory=StreamSettings, description="Kafka → Iceberg sink settings."

@@ -1,11 +1,7 @@
 """`k2 serve` as a real process on loopback, read by the example client."""
 
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
+import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +9,7 @@ import pytest
 
 from k2.ingest.sources.synthetic import SyntheticMarket
 from k2.testing import EmbeddedLake
+from tests.fixtures.servers import k2_serve
 
 pytestmark = pytest.mark.e2e
 
@@ -23,40 +20,12 @@ import client  # noqa: E402 - the example lives outside the package
 KEY = "e2e-key"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("serve") / "lake"
     EmbeddedLake.create(data_dir).load_synthetic(SyntheticMarket(symbols=2, days=1, trades_per_day=500))
-    port = _free_port()
-    env = {**os.environ, "K2_DATA_DIR": str(data_dir), "K2_API_KEYS": f"e2e:{KEY}", "K2_API_PORT": str(port)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "k2.cli.main", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("k2 serve did not come up on its port") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with k2_serve(data_dir, {"K2_API_KEYS": f"e2e:{KEY}"}) as served:
+        yield served.url
 
 
 def test_example_client_reads_trades_and_bars(server: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -22,6 +24,7 @@ from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
 from k2.query.gauges import LakeGauges
 from k2.query.preload import preload
+from k2.resilience.degradation import DegradationController
 from k2.settings import K2Settings
 
 DESCRIPTION = """
@@ -39,6 +42,18 @@ ROW_GROUPS = "row_groups"
 #: The component label of the API's metrics (job ``k2-api`` in Prometheus).
 COMPONENT = "api"
 PRELOAD_STOP_S = 30.0
+#: Shortest pause between two background decisions of the degradation level, so that a zero
+#: interval (tests) does not spin the event loop.
+DECIDE_FLOOR_S = 0.05
+
+
+async def _keep_deciding(degradation: DegradationController) -> None:
+    """Decide the level on a clock as well as per request: after a burst, with no traffic left to
+    ask, the level still falls (and the gauge a scrape reads is current).
+    """
+    while True:
+        degradation.level()
+        await asyncio.sleep(max(degradation.settings.evaluate_interval_s, DECIDE_FLOOR_S))
 
 
 def _counting(metrics: K2Metrics, cache: str) -> Callable[[bool], None]:
@@ -81,6 +96,8 @@ def create_app(
     """
     settings = settings or K2Settings()
     metrics = K2Metrics(registry) if registry is not None else process_metrics(settings, COMPONENT)
+    # One controller per app, so per uvicorn worker process: each decides from its own load.
+    degradation = DegradationController(settings.degradation, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,12 +120,16 @@ def create_app(
         if freeze_startup_objects:
             gc.collect()
             gc.freeze()
+        deciding = asyncio.create_task(_keep_deciding(degradation), name="k2-degradation")
         try:
             # Each worker process serves its own metrics too, registered for the platform's
             # Prometheus (the API port's /metrics answers from whichever worker takes the request).
             with exported(settings, metrics, COMPONENT, None):
                 yield
         finally:
+            deciding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deciding
             metrics.registry.unregister(lake_gauges)
             stop.set()
             if warming.is_alive():
@@ -125,8 +146,14 @@ def create_app(
     app.state.api_keys = ApiKeys(settings.api)
     app.state.rate_limiter = RateLimiter(settings.api)
     app.state.answers = AnswerCache(settings.api.answer_cache_bytes // settings.api.workers, metrics)
+    app.state.degradation = degradation
     exception_handlers.install(app)
-    app.add_middleware(RequestMiddleware, metrics=metrics, max_body_bytes=settings.api.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.api.max_body_bytes,
+        degradation=degradation,
+    )
     for router in (
         health.router,
         ticks.router,

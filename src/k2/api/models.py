@@ -38,7 +38,10 @@ class ErrorInfo(BaseModel):
     code: str = Field(description="Stable machine-readable code, e.g. INVALID_PARAMETER.")
     message: str = Field(description="Human-readable explanation; never internals.")
     correlation_id: str = Field(description="Quote this when reporting the problem.")
-    details: list[ErrorDetail] = Field(default_factory=list, description="Per-field problems.")
+    details: list[ErrorDetail] | dict[str, int] = Field(
+        default_factory=list,
+        description='Per-field problems; for a 503 OVERLOADED, the degradation level (`{"level": 4}`).',
+    )
 
 
 class ErrorBody(BaseModel):
@@ -47,12 +50,24 @@ class ErrorBody(BaseModel):
     error: ErrorInfo
 
 
+class DegradedMeta(BaseModel):
+    """How a response answered under load was reduced (docs/operations/degradation.md)."""
+
+    level: int = Field(ge=1, le=4, description="The degradation level the request was answered at.")
+    reduced: list[str] = Field(
+        description="What the answer left out or shrank: include_live, with_quotes, page_size, export_size."
+    )
+
+
 class Meta(BaseModel):
     """Facts about a data response."""
 
     snapshot_id: int | None = Field(description="Iceberg snapshot the rows were read from.")
     count: int = Field(description="Rows in this response.")
     correlation_id: str = Field(description="The request's correlation id.")
+    degraded: DegradedMeta | None = Field(
+        None, description="Present when the API answered in a degraded mode (header X-K2-Degraded too)."
+    )
 
 
 class Pagination(BaseModel):

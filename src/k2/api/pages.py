@@ -10,8 +10,9 @@ from fastapi import Request, Response
 
 from k2.api import formats
 from k2.api.answers import Answer, AnswerCache
+from k2.api.degraded import INCLUDE_LIVE, cached_only, capped, enrichment
 from k2.api.deps import MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.envelope import overloaded_response, request_meta
 from k2.api.models import OutputFormat
 from k2.api.timing import measured
 from k2.lake.errors import TableNotFoundError
@@ -49,9 +50,13 @@ def cached_page(
 ) -> Response:
     """One page of ``read``, answered from ``answers`` when the same request was answered from
     the same snapshot before (a cursor pins its snapshot; otherwise the snapshot ``query`` reads
-    now is looked up first), keeping only ``fields`` when given.
+    now is looked up first), keeping only ``fields`` when given. From degradation level 2 the
+    page is smaller; from level 3 only a kept answer is given, a 503 otherwise.
     """
+    query = capped(request, query, fmt, settings.max_rows)
     if query.limit > formats.WHOLE_ROWS:
+        if cached_only(request):
+            return overloaded_response(request.scope)
         page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
         return respond(request, kind, _selected(page, fields), query.limit, fmt)
     if query.cursor:
@@ -61,6 +66,8 @@ def cached_page(
     key = ("page", kind, pinned, repr(query), fmt, fields)
     answer = answers.get(key) if pinned is not None else None
     if answer is None:
+        if cached_only(request):
+            return overloaded_response(request.scope)
         page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
         answer = _answer(_selected(page, fields), fmt)
         if page.snapshot_id is not None:
@@ -91,11 +98,7 @@ def _envelope(
     request: Request, snapshot_id: int | None, count: int, next_cursor: str | None, limit: int
 ) -> dict[str, object]:
     return {
-        "meta": {
-            "snapshot_id": snapshot_id,
-            "count": count,
-            "correlation_id": correlation_id_of(request.scope),
-        },
+        "meta": {"snapshot_id": snapshot_id, "count": count, **request_meta(request.scope)},
         "pagination": {"limit": limit, "next_cursor": next_cursor},
     }
 
@@ -134,7 +137,11 @@ def live_page(
     query: TickQuery,
     fmt: OutputFormat,
 ) -> Response:
-    """Respond with ``page`` joined by the tail rows matching ``query``, and the lake's watermark."""
+    """Respond with ``page`` joined by the tail rows matching ``query``, and the lake's watermark;
+    from degradation level 1, with ``page`` alone (the answer says ``include_live`` was reduced).
+    """
+    if not enrichment(request, INCLUDE_LIVE, asked=True):
+        return respond(request, spec.name, page, query.limit, fmt)
     if tail is None:
         raise InvalidQueryError(
             "live rows need Kafka: run on the platform (K2_PROFILE=platform) "
@@ -154,7 +161,7 @@ def live_page(
             "count": rows.num_rows,
             "live_rows": live_rows,
             "lake_complete_until": read.lake_complete_until,
-            "correlation_id": correlation_id_of(request.scope),
+            **request_meta(request.scope),
         },
         "pagination": {"limit": query.limit, "next_cursor": None},
     }

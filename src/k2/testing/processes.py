@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, NoDecode
 
 from k2.settings import K2Settings
 
@@ -35,15 +35,17 @@ def environment(settings: K2Settings) -> dict[str, str]:
     for name, value in settings:
         if isinstance(value, BaseSettings):
             prefix = str(value.model_config.get("env_prefix", ""))
+            fields = type(value).model_fields
             for field, inner in value:
                 if inner is not None:
-                    env[f"{prefix}{field}".upper()] = _text(inner)
+                    plain = NoDecode in fields[field].metadata  # comma-separated, not JSON
+                    env[f"{prefix}{field}".upper()] = _text(inner, plain=plain)
         elif value is not None:
             env[f"K2_{name}".upper()] = _text(value)
     return env
 
 
-def _text(value: object) -> str:
+def _text(value: object, *, plain: bool = False) -> str:
     if isinstance(value, SecretStr):
         return value.get_secret_value()
     if isinstance(value, enum.Enum):
@@ -52,8 +54,8 @@ def _text(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str | int | float | Path):
         return str(value)
-    if isinstance(value, list | tuple):
-        return ",".join(_text(item) for item in value)  # K2's list settings are comma-separated
+    if plain and isinstance(value, list | tuple):
+        return ",".join(_text(item) for item in value)
     return orjson.dumps(value, default=str).decode()
 
 

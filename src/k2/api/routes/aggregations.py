@@ -7,8 +7,9 @@ from fastapi import APIRouter, Request, Response
 
 from k2.api import formats
 from k2.api.answers import Answer
+from k2.api.degraded import cached_only
 from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.envelope import overloaded_response, request_meta
 from k2.api.models import AggregationBody, Metric
 from k2.api.params import as_of, checked_range
 from k2.api.timing import measured
@@ -56,14 +57,13 @@ def aggregate(
         end=end,
         as_of=as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag),
     )
-    envelope: dict[str, object] = {
-        "interval": str(interval),
-        "correlation_id": correlation_id_of(request.scope),
-    }
+    envelope: dict[str, object] = {"interval": str(interval), **request_meta(request.scope)}
     snapshot = engine.snapshot_id(engine.table(TRADES), query.as_of)
     key = ("aggregations", snapshot, body.model_dump_json())
     answer = answers.get(key) if snapshot is not None else None
     if answer is None:
+        if cached_only(request):
+            return overloaded_response(request.scope)
         with measured(metrics, "bars"):
             result = _aggregate(engine, query, body.metrics)
         metrics.query_rows.labels(query="bars").inc(result.num_rows)

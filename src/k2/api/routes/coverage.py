@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from k2.api import formats
 from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.envelope import request_meta
 from k2.api.models import OutputFormat, TickTable
 from k2.api.params import (
     AsOfSnapshot,
@@ -55,7 +55,7 @@ CoverageQueryDep = Annotated[CoverageQuery, Depends(coverage_query)]
 
 
 def _answer(request: Request, result: pa.Table, fmt: OutputFormat, name: str) -> Response:
-    envelope = {"meta": {"count": result.num_rows, "correlation_id": correlation_id_of(request.scope)}}
+    envelope = {"meta": {"count": result.num_rows, **request_meta(request.scope)}}
     return formats.encode(result, fmt, envelope, name, {})
 
 

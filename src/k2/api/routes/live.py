@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from k2.api.degraded import capped
 from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
 from k2.api.models import OutputFormat, RowsResponse
 from k2.api.pages import live_page, run_page
@@ -55,6 +56,7 @@ def get_recent_trades(
     """The newest trades of the last `minutes`, including those still in Kafka that the sink has
     not committed; `meta.lake_complete_until` says up to when the lake alone is complete.
     """
+    query = capped(request, query, format, settings.max_rows)
     page = run_page(
         kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
     )
@@ -73,6 +75,7 @@ def get_recent_quotes(
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """The newest quotes of the last `minutes`, Kafka's uncommitted tail included."""
+    query = capped(request, query, format, settings.max_rows)
     page = run_page(
         kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
     )

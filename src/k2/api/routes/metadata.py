@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from k2.api import formats
 from k2.api.deps import CallerDep, EngineDep, MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.envelope import request_meta
 from k2.api.models import TickTable
 from k2.api.params import AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
 from k2.api.timing import measured
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/v1", tags=["metadata"])
 TableParam = Annotated[TickTable, Query(description="trades or quotes.")]
 
 
-def _meta(request: Request) -> dict[str, str]:
-    return {"correlation_id": correlation_id_of(request.scope)}
+def _meta(request: Request) -> dict[str, object]:
+    return request_meta(request.scope)
 
 
 @router.get("/symbols")

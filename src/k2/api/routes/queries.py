@@ -10,8 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from k2.api import formats
+from k2.api.degraded import capped
 from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.envelope import request_meta
 from k2.api.models import (
     Order,
     ReplayBody,
@@ -157,15 +158,12 @@ def replay_range(
         cursor=body.cursor,
         as_of=AsOf(snapshot_id=body.snapshot_id),
     )
+    query = capped(request, query, body.format, settings.max_rows)
     result = replay(engine, table_spec(body.data_type.value), query)
     page = result.page
     envelope = {
-        "meta": {
-            "snapshot_id": page.snapshot_id,
-            "count": page.rows.num_rows,
-            "correlation_id": correlation_id_of(request.scope),
-        },
-        "pagination": {"limit": body.batch_size, "next_cursor": page.next_cursor},
+        "meta": {"snapshot_id": page.snapshot_id, "count": page.rows.num_rows, **request_meta(request.scope)},
+        "pagination": {"limit": query.limit, "next_cursor": page.next_cursor},
         "progress": {
             "delivered": result.delivered,
             "total": result.total,

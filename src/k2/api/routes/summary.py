@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from k2.api import formats
 from k2.api.deps import CallerDep, EngineDep, MetricsDep
-from k2.api.envelope import correlation_id_of
+from k2.api.envelope import request_meta
 from k2.api.params import SYMBOL_PATTERN, AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
 from k2.api.timing import measured
 from k2.query import daily_summary
@@ -56,4 +56,4 @@ def get_summary(
         "first_trade_time": result.first_trade,
         "last_trade_time": result.last_trade,
     }
-    return formats.one({"data": data, "meta": {"correlation_id": correlation_id_of(request.scope)}})
+    return formats.one({"data": data, "meta": request_meta(request.scope)})

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from k2.api.degraded import INCLUDE_LIVE, WITH_QUOTES, cached_only, capped, enrichment
 from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
+from k2.api.envelope import overloaded_response
 from k2.api.models import Order, OutputFormat, RowsResponse
 from k2.api.pages import cached_page, live_page, respond, run_page
 from k2.api.params import (
@@ -99,8 +101,12 @@ def get_trades(
     """Trades by symbol, exchange and time range; follow `next_cursor` for the next page, which
     reads the same snapshot. `with_quotes=true` adds the quote in force at each trade (bid, ask,
     mid, spread; null when the last quote is older than `quote_tolerance_ms`); `adjustment`
-    scales prices before splits and dividends (see `adjustment_factor`).
+    scales prices before splits and dividends (see `adjustment_factor`). Under load the live tail
+    and the quotes are left out (`meta.degraded` says so).
     """
+    query = capped(request, query, format, settings.max_rows)
+    with_quotes = enrichment(request, WITH_QUOTES, with_quotes)
+    include_live = enrichment(request, INCLUDE_LIVE, include_live)
     if not (with_quotes or include_live) and adjustment is Adjustment.RAW:
         return cached_page(
             request,
@@ -114,6 +120,8 @@ def get_trades(
             query=query,
             fmt=format,
         )
+    if cached_only(request):
+        return overloaded_response(request.scope)
     page = run_page(
         kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
     )
@@ -140,7 +148,8 @@ def get_quotes(
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """Best bid/ask updates by symbol, exchange and time range, in stable pages like trades."""
-    if not include_live:
+    query = capped(request, query, format, settings.max_rows)
+    if not enrichment(request, INCLUDE_LIVE, include_live):
         return cached_page(
             request,
             kind="quotes",

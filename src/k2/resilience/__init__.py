@@ -1,0 +1,1 @@
+"""Staying up under failure and overload: circuit breakers and degradation."""
