@@ -439,7 +439,13 @@ class ObsSettings(BaseSettings):
         None,
         gt=0,
         lt=65536,
-        description="Serve the Prometheus metrics of a producer or sink process on this port (loopback).",
+        description="Serve the Prometheus metrics of a producer, feed or sink process on this port. "
+        "Under the platform profile every process serves them, on a free port when this is unset.",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface a process's metrics endpoint listens on: loopback, or 0.0.0.0 in a "
+        "container that Prometheus scrapes from another.",
     )
 
 

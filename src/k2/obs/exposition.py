@@ -41,7 +41,8 @@ def process_metrics(settings: K2Settings, component: str) -> K2Metrics:
 def exported(
     settings: K2Settings, metrics: K2Metrics, component: str, port: int | None
 ) -> Iterator[int | None]:
-    """Serve ``metrics`` on ``127.0.0.1:port`` while the block runs, and yield the port.
+    """Serve ``metrics`` on ``port`` of ``K2_OBS_METRICS_HOST`` (loopback by default) while the
+    block runs, and yield the port.
 
     Under the platform profile the endpoint is always served (on any free port when ``port`` is
     None) and registered for the platform's Prometheus as job ``k2-<component>``; in the embedded
@@ -50,7 +51,7 @@ def exported(
     if port is None and settings.profile is not Profile.PLATFORM:
         yield None
         return
-    server, thread = start_http_server(port or 0, addr="127.0.0.1", registry=metrics.registry)
+    server, thread = start_http_server(port or 0, addr=settings.obs.metrics_host, registry=metrics.registry)
     served = int(server.server_port)
     log.info("metrics_served", component=component, port=served)
     try:
