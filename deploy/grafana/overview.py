@@ -34,12 +34,14 @@ _API = Section(
             "percentunit",
             (
                 Query(
-                    f'sum(rate(k2_http_requests_total{{status=~"5.."}}[{RATE}])) '
+                    # Without a 5xx yet there is no series to sum: count that as 0.
+                    f'(sum(rate(k2_http_requests_total{{status=~"5.."}}[{RATE}])) or vector(0)) '
                     f"/ sum(rate(k2_http_requests_total[{RATE}]))",
                     "5xx",
                 ),
                 Query(
-                    f'sum(rate(k2_http_requests_total{{status=~"4.."}}[{RATE}])) '
+                    # Without a 4xx yet there is no series to sum: count that as 0.
+                    f'(sum(rate(k2_http_requests_total{{status=~"4.."}}[{RATE}])) or vector(0)) '
                     f"/ sum(rate(k2_http_requests_total[{RATE}]))",
                     "4xx",
                 ),

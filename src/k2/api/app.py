@@ -39,6 +39,8 @@ times are ISO-8601 UTC. Errors always have the body
 
 
 ROW_GROUPS = "row_groups"
+#: Why a request is refused before any work (``k2_http_requests_shed_total``'s reasons).
+SHED_REASONS = ("degraded", "breaker_open")
 #: The component label of the API's metrics (job ``k2-api`` in Prometheus).
 COMPONENT = "api"
 PRELOAD_STOP_S = 30.0
@@ -96,6 +98,10 @@ def create_app(
     """
     settings = settings or K2Settings()
     metrics = K2Metrics(registry) if registry is not None else process_metrics(settings, COMPONENT)
+    for reason in SHED_REASONS:  # zero until the first: a rate over them reads 0, not "no data"
+        metrics.http_shed.labels(reason=reason)
+    for level in range(1, 5):
+        metrics.http_degraded.labels(level=str(level))
     # One controller per app, so per uvicorn worker process: each decides from its own load.
     degradation = DegradationController(settings.degradation, metrics)
 

@@ -367,6 +367,9 @@ class MarketProducer:
         subject = value_subject(topic)
         schema_id = register(self._registry, subject, codec.schema)
         counts = self.stats.topics.setdefault(topic, TopicStats())
+        if self._metrics is not None:  # zero until the first acknowledgement or failure
+            self._metrics.produced_messages.labels(topic)
+            self._metrics.produce_failures.labels(topic)
         on_delivery = self._callbacks.setdefault(topic, self._delivery_callback(counts))
         route = _Route(topic, codec, schema_id, on_delivery)
         self._routes[(asset_class, data_type, exchange)] = route

@@ -46,6 +46,12 @@ class SequenceTracker:
         self._last: dict[tuple[str, str, str], tuple[int, int]] = {}
         self.recent: deque[SequenceEvent] = deque(maxlen=RECENT_EVENTS)
 
+    def expect(self, exchange: str) -> None:
+        """Create ``exchange``'s anomaly counters at zero, so a rate over them reads 0 until the first."""
+        for kind in ANOMALIES:
+            self._metrics.sequence_events.labels(exchange, kind)
+        self._metrics.sequence_gaps.labels(exchange)
+
     def observe(self, spec: TableSpec, rows: pa.Table) -> None:
         """Check ``rows`` (in arrival order) against what came before.
 
@@ -92,6 +98,10 @@ def _venue_days(rows: pa.Table) -> dict[str, list[int]]:
         local = pc.local_timestamp(rows["timestamp"].cast(pa.timestamp("us", tz=zone)))
         days[exchange] = pc.divide(local.cast(pa.int64()), _MICROS_PER_DAY).to_pylist()
     return days
+
+
+#: What :func:`_anomaly` can find.
+ANOMALIES = ("gap", "duplicate", "out_of_order", "reset")
 
 
 def _anomaly(last: int, sequence: int, *, same_day: bool, later_day: bool) -> str | None:

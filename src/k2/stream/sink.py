@@ -136,6 +136,7 @@ class Sink:
         self._pending: dict[str, _Pending] = {}
         self._assigned_at = 0.0
         self._outage: _Outage | None = None
+        self._dead_letter_topics: set[str] = set()
         self._sequences = SequenceTracker(metrics)
         self._rollup = Refresher(writer)
         self.report = SinkReport()
@@ -262,8 +263,7 @@ class Sink:
             self.report.messages += len(batch)
             self.report.dead_letters += len(failures)
             self._metrics.sink_messages.labels(spec.name).inc(len(batch))
-            if failures:
-                self._metrics.dead_letters.labels(self._dead_letter_topic(topic), "sink").inc(len(failures))
+            self._metrics.dead_letters.labels(self._dead_letter_topic(topic), "sink").inc(len(failures))
             self._metrics.sink_pending_rows.labels(spec.name).set(pending.rows)
 
     def _codec(self, spec: TableSpec) -> RecordCodec:
@@ -288,7 +288,12 @@ class Sink:
 
     def _dead_letter_topic(self, topic: str) -> str:
         _, _, exchange = parse_market_topic(topic, self._prefix)
-        return dlq_topic(exchange, self._prefix)
+        dead = dlq_topic(exchange, self._prefix)
+        if dead not in self._dead_letter_topics:
+            self._dead_letter_topics.add(dead)
+            self._metrics.dead_letters.labels(dead, "sink")  # zero until the first
+            self._sequences.expect(exchange)
+        return dead
 
     def _commit_due(self, *, force: bool) -> None:
         """Commit the tables whose rows are due. While the lake is unreachable, consumption is

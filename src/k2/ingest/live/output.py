@@ -95,6 +95,8 @@ class KafkaFeedOutput:
         self._dead_letters: DeadLetterWriter | None = None
         self._exchange = exchange
         self._origin = Origin(f"feed:{exchange.lower()}")
+        if metrics is not None:
+            metrics.dead_letters.labels(self._dlq_topic, "feed")  # zero until the first
         self._closing = threading.Event()
         self._reports = threading.Thread(target=self._serve_reports, name="k2-feed-reports", daemon=True)
         self._reports.start()

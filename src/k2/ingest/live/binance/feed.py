@@ -52,6 +52,7 @@ from k2.ingest.live.binance.protocol import (
     ControlMessage,
     MalformedMessageError,
     MarketMessage,
+    Reason,
     StreamKind,
     combined_stream_url,
     parse_frame,
@@ -68,6 +69,8 @@ log = structlog.get_logger(__name__)
 
 #: Attempts at producing a batch once stopping, before the feed gives up and says so.
 SHUTDOWN_PRODUCE_ATTEMPTS = 3
+#: Why a feed's connection ended: its reconnects' reasons.
+RECONNECT_REASONS = ("closed", "ping_timeout", "silence", "max_age", "server_shutdown", "connect_failed")
 #: Shortest time between two log lines saying the buffer is full.
 BACKPRESSURE_LOG_S = 5.0
 #: The reason websockets gives when a keepalive ping went unanswered.
@@ -87,6 +90,20 @@ class _DeadLetter:
 
 _Item = MarketMessage | _DeadLetter | _End
 _END = _End()
+
+
+def _show_zero_counts(metrics: K2Metrics) -> None:
+    """Create the feed's counters at zero for every value their labels can take, so that a rate
+    over them reads 0 (not "no data") until the first event.
+    """
+    for reason in RECONNECT_REASONS:
+        metrics.feed_reconnects.labels(EXCHANGE, reason)
+    for malformed in Reason:
+        metrics.feed_malformed.labels(EXCHANGE, malformed.value)
+    for outcome in ("backfilled", "lost"):
+        metrics.feed_gap_trades.labels(EXCHANGE, outcome)
+    metrics.feed_gaps.labels(EXCHANGE)
+    metrics.feed_backpressure.labels(EXCHANGE)
 
 
 class BinanceFeed:
@@ -128,6 +145,7 @@ class BinanceFeed:
         self._m_connected = metrics.feed_connected.labels(EXCHANGE)
         self._m_last_message = metrics.feed_last_message.labels(EXCHANGE)
         metrics.feed_buffer_capacity.labels(EXCHANGE).set(settings.buffer_messages)
+        _show_zero_counts(metrics)
 
     @property
     def buffered(self) -> int:
