@@ -51,6 +51,15 @@ class LakeSettings(BaseSettings):
     s3_access_key_id: str | None = Field(None, description="S3 access key id.")
     s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
     s3_region: str = Field("us-east-1", description="S3 region.")
+    catalog_connect_timeout_s: int = Field(
+        3,
+        ge=2,
+        description="Seconds a PostgreSQL catalog may take to accept a connection (libpq's "
+        "connect_timeout, at least 2) before the call fails as the catalog being unavailable.",
+    )
+    s3_connect_timeout_s: float = Field(
+        2.0, gt=0, description="Seconds the object store may take to accept a connection."
+    )
 
 
 class IngestSettings(BaseSettings):
@@ -321,6 +330,21 @@ class PlatformSettings(BaseSettings):
     start_timeout_s: float = Field(180.0, gt=0, description="How long a service may take to become healthy.")
 
 
+class ResilienceSettings(BaseSettings):
+    """The circuit breakers guarding the services K2 calls (catalog, object store, Kafka, registry)."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_RESILIENCE_", extra="forbid")
+
+    breaker_fail_max: int = Field(
+        5, gt=0, description="Consecutive failures of a dependency that open its circuit breaker."
+    )
+    breaker_reset_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds an open breaker refuses calls before it lets one probe through (half-open).",
+    )
+
+
 class Profile(StrEnum):
     """Where the lake lives."""
 
@@ -384,6 +408,9 @@ class K2Settings(BaseSettings):
     )
     binance: BinanceSettings = Field(
         default_factory=BinanceSettings, description="Live Binance feed settings."
+    )
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings, description="Circuit breaker settings."
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,1 @@
+"""Resilience: a circuit breaker per service K2 depends on."""
