@@ -20,6 +20,7 @@ from k2.lake.catalog import close_catalog, open_catalog
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
 from k2.query.preload import preload
+from k2.resilience.breakers import Breakers
 from k2.settings import K2Settings
 
 DESCRIPTION = """
@@ -86,7 +87,11 @@ def create_app(
             update={"cache_bytes": settings.query.cache_bytes // settings.api.workers}
         )
         app.state.engine = QueryEngine(
-            catalog, settings.lake.namespace, query, on_lookup=_counting(metrics, ROW_GROUPS)
+            catalog,
+            settings.lake.namespace,
+            query,
+            on_lookup=_counting(metrics, ROW_GROUPS),
+            breakers=app.state.breakers,
         )
         stop = threading.Event()
         warming = threading.Thread(
@@ -112,6 +117,7 @@ def create_app(
     app = FastAPI(title="K2 market data API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.breakers = Breakers(settings.resilience, metrics)
     app.state.api_keys = ApiKeys(settings.api)
     app.state.rate_limiter = RateLimiter(settings.api)
     app.state.answers = AnswerCache(settings.api.answer_cache_bytes // settings.api.workers, metrics)
