@@ -211,10 +211,12 @@ class StreamSettings(BaseSettings):
     )
     commit_rows: int = Field(500_000, gt=0, description="Rows gathered per table before an Iceberg commit.")
     poll_messages: int = Field(10_000, gt=0, description="Most messages taken from Kafka per poll.")
-    lake_outage_s: float = Field(
+    lake_outage_s: float | None = Field(
         300.0,
         gt=0,
-        description="How long the sink waits, paused, for an unreachable catalog or store before it stops.",
+        description="How long the sink waits, paused, for an unreachable catalog or store before it "
+        "stops (nothing is lost either way; None: wait as long as the outage lasts, probing it "
+        "every K2_RESILIENCE_BREAKER_RESET_S).",
     )
     compact_min_files: int | None = Field(
         16,
