@@ -62,6 +62,8 @@ class _Exported(pybreaker.CircuitBreakerListener):
         new_state: pybreaker.CircuitBreakerState,
     ) -> None:
         state = _STATE_NAMES[new_state.name]
+        if old_state is not None and old_state.name == new_state.name:
+            return  # a call that failed while another had opened the breaker already
         log.warning(
             "circuit_breaker_transition",
             dependency=self._dependency.value,
