@@ -31,6 +31,7 @@ from k2.lake.tables import TRADES
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
+from k2.resilience.breakers import Breakers
 from k2.settings import K2Settings
 from k2.stream.sink import Sink
 from k2.stream.tail import KafkaTail
@@ -112,7 +113,7 @@ def _watch_lake(settings: K2Settings, stop: threading.Event, watch: _Watch) -> N
 def _watch_tail(settings: K2Settings, stop: threading.Event, watch: _Watch) -> None:
     """Read the Kafka tail as the API does: load the table, then ``KafkaTail.read``."""
     engine = _engine(settings)
-    tail = KafkaTail(settings)
+    tail = KafkaTail(settings, Breakers(settings.resilience))
     try:
         while not stop.is_set():
             started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 K2Error
 ├── RetryableError            the same call may succeed later (a commit conflict, a busy service)
+│   └── DependencyUnavailableError  a service K2 calls is down or timing out (names which)
 ├── InvalidInputError         the caller's input is wrong; ValueError too
 ├── NotFoundError             a symbol, snapshot, table or file does not exist; LookupError too
 └── ConfigurationError        settings or environment are wrong; nothing will work until fixed
@@ -20,6 +21,19 @@ class K2Error(Exception):
 
 class RetryableError(K2Error):
     """The operation failed for a passing reason; repeating it may succeed."""
+
+
+class DependencyUnavailableError(RetryableError):
+    """A service K2 depends on (the catalog database, the object store, Kafka, the schema
+    registry) refused the connection, timed out or failed on its side.
+
+    ``dependency`` names it as the circuit breakers do (``catalog``, ``object_store``, ``kafka``,
+    ``schema_registry``); only these errors count against a breaker.
+    """
+
+    def __init__(self, message: str, dependency: str) -> None:
+        super().__init__(message)
+        self.dependency = dependency
 
 
 class InvalidInputError(K2Error, ValueError):

@@ -52,6 +52,15 @@ class LakeSettings(BaseSettings):
     s3_access_key_id: str | None = Field(None, description="S3 access key id.")
     s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
     s3_region: str = Field("us-east-1", description="S3 region.")
+    catalog_connect_timeout_s: int = Field(
+        3,
+        ge=2,
+        description="Seconds a PostgreSQL catalog may take to accept a connection (libpq's "
+        "connect_timeout, at least 2) before the call fails as the catalog being unavailable.",
+    )
+    s3_connect_timeout_s: float = Field(
+        2.0, gt=0, description="Seconds the object store may take to accept a connection."
+    )
 
 
 class IngestSettings(BaseSettings):
@@ -284,10 +293,12 @@ class StreamSettings(BaseSettings):
     )
     commit_rows: int = Field(500_000, gt=0, description="Rows gathered per table before an Iceberg commit.")
     poll_messages: int = Field(10_000, gt=0, description="Most messages taken from Kafka per poll.")
-    lake_outage_s: float = Field(
+    lake_outage_s: float | None = Field(
         300.0,
         gt=0,
-        description="How long the sink waits, paused, for an unreachable catalog or store before it stops.",
+        description="How long the sink waits, paused, for an unreachable catalog or store before it "
+        "stops (nothing is lost either way; None: wait as long as the outage lasts, probing it "
+        "every K2_RESILIENCE_BREAKER_RESET_S).",
     )
     compact_min_files: int | None = Field(
         16,
@@ -410,6 +421,21 @@ class PlatformSettings(BaseSettings):
     start_timeout_s: float = Field(180.0, gt=0, description="How long a service may take to become healthy.")
 
 
+class ResilienceSettings(BaseSettings):
+    """The circuit breakers guarding the services K2 calls (catalog, object store, Kafka, registry)."""
+
+    model_config = SettingsConfigDict(env_prefix="K2_RESILIENCE_", extra="forbid")
+
+    breaker_fail_max: int = Field(
+        5, gt=0, description="Consecutive failures of a dependency that open its circuit breaker."
+    )
+    breaker_reset_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds an open breaker refuses calls before it lets one probe through (half-open).",
+    )
+
+
 class Profile(StrEnum):
     """Where the lake lives."""
 
@@ -482,6 +508,9 @@ class K2Settings(BaseSettings):
     )
     binance: BinanceSettings = Field(
         default_factory=BinanceSettings, description="Live Binance feed settings."
+    )
+    resilience: ResilienceSettings = Field(
+        default_factory=ResilienceSettings, description="Circuit breaker settings."
     )
 
     @model_validator(mode="after")

@@ -485,11 +485,12 @@ def test_split_and_dividend_adjusted_prices(lake: EmbeddedLake) -> None:
         ]
 
 
-def test_health_is_503_when_k2_cannot_serve(lake: EmbeddedLake) -> None:
-    """With its query engine gone, K2 says so: 503 and the failing dependency named."""
+def test_readiness_is_503_when_k2_cannot_serve(lake: EmbeddedLake) -> None:
+    """With its query engine gone, K2 says so: 503 and the failing dependency named; liveness stays 200."""
     with _client(lake) as api:
         api.app.state.engine.close()  # type: ignore[attr-defined]
-        response = api.get("/health")
+        response = api.get("/health/ready")
+        assert api.get("/health").status_code == 200
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"

@@ -24,6 +24,7 @@ from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
 from k2.query.gauges import LakeGauges
 from k2.query.preload import preload
+from k2.resilience.breakers import Breakers
 from k2.resilience.degradation import DegradationController
 from k2.settings import K2Settings
 
@@ -103,7 +104,8 @@ def create_app(
     for level in range(1, 5):
         metrics.http_degraded.labels(level=str(level))
     # One controller per app, so per uvicorn worker process: each decides from its own load.
-    degradation = DegradationController(settings.degradation, metrics)
+    breakers = Breakers(settings.resilience, metrics)
+    degradation = DegradationController(settings.degradation, metrics, breakers=breakers)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -113,7 +115,11 @@ def create_app(
             update={"cache_bytes": settings.query.cache_bytes // settings.api.workers}
         )
         app.state.engine = QueryEngine(
-            catalog, settings.lake.namespace, query, on_lookup=_counting(metrics, ROW_GROUPS)
+            catalog,
+            settings.lake.namespace,
+            query,
+            on_lookup=_counting(metrics, ROW_GROUPS),
+            breakers=app.state.breakers,
         )
         lake_gauges = LakeGauges(app.state.engine)
         metrics.registry.register(lake_gauges)
@@ -149,6 +155,7 @@ def create_app(
     app = FastAPI(title="K2 market data API", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.breakers = breakers
     app.state.api_keys = ApiKeys(settings.api)
     app.state.rate_limiter = RateLimiter(settings.api)
     app.state.answers = AnswerCache(settings.api.answer_cache_bytes // settings.api.workers, metrics)

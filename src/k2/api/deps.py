@@ -15,6 +15,7 @@ from k2.api.answers import AnswerCache
 from k2.api.errors import RateLimitedError
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
+from k2.resilience.breakers import Breakers
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.tail import KafkaTail
 
@@ -36,6 +37,11 @@ async def _metrics(request: Request) -> K2Metrics:
     return metrics
 
 
+async def _breakers(request: Request) -> Breakers:
+    breakers: Breakers = request.app.state.breakers
+    return breakers
+
+
 async def _answers(request: Request) -> AnswerCache:
     answers: AnswerCache = request.app.state.answers
     return answers
@@ -48,7 +54,7 @@ async def _tail(request: Request) -> KafkaTail | None:
     if not settings.kafka_configured:
         return None
     if getattr(state, "tail", None) is None:
-        state.tail = KafkaTail(settings)
+        state.tail = KafkaTail(settings, state.breakers)
     tail: KafkaTail = state.tail
     return tail
 
@@ -77,3 +83,4 @@ MetricsDep = Annotated[K2Metrics, Depends(_metrics)]
 CallerDep = Annotated[str, Depends(authenticate)]
 TailDep = Annotated[KafkaTail | None, Depends(_tail)]
 AnswersDep = Annotated[AnswerCache, Depends(_answers)]
+BreakersDep = Annotated[Breakers, Depends(_breakers)]

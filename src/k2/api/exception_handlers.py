@@ -1,10 +1,16 @@
 """Every error leaves the API in one body: ``{"error": {code, message, correlation_id, details}}``.
 
 K2's errors are translated here, once, by class; anything else becomes a 500 that says nothing
-about internals (the log line carries the traceback and the same correlation id).
+about internals (the log line carries the traceback and the same correlation id). A dependency
+that is down (:class:`~k2.errors.DependencyUnavailableError`) answers 503
+``DEPENDENCY_UNAVAILABLE`` naming it in ``details`` (``{"field": "dependency", "message":
+"catalog"}``), with ``Retry-After``: the seconds until its open circuit breaker lets a probe
+through, or 1 while the breaker is still counting failures.
 """
 
 from __future__ import annotations
+
+import math
 
 import structlog
 from fastapi import FastAPI, Request
@@ -15,9 +21,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from k2.api.envelope import correlation_id_of, error_response
 from k2.api.errors import ApiKeyInvalidError, ApiKeyMissingError, RateLimitedError
 from k2.api.models import ErrorDetail
-from k2.errors import ConfigurationError, InvalidInputError, K2Error, NotFoundError, RetryableError
+from k2.errors import (
+    ConfigurationError,
+    DependencyUnavailableError,
+    InvalidInputError,
+    K2Error,
+    NotFoundError,
+    RetryableError,
+)
 from k2.lake.errors import SnapshotNotFoundError, TableNotFoundError
+from k2.obs.metrics import K2Metrics
 from k2.query.errors import InvalidCursorError
+from k2.resilience.errors import BreakerOpenError
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +61,27 @@ _HTTP_CODES = {
 }
 
 
+def _dependency_unavailable(request: Request, error: DependencyUnavailableError) -> JSONResponse:
+    retry_after = 1
+    if isinstance(error, BreakerOpenError):
+        retry_after = max(1, math.ceil(error.retry_after_s))
+        metrics: K2Metrics = request.app.state.metrics
+        metrics.http_shed.labels(reason="breaker_open").inc()
+    log.warning("dependency_unavailable", dependency=error.dependency, message=str(error))
+    return error_response(
+        503,
+        "DEPENDENCY_UNAVAILABLE",
+        f"{error.dependency} is unavailable; retry in {retry_after} s",
+        correlation_id_of(request.scope),
+        details=[ErrorDetail(field="dependency", message=error.dependency)],
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def _k2_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, K2Error)
+    if isinstance(error, DependencyUnavailableError):
+        return _dependency_unavailable(request, error)
     correlation_id = correlation_id_of(request.scope)
     for cls, status, code in _STATUS:
         if isinstance(error, cls):

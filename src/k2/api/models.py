@@ -97,10 +97,16 @@ class DependencyHealth(BaseModel):
 class HealthResponse(BaseModel):
     """Whether K2 can serve, dependency by dependency."""
 
-    status: str = Field(description="ok, or unavailable (with HTTP 503).")
+    status: str = Field(description="ok, or unavailable (readiness only, with HTTP 503).")
     version: str
     checked_at: datetime
-    dependencies: list[DependencyHealth]
+    dependencies: list[DependencyHealth] = Field(
+        description="Each dependency probed (readiness only; liveness probes none)."
+    )
+    breakers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Each dependency's circuit breaker: closed, open (calls refused with 503) or half_open.",
+    )
 
 
 Symbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,31}$")]

@@ -36,7 +36,8 @@ from k2.kafka.correlation import CORRELATION_HEADER, CorrelationIds
 from k2.kafka.schema_registry import register
 from k2.kafka.topics import DataType, dlq_topic, market_topic, value_subject
 from k2.obs.metrics import K2Metrics
-from k2.settings import KafkaSettings
+from k2.resilience.breakers import Breakers, Dependency
+from k2.settings import KafkaSettings, ResilienceSettings
 
 #: Message headers as confluent-kafka takes and returns them.
 Headers = list[tuple[str, str | bytes | None]]
@@ -165,9 +166,13 @@ class MarketProducer:
         *,
         linger_ms: float = LINGER_MS,
         keep_failed: bool = False,
+        breakers: Breakers | None = None,
     ) -> None:
         self._settings = settings
         self._metrics = metrics
+        # Only the set-up of a route (topic creation, schema registration) goes through the
+        # breakers; each produce call stays off them (librdkafka queues and retries it).
+        self._breakers = breakers or Breakers(ResilienceSettings(), metrics)
         self._producer = Producer({**producer_config(settings, linger_ms), "error_cb": _on_client_error})
         self._registry = registry_client(settings)
         self._codecs: dict[DataType, RecordCodec] = {}
@@ -223,6 +228,7 @@ class MarketProducer:
             ProducerFatalError: the producer hit a fatal error and cannot go on.
             KafkaUnavailableError: a topic could not be created or a schema registered for want of
                 an answer.
+            BreakerOpenError: Kafka's or the registry's breaker is open (a new route only).
             ConfigurationError: Kafka or the registry refused a topic or the schema.
         """
         self._raise_on_failures()
@@ -359,13 +365,15 @@ class MarketProducer:
             return route
         prefix = self._settings.topic_prefix
         topic = market_topic(asset_class, data_type, exchange, prefix)
-        ensure_topics(
-            self._settings,
-            {topic: self._settings.partitions, dlq_topic(exchange, prefix): dead_letters.PARTITIONS},
-        )
+        with self._breakers.guard(Dependency.KAFKA):
+            ensure_topics(
+                self._settings,
+                {topic: self._settings.partitions, dlq_topic(exchange, prefix): dead_letters.PARTITIONS},
+            )
         codec = self._codecs.setdefault(data_type, RecordCodec(data_type.record))
         subject = value_subject(topic)
-        schema_id = register(self._registry, subject, codec.schema)
+        with self._breakers.guard(Dependency.SCHEMA_REGISTRY):
+            schema_id = register(self._registry, subject, codec.schema)
         counts = self.stats.topics.setdefault(topic, TopicStats())
         if self._metrics is not None:  # zero until the first acknowledgement or failure
             self._metrics.produced_messages.labels(topic)

@@ -13,6 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 from k2.errors import ConfigurationError
 from k2.kafka.clients import admin_client
 from k2.kafka.errors import KafkaUnavailableError
+from k2.resilience.breakers import Dependency
 from k2.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
@@ -39,7 +40,7 @@ def ensure_topics(settings: KafkaSettings, partitions: Mapping[str, int]) -> lis
         existing = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
     except KafkaException as exc:
         raise KafkaUnavailableError(
-            f"Kafka at {settings.bootstrap_servers} did not answer: {exc.args[0]}"
+            f"Kafka at {settings.bootstrap_servers} did not answer: {exc.args[0]}", Dependency.KAFKA
         ) from exc
     missing = [
         NewTopic(name, num_partitions=count, replication_factor=settings.replication_factor)
@@ -56,8 +57,11 @@ def ensure_topics(settings: KafkaSettings, partitions: Mapping[str, int]) -> lis
             error: KafkaError = exc.args[0]
             if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            kind = KafkaUnavailableError if error.retriable() else ConfigurationError
-            raise kind(f"cannot create topic {name}: {error.str()}") from exc
+            if error.retriable():
+                raise KafkaUnavailableError(
+                    f"cannot create topic {name}: {error.str()}", Dependency.KAFKA
+                ) from exc
+            raise ConfigurationError(f"cannot create topic {name}: {error.str()}") from exc
         log.info("topic_created", topic=name, partitions=partitions[name])
         created.append(name)
     return created

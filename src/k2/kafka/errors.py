@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from k2.errors import RetryableError
+from k2.errors import DependencyUnavailableError, RetryableError
 
 
-class KafkaUnavailableError(RetryableError):
-    """The Kafka cluster or the schema registry did not answer."""
+class KafkaUnavailableError(DependencyUnavailableError):
+    """The Kafka cluster or the schema registry (``dependency`` says which) did not answer."""
 
 
 class DeadLetterError(RetryableError):

@@ -15,6 +15,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from k2.errors import ConfigurationError, NotFoundError
 from k2.kafka.clients import registry_client
 from k2.kafka.errors import KafkaUnavailableError
+from k2.resilience.breakers import Dependency
 from k2.settings import KafkaSettings
 
 #: Subject compatibility: a new schema version must read everything written before it.
@@ -37,10 +38,14 @@ def register(client: SchemaRegistryClient, subject: str, schema: dict[str, Any])
         return client.register_schema(subject, Schema(orjson.dumps(schema).decode(), "AVRO"))
     except SchemaRegistryError as exc:
         if exc.http_status_code >= 500:
-            raise KafkaUnavailableError(f"schema registry failed on {subject}: {exc}") from exc
+            raise KafkaUnavailableError(
+                f"schema registry failed on {subject}: {exc}", Dependency.SCHEMA_REGISTRY
+            ) from exc
         raise ConfigurationError(f"schema registry refused the schema of {subject}: {exc}") from exc
     except registry_http.TransportError as exc:
-        raise KafkaUnavailableError(f"schema registry did not answer on {subject}: {exc}") from exc
+        raise KafkaUnavailableError(
+            f"schema registry did not answer on {subject}: {exc}", Dependency.SCHEMA_REGISTRY
+        ) from exc
 
 
 class WriterSchemas:

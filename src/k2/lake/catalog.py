@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -11,9 +12,17 @@ from k2.settings import K2Settings
 
 
 def catalog_properties(settings: K2Settings) -> dict[str, str]:
-    """Pyiceberg catalog properties for ``settings``; the one place they are built."""
+    """Pyiceberg catalog properties for ``settings``; the one place they are built.
+
+    A PostgreSQL catalog and the object store get short connect timeouts, so that a call to a
+    service that is down fails within seconds (and counts against its breaker) instead of hanging.
+    """
     lake = settings.lake
-    properties = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
+    properties = {
+        "uri": _with_connect_timeout(settings.catalog_uri, lake.catalog_connect_timeout_s),
+        "warehouse": settings.warehouse,
+        "s3.connect-timeout": str(lake.s3_connect_timeout_s),
+    }
     if lake.s3_endpoint:
         properties["s3.endpoint"] = lake.s3_endpoint
         properties["s3.path-style-access"] = "true"
@@ -23,6 +32,15 @@ def catalog_properties(settings: K2Settings) -> dict[str, str]:
     if lake.s3_secret_access_key:
         properties["s3.secret-access-key"] = lake.s3_secret_access_key.get_secret_value()
     return properties
+
+
+def _with_connect_timeout(uri: str, seconds: int) -> str:
+    """``uri`` with libpq's ``connect_timeout`` for a PostgreSQL URI that does not set one."""
+    parts = urlsplit(uri)
+    query = dict(parse_qsl(parts.query))
+    if not parts.scheme.startswith("postgresql") or "connect_timeout" in query:
+        return uri
+    return urlunsplit(parts._replace(query=urlencode({**query, "connect_timeout": str(seconds)})))
 
 
 def open_catalog(settings: K2Settings) -> SqlCatalog:

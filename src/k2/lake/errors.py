@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from k2.errors import InvalidInputError, NotFoundError, RetryableError
+from k2.errors import DependencyUnavailableError, InvalidInputError, NotFoundError, RetryableError
 
 
 class TableNotFoundError(NotFoundError):
@@ -21,5 +21,7 @@ class MaintenanceError(InvalidInputError):
     """A maintenance request cannot be carried out as asked."""
 
 
-class LakeUnavailableError(RetryableError):
-    """The catalog database or the warehouse's store cannot be reached; nothing was committed."""
+class LakeUnavailableError(DependencyUnavailableError):
+    """The catalog database or the warehouse's store cannot be reached (``dependency`` says
+    which); nothing was committed.
+    """

@@ -48,6 +48,9 @@ def file_system(location: str, properties: Mapping[str, str]) -> tuple[pafs.File
         endpoint_override=properties.get("s3.endpoint"),
         region=properties.get("s3.region", "us-east-1"),
         scheme=urlparse(properties.get("s3.endpoint", "https://")).scheme or "https",
+        connect_timeout=float(properties["s3.connect-timeout"])
+        if "s3.connect-timeout" in properties
+        else None,
     )
     return s3, path_within(location)
 

@@ -5,8 +5,10 @@ that loads the table on every request pays again and again although the table ra
 A table's metadata file never changes either: a commit writes a new one and points the catalog
 at it. So :class:`TableCache` asks the catalog only for the current metadata location — one
 indexed row of the SQL catalog — and reuses the parsed metadata while that location is the one
-it loaded. Every caller gets its own :class:`~pyiceberg.table.Table` over the shared, immutable
-metadata, so a caller that commits through its table never changes another's.
+it loaded. The catalog's row is read through the catalog's breaker and the metadata file through
+the object store's (:mod:`k2.lake.outages`). Every caller gets its own
+:class:`~pyiceberg.table.Table` over the shared, immutable metadata, so a caller that commits
+through its table never changes another's.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from dataclasses import dataclass
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import IcebergTables, SqlCatalog
-from pyiceberg.io import FileIO
+from pyiceberg.io import FileIO, load_file_io
+from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from sqlalchemy import Select, select
 
 from k2.lake.errors import TableNotFoundError
+from k2.lake.outages import catalog_call, lake_call, store_call
 from k2.lake.tables import TableSpec, load_table
+from k2.resilience.breakers import Breakers
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +40,10 @@ class _Loaded:
 class TableCache:
     """K2's tables in one catalog namespace, reloaded only when a commit moved them on."""
 
-    def __init__(self, catalog: Catalog, namespace: str) -> None:
+    def __init__(self, catalog: Catalog, namespace: str, breakers: Breakers) -> None:
         self._catalog = catalog
         self._namespace = namespace
+        self._breakers = breakers
         self._loaded: dict[str, _Loaded] = {}
         self._queries: dict[str, Select[str | None]] = {}
         self._lock = threading.Lock()
@@ -47,16 +53,24 @@ class TableCache:
 
         Raises:
             TableNotFoundError: when nothing created it yet.
+            BreakerOpenError: the catalog's or the store's breaker is open.
+            LakeUnavailableError: the catalog or the store is down.
         """
         location = self._current_location(spec)
+        if location is None:
+            with lake_call(self._breakers, f"load {spec.name}"):
+                return load_table(self._catalog, self._namespace, spec)
         with self._lock:
             loaded = self._loaded.get(spec.name)
-        if loaded is None or location is None or loaded.location != location:
-            table = load_table(self._catalog, self._namespace, spec)
-            loaded = _Loaded(table.metadata_location, table.metadata, table.io)
+        if loaded is None or loaded.location != location:
+            with store_call(self._breakers, f"read the metadata of {spec.name}"):
+                metadata = FromInputFile.table_metadata(
+                    load_file_io(self._catalog.properties, location).new_input(location)
+                )
+            io = load_file_io({**self._catalog.properties, **metadata.properties}, location)
+            loaded = _Loaded(location, metadata, io)
             with self._lock:
                 self._loaded[spec.name] = loaded
-            return table
         return Table(
             identifier=(self._namespace, spec.name),
             metadata=loaded.metadata,
@@ -81,7 +95,10 @@ class TableCache:
                 IcebergTables.table_name == spec.name,
             )
         query = self._queries[spec.name]
-        with self._catalog.engine.connect() as connection:
+        with (
+            catalog_call(self._breakers, f"find {spec.name}"),
+            self._catalog.engine.connect() as connection,
+        ):
             location = connection.execute(query).scalar_one_or_none()
         if location is None:
             raise TableNotFoundError(

@@ -25,11 +25,11 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
-from sqlalchemy.exc import SQLAlchemyError
 
 from k2.lake.datafiles import DataFileWriter
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError, TableNotFoundError
 from k2.lake.layout import arrange
+from k2.lake.outages import classified
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.storage import attach_warehouse
 from k2.lake.tables import TableSpec, ensure_table, load_table
@@ -141,19 +141,15 @@ class LakeWriter:
         """The table of ``spec``, created on first use.
 
         Raises:
-            LakeUnavailableError: when the catalog cannot be reached.
+            LakeUnavailableError: when the catalog or the store cannot be reached.
         """
-        try:
-            # Loading first: creating an existing table writes a metadata file before it fails.
-            return load_table(self._catalog, self._namespace, spec)
-        except TableNotFoundError:
-            pass
-        except SQLAlchemyError as error:
-            raise LakeUnavailableError(f"the catalog cannot be reached: {error}") from error
-        try:
+        with classified(f"load {spec.name}"):
+            try:
+                # Loading first: creating an existing table writes a metadata file before it fails.
+                return load_table(self._catalog, self._namespace, spec)
+            except TableNotFoundError:
+                pass
             return ensure_table(self._catalog, self._namespace, spec, self._target_file_size_bytes)
-        except SQLAlchemyError as error:
-            raise LakeUnavailableError(f"the catalog cannot be reached: {error}") from error
 
     def append(
         self,
@@ -179,10 +175,12 @@ class LakeWriter:
 
         Raises:
             LakeCommitConflictError: when concurrent commits exhausted the commit retries.
+            LakeUnavailableError: when the catalog or the store cannot be reached.
         """
         table = self.table(spec)
         pairs = symbol_pairs(rows)
-        fresh = self._new_rows(table, spec, rows, pairs, assume_unique)
+        with classified(f"read {spec.name}"):
+            fresh = self._new_rows(table, spec, rows, pairs, assume_unique)
         skipped = rows.num_rows - fresh.num_rows
         if fresh.num_rows == 0 and not commit_when_empty:
             return AppendResult(0, skipped, None)
@@ -192,6 +190,7 @@ class LakeWriter:
         files: list[DataFile] = []
         try:
             with (
+                classified(f"commit to {spec.name}"),
                 table.transaction() as tx,
                 tx.update_snapshot(snapshot_properties=summary).fast_append() as append,
             ):
@@ -202,11 +201,9 @@ class LakeWriter:
         except CommitFailedException as exc:
             self._count_failure(spec)
             raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
-        except (SQLAlchemyError, OSError) as exc:
+        except LakeUnavailableError:
             self._count_failure(spec)
-            raise LakeUnavailableError(
-                f"commit to {spec.name} failed, catalog or store unreachable: {exc}"
-            ) from exc
+            raise
         self._count_write(spec, fresh.num_rows, files, time.perf_counter() - started)
         snapshot = table.current_snapshot()
         snapshot_id = snapshot.snapshot_id if snapshot else None

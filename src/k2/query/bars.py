@@ -141,7 +141,8 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         cursor.register("zones", _zones_table())
         cursor.register("partials", decoded)
         sql = aggregates.combine_sql("partials", venue_clock=venue_clock)
-        combined = cursor.sql(sql, params={"seconds": query.interval.seconds}).to_arrow_table()
+        with engine.reading_files("aggregate bars"):
+            combined = cursor.sql(sql, params={"seconds": query.interval.seconds}).to_arrow_table()
         return aggregates.finish(combined).cast(BAR_SCHEMA)
     finally:
         cursor.close()
@@ -272,7 +273,12 @@ def twap(engine: QueryEngine, query: BarQuery) -> pa.Table:
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones_table())
-        return cursor.sql(_twap_sql(scan.source_sql, where), params=params).to_arrow_table().cast(TWAP_SCHEMA)
+        with engine.reading_files("aggregate time-weighted prices"):
+            return (
+                cursor.sql(_twap_sql(scan.source_sql, where), params=params)
+                .to_arrow_table()
+                .cast(TWAP_SCHEMA)
+            )
     finally:
         cursor.close()
 

@@ -30,7 +30,9 @@ from pyarrow import fs as pafs
 
 from k2.errors import ConfigurationError
 from k2.lake.files import DataFileEntry
+from k2.lake.outages import store_call
 from k2.lake.storage import file_system, is_object_store, path_within
+from k2.resilience.breakers import Breakers
 
 FIELD_ID = b"PARQUET:field_id"
 FOOTERS_KEPT = 4096
@@ -128,10 +130,12 @@ class BlockCache:
         self,
         catalog_properties: Mapping[str, str],
         max_bytes: int,
+        breakers: Breakers,
         *,
         on_lookup: Callable[[bool], None] | None = None,
     ) -> None:
         self.max_bytes = max_bytes
+        self._breakers = breakers
         self.counters = CacheCounters()
         self._properties = dict(catalog_properties)
         self._on_lookup = on_lookup
@@ -252,13 +256,12 @@ class BlockCache:
         layout = self._layout(group.file, projection)
         wanted = {name: layout.columns.get(projection.field_id(name)) for name in names}
         present = sorted({column for column in wanted.values() if column is not None})
-        table = (
-            pq.ParquetFile(self._source(group.file), metadata=layout.metadata).read_row_group(
-                group.index, columns=present, use_threads=False
-            )
-            if present
-            else None
-        )
+        table = None
+        if present:
+            with store_call(self._breakers, "read a data file"):
+                table = pq.ParquetFile(self._source(group.file), metadata=layout.metadata).read_row_group(
+                    group.index, columns=present, use_threads=False
+                )
         result = {}
         for name, column in wanted.items():
             kind = projection.type_of(name)
@@ -280,7 +283,8 @@ class BlockCache:
             if known is not None:
                 self._layouts.move_to_end(file.location)
                 return known
-        metadata = pq.ParquetFile(self._source(file)).metadata
+        with store_call(self._breakers, "read a data file's footer"):
+            metadata = pq.ParquetFile(self._source(file)).metadata
         layout = _layout_of(metadata, projection)
         with self._lock:
             self._layouts[file.location] = layout

@@ -122,7 +122,8 @@ def _on_venue_days(
     cursor = engine.cursor()
     try:
         cursor.register("zones", _zones())
-        return cursor.sql(sql(located), params=params).to_arrow_table()
+        with engine.reading_files("measure coverage"):
+            return cursor.sql(sql(located), params=params).to_arrow_table()
     finally:
         cursor.close()
 

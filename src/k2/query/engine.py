@@ -7,11 +7,16 @@ memory (:class:`~k2.query.blocks.BlockCache`: pages of ticks, narrow aggregation
 scan the pruned Parquet files with every value bound as a parameter (wide aggregations). One
 engine holds one DuckDB database; each query runs on its own cursor, so callers on several
 threads are safe.
+
+Every call that reaches the catalog or the warehouse's files goes through that dependency's
+circuit breaker (:mod:`k2.lake.outages`): while one is open, reads fail at once with
+:class:`~k2.resilience.errors.BreakerOpenError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,13 +28,15 @@ from pyiceberg.table import Table
 from k2.domain.time import to_micros
 from k2.lake.errors import SnapshotNotFoundError, TableNotFoundError
 from k2.lake.files import DataFileEntry, ManifestIndex, SnapshotFiles
+from k2.lake.outages import store_call
 from k2.lake.rollup import covering
 from k2.lake.storage import attach_warehouse
 from k2.lake.table_cache import TableCache
 from k2.lake.tables import BARS_1M, TableSpec
 from k2.query.blocks import MESSAGE_ID, BlockCache, Projection
 from k2.query.errors import InvalidQueryError
-from k2.settings import QuerySettings
+from k2.resilience.breakers import Breakers
+from k2.settings import QuerySettings, ResilienceSettings
 
 SEQUENCE = "source_sequence"
 PLANS_KEPT = 1024
@@ -135,10 +142,20 @@ class QueryEngine:
         settings: QuerySettings,
         *,
         on_lookup: Callable[[bool], None] | None = None,
+        breakers: Breakers | None = None,
     ) -> None:
+        """Args:
+        catalog: the Iceberg catalog read.
+        namespace: the namespace of K2's tables in it.
+        settings: the read path's limits.
+        on_lookup: told of each row-group cache look-up, hit or miss.
+        breakers: the process's circuit breakers; None: breakers of the default settings whose
+            states no metric exports (a one-shot command).
+        """
         self.catalog = catalog
         self.namespace = namespace
         self.settings = settings
+        self.breakers = breakers or Breakers(ResilienceSettings())
         self._duck = duckdb.connect(
             config={"threads": settings.threads, "memory_limit": settings.memory_limit}
         )
@@ -146,11 +163,17 @@ class QueryEngine:
         attach_warehouse(self._duck, catalog.properties)
         # Iceberg never rewrites a data file in place, so Parquet footers can be cached safely.
         self._duck.execute("SET parquet_metadata_cache = true")
-        self._tables = TableCache(catalog, namespace)
+        self._tables = TableCache(catalog, namespace, self.breakers)
         self._manifests = ManifestIndex()
-        self.blocks = BlockCache(catalog.properties, settings.cache_bytes, on_lookup=on_lookup)
+        self.blocks = BlockCache(catalog.properties, settings.cache_bytes, self.breakers, on_lookup=on_lookup)
         self._projections: dict[tuple[str, str, int], Projection] = {}
         self._rollups: dict[tuple[str, str, int], int | None] = {}
+
+    def reading_files(self, doing: str) -> AbstractContextManager[None]:
+        """A block that reads the warehouse's files (DuckDB scans) as one call to the object
+        store, through its breaker.
+        """
+        return store_call(self.breakers, doing)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor for one caller; close it when done."""
@@ -226,8 +249,11 @@ class QueryEngine:
         return self._rollups[key]
 
     def snapshot_files(self, table: Table, spec: TableSpec, snapshot_id: int) -> SnapshotFiles:
-        """Every live data file of ``table`` at ``snapshot_id``."""
-        return self._manifests.files(table, snapshot_id, spec.time_column)
+        """Every live data file of ``table`` at ``snapshot_id`` (manifests not read before are read
+        through the object store's breaker).
+        """
+        with store_call(self.breakers, f"read the manifests of {spec.name}"):
+            return self._manifests.files(table, snapshot_id, spec.time_column)
 
     def projection(self, spec: TableSpec, table: Table) -> Projection:
         """The record's columns of ``spec`` with their field ids in ``table``'s current schema."""
@@ -252,6 +278,7 @@ class QueryEngine:
         """Run ``sql`` with bound ``params`` on a fresh cursor and return Arrow."""
         cursor = self.cursor()
         try:
-            return cursor.sql(sql, params=params).to_arrow_table()
+            with self.reading_files("run a query"):
+                return cursor.sql(sql, params=params).to_arrow_table()
         finally:
             cursor.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from k2.errors import RetryableError
+from k2.errors import DependencyUnavailableError, RetryableError
 
 
 class SinkError(RetryableError):
@@ -15,5 +15,5 @@ class LakeOutageError(SinkError):
     """
 
 
-class TailUnavailableError(RetryableError):
+class TailUnavailableError(DependencyUnavailableError):
     """Kafka or the schema registry cannot be reached, so fresh rows cannot be read."""

@@ -7,6 +7,16 @@ their offsets or neither, and a restarted sink reads from the offsets in the lak
 in the lake (a redelivery) are skipped on ``message_id``. Undecodable messages go to the
 source's dead-letter topic, which is flushed before the offsets that pass them are committed.
 
+Commits go through the circuit breakers of the catalog and the object store
+(:mod:`k2.resilience.breakers`). When a commit finds the lake down, or a breaker open, consumption
+pauses (``k2_sink_paused{reason}``: ``lake_outage`` while the breaker still counts failures,
+``breaker_open`` once it opened) and the pending rows wait in memory; the next attempt is after a
+backoff, or, with the breaker open, when it lets its half-open probe through, and that attempt
+is the probe. When the lake answers again the rows are committed and consumption resumes, without
+a restart. Kafka's own outages are librdkafka's to ride out (it reconnects); the sink notices them
+through the client's error callback and probes the cluster through Kafka's breaker until it
+answers, so ``k2_circuit_breaker_state{dependency="kafka"}`` shows them.
+
 A message written with a later, compatible writer schema that adds optional fields grows the
 table: the first time the sink meets that schema it adds the fields as optional columns (rows
 written before read them as null) and then writes their values. A writer schema that would need
@@ -30,15 +40,19 @@ from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.clients import client_config
 from k2.kafka.correlation import correlation_ids
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
+from k2.kafka.errors import KafkaUnavailableError
 from k2.kafka.schema_registry import WriterSchemas
 from k2.kafka.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
 from k2.lake.errors import LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
+from k2.lake.outages import lake_call
 from k2.lake.rollup import Refresher
 from k2.lake.tables import QUOTES, TRADES, TableSpec, table_spec
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
+from k2.resilience.breakers import Breakers, Dependency
+from k2.resilience.errors import BreakerOpenError
 from k2.schemas.record import Column
 from k2.settings import K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
@@ -53,6 +67,10 @@ UNDECODABLE = "undecodable"
 STATISTICS_INTERVAL_MS = 5000
 #: A commit's log line names at most this many of the batches' correlation ids.
 MAX_LOGGED_IDS = 20
+#: librdkafka's errors that say the cluster cannot be reached.
+_KAFKA_DOWN = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
+#: Seconds the sink waits for Kafka's metadata when it probes a cluster it found down.
+KAFKA_PROBE_S = 1.0
 
 
 @dataclass
@@ -95,6 +113,7 @@ class _Outage:
 
     since: float
     retry_at: float
+    reason: str
     attempts: int = 0
 
 
@@ -105,7 +124,15 @@ class _FencedError(SinkError):
 class Sink:
     """Consumes every market data topic (under the configured prefix) into the lake."""
 
-    def __init__(self, settings: K2Settings, writer: LakeWriter, metrics: K2Metrics) -> None:
+    def __init__(
+        self, settings: K2Settings, writer: LakeWriter, metrics: K2Metrics, breakers: Breakers | None = None
+    ) -> None:
+        """Args:
+        settings: K2's settings.
+        writer: writes the lake.
+        metrics: where the sink's metrics go.
+        breakers: the process's circuit breakers; None: the sink's own, exported to ``metrics``.
+        """
         kafka = settings.kafka
         self._settings = settings.stream
         self._prefix = kafka.topic_prefix
@@ -129,6 +156,8 @@ class Sink:
                 "stats_cb": self._on_statistics,
             },
         )
+        self._breakers = breakers or Breakers(settings.resilience, metrics)
+        self._kafka_suspect = False
         self._consumer = self._subscribed()
         self._dead_letters = DeadLetterWriter(kafka, "k2-sink-dlq")
         self._writer_schemas = WriterSchemas(kafka)
@@ -166,6 +195,8 @@ class Sink:
                     self._rejoin()
                     continue
                 self._commit_due(force=False)
+                if self._kafka_suspect:
+                    self._probe_kafka()
                 quiet_since = max(last_message, self._assigned_at)
                 if idle_exit_s is not None and quiet_since and time.monotonic() - quiet_since >= idle_exit_s:
                     break
@@ -182,11 +213,33 @@ class Sink:
             self._metrics.consumer_lag.labels(topic, str(partition)).set(lag)
 
     def _subscribed(self) -> Consumer:
-        consumer = Consumer(self._consumer_config)
+        consumer = Consumer({**self._consumer_config, "error_cb": self._on_client_error})
         consumer.subscribe(
             [market_topic_pattern(self._prefix)], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         return consumer
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        """Librdkafka's client-level errors: it reconnects by itself; a lost cluster makes the
+        sink probe it through Kafka's breaker.
+        """
+        log.warning("sink_kafka_client_error", error=error.str(), fatal=error.fatal())
+        if error.code() in _KAFKA_DOWN:
+            self._kafka_suspect = True
+
+    def _probe_kafka(self) -> None:
+        """Ask the cluster for its metadata through Kafka's breaker (refused at once while it is
+        open): a failure counts against the breaker, an answer closes it and ends the suspicion.
+        """
+        try:
+            with self._breakers.guard(Dependency.KAFKA):
+                try:
+                    self._consumer.list_topics(timeout=KAFKA_PROBE_S)
+                except KafkaException as error:
+                    raise KafkaUnavailableError(f"Kafka: {error}", Dependency.KAFKA) from error
+        except (BreakerOpenError, KafkaUnavailableError):
+            return
+        self._kafka_suspect = False
 
     def _rejoin(self) -> None:
         """After the group fenced this member (a broker restart can), commit what was consumed,
@@ -297,8 +350,9 @@ class Sink:
 
     def _commit_due(self, *, force: bool) -> None:
         """Commit the tables whose rows are due. While the lake is unreachable, consumption is
-        paused (memory stays bounded) and the commit retried with backoff, up to
-        ``K2_STREAM_LAKE_OUTAGE_S``; then the sink stops, losing nothing.
+        paused (memory stays bounded) and the commit retried with backoff, or when the open
+        breaker lets its probe through, up to ``K2_STREAM_LAKE_OUTAGE_S`` (forever when unset);
+        then the sink stops, losing nothing.
         """
         now = time.monotonic()
         if self._outage is not None and now < self._outage.retry_at and not force:
@@ -323,18 +377,32 @@ class Sink:
         if self._outage is not None:
             log.info("sink_lake_back", outage_s=round(now - self._outage.since, 1))
             self._consumer.resume(self._consumer.assignment())
+            self._metrics.sink_paused.labels(self._outage.reason).set(0)
             self._outage = None
 
     def _wait_for_lake(self, error: LakeOutageError, now: float) -> None:
-        """Pause consumption and schedule the next commit attempt; give up after the outage limit."""
+        """Pause consumption and schedule the next commit attempt (the open breaker's probe time,
+        or a backoff while it counts failures); give up after the outage limit, if one is set.
+        """
+        cause = error.__cause__
+        reason = "breaker_open" if isinstance(cause, BreakerOpenError) else "lake_outage"
         if self._outage is None:
-            log.warning("sink_lake_unreachable_pausing", error=str(error))
+            log.warning("sink_lake_unreachable_pausing", error=str(error), reason=reason)
             self._consumer.pause(self._consumer.assignment())
-            self._outage = _Outage(since=now, retry_at=now)
-        if now - self._outage.since > self._settings.lake_outage_s:
+            self._metrics.sink_outages.inc()
+            self._outage = _Outage(since=now, retry_at=now, reason=reason)
+        if reason != self._outage.reason:
+            self._metrics.sink_paused.labels(self._outage.reason).set(0)
+            self._outage.reason = reason
+        self._metrics.sink_paused.labels(reason).set(1)
+        limit = self._settings.lake_outage_s
+        if limit is not None and now - self._outage.since > limit:
             raise error
         self._outage.attempts += 1
-        self._outage.retry_at = now + min(2.0**self._outage.attempts / 4, 15.0)
+        if isinstance(cause, BreakerOpenError):
+            self._outage.retry_at = now + cause.retry_after_s
+        else:
+            self._outage.retry_at = now + min(2.0**self._outage.attempts / 4, 15.0)
 
     def _commit(self, spec: TableSpec, pending: _Pending) -> None:
         """Commit ``pending``, or raise :class:`LakeOutageError` when the lake cannot be reached.
@@ -342,8 +410,9 @@ class Sink:
         Nothing is lost by failing: the offsets in the lake still point before ``pending``.
         """
         try:
-            self._commit_once(spec, pending)
-        except LakeUnavailableError as error:
+            with lake_call(self._breakers, f"commit to {spec.name}"):
+                self._commit_once(spec, pending)
+        except (LakeUnavailableError, BreakerOpenError) as error:
             raise LakeOutageError(f"sink stopped, nothing lost: {error}") from error
 
     def _commit_once(self, spec: TableSpec, pending: _Pending) -> None:

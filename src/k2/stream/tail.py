@@ -24,6 +24,7 @@ from k2.kafka.partitions import Partition, Span, read_spans, reader, watermarks
 from k2.kafka.schema_registry import WriterSchemas
 from k2.kafka.topics import DataType, market_topic_pattern, parse_market_topic
 from k2.lake.tables import TableSpec
+from k2.resilience.breakers import Breakers, Dependency
 from k2.settings import K2Settings
 from k2.stream.checkpoint import committed_offsets, last_sink_snapshot
 from k2.stream.errors import TailUnavailableError
@@ -49,8 +50,9 @@ class Tail:
 class KafkaTail:
     """Reads the uncommitted tail of a table's topics; one reader serves one caller at a time."""
 
-    def __init__(self, settings: K2Settings, timeout_s: float = 5.0) -> None:
+    def __init__(self, settings: K2Settings, breakers: Breakers, timeout_s: float = 5.0) -> None:
         self._kafka = settings.kafka
+        self._breakers = breakers
         self._prefix = self._kafka.topic_prefix
         self._timeout = timeout_s
         self._made: Consumer | None = None
@@ -78,12 +80,15 @@ class KafkaTail:
 
         Raises:
             TailUnavailableError: when Kafka or the registry does not answer.
+            BreakerOpenError: Kafka's circuit breaker is open; Kafka was not asked.
         """
-        with self._lock:
+        with self._lock, self._breakers.guard(Dependency.KAFKA):
             try:
                 return self._read(spec, table)
             except (KafkaException, SchemaRegistryError, OSError) as error:
-                raise TailUnavailableError(f"the Kafka tail cannot be read: {error}") from error
+                raise TailUnavailableError(
+                    f"the Kafka tail cannot be read: {error}", Dependency.KAFKA
+                ) from error
 
     def _read(self, spec: TableSpec, table: Table | None) -> Tail:
         wanted = DataType.of(spec.record)
@@ -103,7 +108,7 @@ class KafkaTail:
             values = read_spans(self._consumer, spans, self._timeout)
         except TimeoutError as error:
             late = f"Kafka did not deliver the tail within {self._timeout:.0f} s"
-            raise TailUnavailableError(late) from error
+            raise TailUnavailableError(late, Dependency.KAFKA) from error
         codec = self._codecs.setdefault(spec.name, RecordCodec(spec.record))
         rows = (
             codec.decode(values, self._schemas).rows if values else spec.record.arrow_schema().empty_table()

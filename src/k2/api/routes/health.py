@@ -1,4 +1,7 @@
-"""``GET /health`` and ``GET /metrics`` (no API key needed)."""
+"""``GET /health`` (liveness), ``GET /health/ready`` (readiness) and ``GET /metrics`` (no API key
+needed). Liveness answers 200 while the process serves, whatever its dependencies do; readiness
+probes them and reports every circuit breaker, 503 when K2 cannot serve reads.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from k2 import __version__
 from k2.api import formats
-from k2.api.deps import EngineDep, MetricsDep
+from k2.api.deps import BreakersDep, EngineDep, MetricsDep
 from k2.api.models import DependencyHealth, HealthResponse
+from k2.lake.outages import catalog_call
 
 router = APIRouter(tags=["system"])
 log = structlog.get_logger(__name__)
@@ -35,19 +39,45 @@ def _ms(began: float) -> float:
     return round((time.perf_counter() - began) * 1000, 2)
 
 
-@router.get("/health", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def health(engine: EngineDep) -> Response:
-    """Whether K2 can serve: the catalog answers and DuckDB runs a query. 503 when not."""
-    checks = [
-        _check("catalog", lambda: engine.catalog.list_tables(engine.namespace)),
-        _check("duckdb", lambda: engine.run("SELECT 1", {})),
-    ]
-    ok = all(c.status == "ok" for c in checks)
+@router.get("/health", response_model=HealthResponse)
+def health(breakers: BreakersDep) -> Response:
+    """Liveness: 200 while the process answers, with each circuit breaker's state; no probe."""
+    body = HealthResponse(
+        status="ok",
+        version=__version__,
+        checked_at=datetime.now(UTC),
+        dependencies=[],
+        breakers=breakers.states(),
+    )
+    return formats.one(body.model_dump())
+
+
+@router.get("/health/ready", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
+def ready(engine: EngineDep, breakers: BreakersDep) -> Response:
+    """Readiness: the catalog answers (through its breaker: an open one fails the probe at once)
+    and DuckDB runs a query. 503 when not, or when any breaker is open.
+    """
+
+    def catalog() -> None:
+        with catalog_call(breakers, "probe the catalog"):
+            engine.catalog.list_tables(engine.namespace)
+
+    def duckdb() -> None:
+        # Not engine.run: a query that reads no file must not pass for the object store's probe.
+        cursor = engine.cursor()
+        try:
+            cursor.sql("SELECT 1").fetchall()
+        finally:
+            cursor.close()
+
+    checks = [_check("catalog", catalog), _check("duckdb", duckdb)]
+    ok = all(c.status == "ok" for c in checks) and breakers.open_count() == 0
     body = HealthResponse(
         status="ok" if ok else "unavailable",
         version=__version__,
         checked_at=datetime.now(UTC),
         dependencies=checks,
+        breakers=breakers.states(),
     )
     response = formats.one(body.model_dump())
     response.status_code = 200 if ok else 503
