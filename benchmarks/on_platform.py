@@ -4,18 +4,25 @@ of its own to name its topics and subjects after, and remove them and stop what 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from benchmarks.common import log
+from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
+from k2.lake.storage import file_system
 from k2.obs.logging import configure_logging
 from k2.platform import stack
 from k2.settings import K2Settings, LogLevel, ObsSettings, Profile
+
+#: How long the clean-up waits for the broker to time a closed sink out of its group.
+GROUP_WAIT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,4 +80,59 @@ def remove_topics_and_subjects(run: PlatformRun) -> list[str]:
                     registry.delete_subject(subject, permanent=True)
     except Exception as exc:
         failed.append(f"registry subjects: {exc}")
+    return failed
+
+
+def _delete_groups(admin: AdminClient, groups: list[str]) -> None:
+    """Delete the sinks' consumer groups. A sink is a static member, which does not leave its group
+    on closing: the group empties once the broker times the member out (``session.timeout.ms``).
+    """
+    deadline = time.monotonic() + GROUP_WAIT_S
+    while groups:
+        busy = []
+        for group, future in admin.delete_consumer_groups(groups, request_timeout=30).items():
+            try:
+                future.result()
+            except KafkaException as exc:
+                code = exc.args[0].code()
+                if code == KafkaError.NON_EMPTY_GROUP and time.monotonic() < deadline:
+                    busy.append(group)
+                elif code != KafkaError.GROUP_ID_NOT_FOUND:
+                    raise
+        groups = busy
+        if groups:
+            time.sleep(1.0)
+
+
+def clean_up(run: PlatformRun, lakes: list[K2Settings]) -> list[str]:
+    """Remove this run's topics, sink consumer groups, registry subjects, tables and warehouse
+    folder; return what could not be removed.
+    """
+    base = run.base
+    failed = remove_topics_and_subjects(run)
+    try:
+        _delete_groups(
+            AdminClient({"bootstrap.servers": base.kafka.bootstrap_servers}),
+            [s.stream.group_id for s in lakes],
+        )
+    except Exception as exc:
+        failed.append(f"Kafka consumer groups: {exc}")
+    for settings in lakes:
+        try:
+            catalog = open_catalog(settings)
+            try:
+                for identifier in catalog.list_tables(settings.lake.namespace):
+                    catalog.drop_table(identifier)
+                catalog.drop_namespace(settings.lake.namespace)
+            finally:
+                close_catalog(catalog)
+        except Exception as exc:
+            failed.append(f"catalog {settings.lake.catalog_name}: {exc}")
+    try:
+        files, path = file_system(
+            f"s3://{base.platform.s3_bucket}/bench/{run.run_id}", catalog_properties(base)
+        )
+        files.delete_dir(path)
+    except Exception as exc:
+        failed.append(f"warehouse folder bench/{run.run_id}: {exc}")
     return failed

@@ -18,6 +18,7 @@ class Unit(Enum):
     SECONDS = "s"
     MILLISECONDS = "ms"
     RATIO = "x"
+    COUNT = "count"
 
     @property
     def higher_is_better(self) -> bool:
@@ -41,6 +42,8 @@ class Unit(Enum):
                 return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
             case Unit.RATIO:
                 return f"{value:.2f}x"
+            case Unit.COUNT:
+                return f"{value:,.0f}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from benchmarks.peers import section as peers
 from benchmarks.query import latency as query_latency
 from benchmarks.report import machine, render
 from benchmarks.results import Section
+from benchmarks.soak import section as soak
 from benchmarks.stream import section as stream
 
 BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
@@ -36,6 +37,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
     "stream": stream.run,
     "feed": feed.run,
     "peers": peers.run,
+    "soak": soak.run,
 }
 
 

@@ -13,18 +13,15 @@ own, and removes them (with its registry subjects) at the end; it touches nothin
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 import pyarrow as pa
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from benchmarks.common import Sizes, log, percentile
-from benchmarks.on_platform import PlatformRun, platform_run, remove_topics_and_subjects
+from benchmarks.on_platform import clean_up, platform_run
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream import freshness as stream_freshness
 from benchmarks.stream import throughput
@@ -34,8 +31,7 @@ from k2.kafka.admin import ensure_topics
 from k2.kafka.avro.codec import RecordCodec
 from k2.kafka.dead_letters import PARTITIONS as DEAD_LETTER_PARTITIONS
 from k2.kafka.topics import dlq_topic, value_subject
-from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
-from k2.lake.storage import file_system
+from k2.lake.catalog import close_catalog, open_catalog
 from k2.lake.tables import TRADES
 from k2.settings import K2Settings, StreamSettings
 from k2.stream.sink import SinkReport
@@ -50,8 +46,6 @@ PRODUCE_TARGET = Target(300_000, Unit.MESSAGES_PER_SECOND)  # P2
 SINK_TARGET = Target(100_000, Unit.MESSAGES_PER_SECOND)  # P3
 VISIBLE_TARGET = Target(15_000, Unit.MILLISECONDS)  # P4
 API_TARGET = Target(1_000, Unit.MILLISECONDS)  # P4 with the F15 tail
-#: How long the clean-up waits for the broker to time a closed sink out of its group.
-GROUP_WAIT_S = 30.0
 
 
 def _isolated(base: K2Settings, run: str, phase: str) -> K2Settings:
@@ -78,61 +72,6 @@ def _trades(count: int) -> pa.Table:
     source = SyntheticSource(market, batch_rows=count, ingested_at=datetime.now(UTC))
     rows = pa.concat_tables([b.rows for b in source.batches() if b.table is TRADES])
     return rows.sort_by([("timestamp", "ascending"), ("symbol", "ascending")])
-
-
-def _delete_groups(admin: AdminClient, groups: list[str]) -> None:
-    """Delete the sinks' consumer groups. A sink is a static member, which does not leave its group
-    on closing: the group empties once the broker times the member out (``session.timeout.ms``).
-    """
-    deadline = time.monotonic() + GROUP_WAIT_S
-    while groups:
-        busy = []
-        for group, future in admin.delete_consumer_groups(groups, request_timeout=30).items():
-            try:
-                future.result()
-            except KafkaException as exc:
-                code = exc.args[0].code()
-                if code == KafkaError.NON_EMPTY_GROUP and time.monotonic() < deadline:
-                    busy.append(group)
-                elif code != KafkaError.GROUP_ID_NOT_FOUND:
-                    raise
-        groups = busy
-        if groups:
-            time.sleep(1.0)
-
-
-def _clean_up(run: PlatformRun, lakes: list[K2Settings]) -> list[str]:
-    """Remove this run's topics, sink consumer groups, registry subjects, tables and warehouse
-    folder; return what could not be removed.
-    """
-    base = run.base
-    failed = remove_topics_and_subjects(run)
-    try:
-        _delete_groups(
-            AdminClient({"bootstrap.servers": base.kafka.bootstrap_servers}),
-            [s.stream.group_id for s in lakes],
-        )
-    except Exception as exc:
-        failed.append(f"Kafka consumer groups: {exc}")
-    for settings in lakes:
-        try:
-            catalog = open_catalog(settings)
-            try:
-                for identifier in catalog.list_tables(settings.lake.namespace):
-                    catalog.drop_table(identifier)
-                catalog.drop_namespace(settings.lake.namespace)
-            finally:
-                close_catalog(catalog)
-        except Exception as exc:
-            failed.append(f"catalog {settings.lake.catalog_name}: {exc}")
-    try:
-        files, path = file_system(
-            f"s3://{base.platform.s3_bucket}/bench/{run.run_id}", catalog_properties(base)
-        )
-        files.delete_dir(path)
-    except Exception as exc:
-        failed.append(f"warehouse folder bench/{run.run_id}: {exc}")
-    return failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +156,7 @@ def run(sizes: Sizes) -> Section:
             figures = _measure(on.base, on.run_id, sizes)
         finally:
             lakes = [_isolated(on.base, on.run_id, p) for p in ("bulk", "fresh")]
-            for what in _clean_up(on, lakes):
+            for what in clean_up(on, lakes):
                 log(f"{TITLE}: could not remove {what}")
     return _section(figures, on.base, on.services)
 

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from k2.api import create_app
 from k2.platform import stack
-from k2.settings import ApiSettings, K2Settings, QuerySettings, ResilienceSettings
+from k2.settings import ApiSettings, DegradationSettings, K2Settings, QuerySettings, ResilienceSettings
 from tests.integration.test_stream_faults import (
     _assert_exactly_once,
     _Feed,
@@ -76,7 +76,11 @@ class _BreakerSink(_SupervisedSink):
 
 @pytest.fixture
 def api(stream_settings: K2Settings) -> Iterator[tuple[TestClient, CollectorRegistry]]:
-    """The API in-process on the test's lake, without read caches (each read reaches the store)."""
+    """The API in-process on the test's lake, without read caches (each read reaches the store),
+    and without degradation: requests that wait out a dead Kafka's timeout are slow enough to raise
+    the level to 3, whose OVERLOADED answers would stand in for the breaker's (as they should in
+    production; tests/integration/test_degradation.py holds that behaviour).
+    """
     settings = stream_settings.model_copy(
         update={
             "api": ApiSettings(
@@ -84,6 +88,7 @@ def api(stream_settings: K2Settings) -> Iterator[tuple[TestClient, CollectorRegi
             ),
             "query": QuerySettings(cache_bytes=0),
             "resilience": ResilienceSettings(breaker_fail_max=FAIL_MAX, breaker_reset_s=RESET_S),
+            "degradation": DegradationSettings(enabled=False),
         }
     )
     registry = CollectorRegistry()

@@ -16,6 +16,7 @@ from k2 import __version__
 from k2.api import exception_handlers
 from k2.api.answers import AnswerCache
 from k2.api.middleware import RequestMiddleware
+from k2.api.probes import keep_probing
 from k2.api.routes import aggregations, coverage, health, live, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import close_catalog, open_catalog
@@ -132,16 +133,20 @@ def create_app(
         if freeze_startup_objects:
             gc.collect()
             gc.freeze()
-        deciding = asyncio.create_task(_keep_deciding(degradation), name="k2-degradation")
+        background = [
+            asyncio.create_task(_keep_deciding(degradation), name="k2-degradation"),
+            asyncio.create_task(keep_probing(app, settings), name="k2-breaker-probes"),
+        ]
         try:
             # Each worker process serves its own metrics too, registered for the platform's
             # Prometheus (the API port's /metrics answers from whichever worker takes the request).
             with exported(settings, metrics, COMPONENT, None):
                 yield
         finally:
-            deciding.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deciding
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             metrics.registry.unregister(lake_gauges)
             stop.set()
             if warming.is_alive():

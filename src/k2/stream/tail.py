@@ -90,6 +90,19 @@ class KafkaTail:
                     f"the Kafka tail cannot be read: {error}", Dependency.KAFKA
                 ) from error
 
+    def probe(self) -> None:
+        """Ask Kafka for its metadata through Kafka's breaker: the half-open call that closes it.
+
+        Raises:
+            TailUnavailableError: Kafka does not answer.
+            BreakerOpenError: Kafka's circuit breaker is open and not yet due for a probe.
+        """
+        with self._lock, self._breakers.guard(Dependency.KAFKA):
+            try:
+                self._consumer.list_topics(timeout=self._timeout)
+            except KafkaException as error:
+                raise TailUnavailableError(f"Kafka does not answer: {error}", Dependency.KAFKA) from error
+
     def _read(self, spec: TableSpec, table: Table | None) -> Tail:
         wanted = DataType.of(spec.record)
         recorded = committed_offsets(table) if table is not None else {}
