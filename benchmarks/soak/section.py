@@ -21,6 +21,7 @@ import math
 import shutil
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +48,7 @@ from k2.testing.processes import K2Process, Processes, processes
 TITLE = "Soak: feed, producer, sink and API together"
 #: How long the pipeline runs at its fixed rates.
 SECONDS = {"full": 300.0, "quick": 30.0}
-#: The live feed's rate (frames 1 ms apart, replayed at 1x) and the producer's.
+#: The live feed's rate (messages/s, replayed at 1x) and the producer's.
 FEED_RATE = 1_000
 PRODUCER_RATE = 2_000
 PRODUCER_BATCH = 200
@@ -59,7 +60,7 @@ NAN = float("nan")
 WARM_S = 0.2
 KEY = "soak-key"
 #: What was produced (by key) and the venue its rows carry in the lake.
-VENUES = (("binance", "BINANCE"), ("soak", "SOAK"))
+VENUES = (("binance", "BINANCE"), ("soak", "SYN"))
 #: How long the sink may take to commit the last rows after producing stops.
 DRAIN_TIMEOUT_S = 300.0
 LOST_TARGET = Target(0, Unit.COUNT)
@@ -89,7 +90,7 @@ class _Client:
     def run(self) -> None:
         paths = itertools.cycle(
             [
-                ("/v1/trades", {"symbol": "SYM00", "exchange": "SOAK", "limit": "1000"}),
+                ("/v1/trades", {"exchange": "SYN", "limit": "1000"}),
                 ("/v1/trades", {"symbol": "BTCUSDT", "exchange": "BINANCE", "include_live": "true"}),
                 ("/v1/trades/recent", {"symbol": "ETHUSDT"}),
                 ("/v1/quotes", {"symbol": "BTCUSDT", "exchange": "BINANCE", "limit": "1000"}),
@@ -110,9 +111,11 @@ class _Client:
 
 
 def _recording(path: Path, frames: int) -> Path:
-    """``frames`` Binance frames, 1 ms apart, trade ids never used before."""
+    """``frames`` Binance frames at :data:`FEED_RATE`, trade ids never used before. Only trades
+    carry a time (a book ticker follows each trade), so the clock steps two frames' worth.
+    """
     start_ms = int(datetime.now(UTC).timestamp() * 1000)
-    clock = itertools.count(start_ms, 1)
+    clock = itertools.count(start_ms, 2 * 1000 // FEED_RATE)
     tape = SyntheticTape(
         ("BTCUSDT", "ETHUSDT", "BNBUSDT"), clock_ms=lambda: next(clock), first_trade_id=start_ms
     )
@@ -124,9 +127,9 @@ def _recording(path: Path, frames: int) -> Path:
 
 
 def _produce(settings: K2Settings, seconds: float, stop: threading.Event) -> int:
-    """Send synthetic trades of venue SOAK at :data:`PRODUCER_RATE`; the messages Kafka acknowledged."""
+    """Send synthetic trades (venue SYN) at :data:`PRODUCER_RATE`; the messages Kafka acknowledged."""
     per_day = int(PRODUCER_RATE * seconds) + PRODUCER_BATCH
-    market = SyntheticMarket(symbols=4, days=1, trades_per_day=per_day // 4, exchange="SOAK")
+    market = SyntheticMarket(symbols=4, days=1, trades_per_day=per_day // 4)
     source = SyntheticSource(market, batch_rows=PRODUCER_BATCH, ingested_at=datetime.now(UTC))
     with MarketProducer(settings.kafka) as producer:
         next_at = time.monotonic()
@@ -164,7 +167,7 @@ def _lake_rows(settings: K2Settings) -> dict[str, tuple[int, int]]:
     catalog = open_catalog(settings)
     try:
         counts: dict[str, tuple[int, int]] = {}
-        for exchange in ("BINANCE", "SOAK"):
+        for exchange in ("BINANCE", "SYN"):
             ids = []
             for spec in (TRADES, QUOTES):
                 table = load_table(catalog, settings.lake.namespace, spec)
@@ -218,21 +221,20 @@ def _run(settings: K2Settings, seconds: float, logs: Path) -> _Outcome:
         feed = run.start("feed", "stream", "playback", str(recording), "--speed", "1x", "--format", "json")
         api, url = run.serve()
         stop = threading.Event()
-        produced: dict[str, float] = {}
-        producer = threading.Thread(
-            target=lambda: produced.update(soak=_produce(settings, seconds, stop)), name="soak-producer"
-        )
         client = _Client(url)
-        asking = threading.Thread(target=client.run, name="soak-client")
-        producer.start()
-        asking.start()
-        samples = _sample(settings, run, client, seconds)
-        stop.set()
-        producer.join()
-        if feed.wait(DRAIN_TIMEOUT_S) != 0:
-            raise BenchmarkError(f"the feed failed:\n{feed.output()[-2000:]}")
-        client.stop.set()
-        asking.join()
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="soak") as pool:
+            producing = pool.submit(_produce, settings, seconds, stop)
+            asking = pool.submit(client.run)
+            try:
+                samples = _sample(settings, run, client, seconds)
+                stop.set()
+                produced = {"soak": float(producing.result())}
+                if feed.wait(DRAIN_TIMEOUT_S) != 0:
+                    raise BenchmarkError(f"the feed failed:\n{feed.output()[-2000:]}")
+            finally:  # the threads end on these, however the run ends
+                stop.set()
+                client.stop.set()
+            asking.result()
         produced["binance"] = float(sum(1 for _ in recording.open("rb")))
         _drain(settings, sink, produced)
         for process in (sink, api):
@@ -273,7 +275,7 @@ def _sample(settings: K2Settings, run: Processes, client: _Client, seconds: floa
 def _drain(settings: K2Settings, sink: K2Process, produced: dict[str, float]) -> None:
     """Wait until the lake holds as many distinct rows as were produced (or the timeout)."""
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    wanted = {"BINANCE": produced["binance"], "SOAK": produced["soak"]}
+    wanted = {venue: produced[key] for key, venue in VENUES}
     while time.monotonic() < deadline:
         counts = _lake_rows(settings)
         if all(counts[venue][1] >= rows for venue, rows in wanted.items()):
@@ -367,5 +369,5 @@ def _report(section: Section, outcome: _Outcome) -> None:
         f"{outcome.seconds:.0f} s at {FEED_RATE:,} feed messages/s and {PRODUCER_RATE:,} produced trades/s; "
         f"{REQUEST_RATE} API requests/s (statuses {dict(sorted(client.statuses.items()))}).",
         f"Produced and acknowledged: {produced['binance']:,.0f} feed rows, {produced['soak']:,.0f} producer "
-        f"rows; in the lake: {counts['BINANCE'][1]:,} and {counts['SOAK'][1]:,} distinct.",
+        f"rows; in the lake: {counts['BINANCE'][1]:,} and {counts['SYN'][1]:,} distinct.",
     ]
