@@ -53,6 +53,8 @@ class Observed:
     answers: list[tuple[int, float]] = field(default_factory=list)
     levels: list[float] = field(default_factory=list)
     rss: list[int] = field(default_factory=list)
+    #: Requests whose connection the server closed before answering.
+    dropped: int = 0
 
     def served_p99(self) -> float:
         served = sorted(seconds for status, seconds in self.answers if status == 200)
@@ -87,7 +89,11 @@ async def _client(http: httpx.AsyncClient, symbols: list[str], until: float, see
             "with_quotes": "true",
         }
         began = time.perf_counter()
-        response = await http.get("/v1/trades", params=params, headers={"X-API-Key": KEY})
+        try:
+            response = await http.get("/v1/trades", params=params, headers={"X-API-Key": KEY})
+        except httpx.TransportError:  # a keep-alive connection closed under the client's feet
+            seen.dropped += 1
+            continue
         seen.answers.append((response.status_code, time.perf_counter() - began))
         if response.status_code == 503:
             await asyncio.sleep(0.05)  # keep the pressure on, without spinning on refusals
@@ -137,6 +143,7 @@ def test_overload_degrades_and_recovers() -> None:
         "requests": len(seen.answers),
         "served": sum(status == 200 for status, _ in seen.answers),
         "shed": sum(status == 503 for status, _ in seen.answers),
+        "dropped": seen.dropped,
         "max_level": max(seen.levels),
         "served_p99_s": round(p99, 3),
         "max_rss_mb": max(seen.rss) // 2**20,
@@ -146,6 +153,8 @@ def test_overload_degrades_and_recovers() -> None:
     }
     log.info("overload figures: %s", figures)  # shown with -o log_cli=true --log-cli-level=INFO
     assert statuses <= {200, 503}, f"statuses {statuses}: never a 500"
+    # Under this overload the server may close a kept-alive connection; rarely, never as the rule.
+    assert seen.dropped <= 0.02 * len(seen.answers), f"{seen.dropped} dropped of {len(seen.answers)}"
     assert max(seen.levels) >= 1
     assert after["k2_degradation_transitions_totalup"] >= 1
     assert p99 <= P99_BOUND_S

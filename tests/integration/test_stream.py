@@ -3,19 +3,24 @@ dead-letter topic, and a sink killed at any instant resumes without loss or dupl
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+import structlog
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -222,6 +227,18 @@ def test_bad_messages_go_to_the_dead_letter_topic(stream_settings: K2Settings) -
         assert int(headers[OFFSET_HEADER] or b"-1") >= 0
 
 
+@contextmanager
+def _info_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """The log events of the block, from INFO up, whatever level an earlier test configured."""
+    previous = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**previous)
+
+
 def test_a_message_is_followed_by_its_correlation_id(stream_settings: K2Settings) -> None:
     """Each batch K2's producer sends carries one correlation id in a Kafka header; the sink's
     commit log lines name the ids of the batches they committed, and a dead letter keeps its id;
@@ -240,7 +257,7 @@ def test_a_message_is_followed_by_its_correlation_id(stream_settings: K2Settings
     metrics = K2Metrics(CollectorRegistry())
     lake = EmbeddedLake.open(stream_settings)
     try:
-        with capture_logs() as logs:
+        with _info_logs() as logs:
             Sink(stream_settings, lake.writer, metrics).run(threading.Event(), idle_exit_s=4.0)
     finally:
         lake.close()

@@ -45,6 +45,9 @@ Headers = list[tuple[str, str | bytes | None]]
 log = structlog.get_logger(__name__)
 
 CLIENT_ID = "k2-producer"
+#: The producer's latency histogram samples one acknowledged message in this many (a labelled
+#: metric per message would cost more than its send).
+LATENCY_SAMPLE = 64
 #: Batches compress well (repeated symbols, ids, venue fields); lz4 costs the least CPU per byte.
 COMPRESSION = "lz4"
 #: Wait this long for a batch to fill: a bulk load fills batches long before; a live feed pays
@@ -111,6 +114,8 @@ class TopicStats:
     messages: int = 0
     bytes: int = 0
     failed: int = 0
+    #: produce-to-acknowledgement seconds of every :data:`LATENCY_SAMPLE`-th message, not yet reported.
+    latencies: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -322,6 +327,10 @@ class MarketProducer:
                 if counts.failed > told.failed:
                     failed.labels(topic).inc(counts.failed - told.failed)
                 told.messages, told.bytes, told.failed = counts.messages, counts.bytes, counts.failed
+                latencies, counts.latencies = counts.latencies, []
+                observe = self._metrics.produce_latency.labels(topic).observe
+                for seconds in latencies:
+                    observe(seconds)
             self._metrics.producer_queue.set(len(self._producer))
 
     def _send(self, route: _Route, rows: pa.Table, headers: Headers) -> int:
@@ -391,6 +400,8 @@ class MarketProducer:
             if error is None:
                 counts.messages += 1
                 counts.bytes += len(message)
+                if counts.messages % LATENCY_SAMPLE == 0:
+                    counts.latencies.append(message.latency() or 0.0)
                 return
             counts.failed += 1
             if len(failures) < QUOTED_FAILURES:

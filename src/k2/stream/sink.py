@@ -453,6 +453,8 @@ class Sink:
             compacted = compact(self._writer.table(spec), spec, min_files=self._settings.compact_min_files)
             if compacted.snapshot_id is not None:
                 log.info("sink_compacted", table=spec.name, files_before=compacted.files_before)
+                self._metrics.iceberg_compactions.labels(spec.name).inc()
+                self._metrics.iceberg_compaction_files.labels(spec.name).inc(compacted.files_before)
         group_offsets = [
             TopicPartition(topic, partition, offset)
             for topic, parts in pending.offsets.items()
