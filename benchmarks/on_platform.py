@@ -62,6 +62,24 @@ def platform_run(title: str) -> Iterator[PlatformRun]:
                 service.stop()
 
 
+def isolated(base: K2Settings, run: str, phase: str) -> K2Settings:
+    """``base`` with a topic prefix, catalog, warehouse folder and consumer group of this phase's own."""
+    return base.model_copy(
+        update={
+            "lake": base.lake.model_copy(
+                update={
+                    "catalog_name": f"bench_{run}_{phase}",
+                    "warehouse": f"s3://{base.platform.s3_bucket}/bench/{run}/{phase}",
+                }
+            ),
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"bench-{run}.{phase}."}),
+            "stream": base.stream.model_copy(
+                update={"group_id": f"bench-{run}-{phase}", "instance_id": f"bench-{run}-{phase}"}
+            ),
+        }
+    )
+
+
 def remove_topics_and_subjects(run: PlatformRun) -> list[str]:
     """Remove the run's Kafka topics and registry subjects; return what could not be removed."""
     failed: list[str] = []

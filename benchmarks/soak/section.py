@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from benchmarks.common import DATA_DIR, MIB, BenchmarkError, Sizes, log, percentile
-from benchmarks.on_platform import PlatformRun, clean_up, platform_run
+from benchmarks.on_platform import PlatformRun, clean_up, isolated, platform_run
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from k2.ingest.live.binance.tapes import SyntheticTape
 from k2.ingest.producer import MarketProducer
@@ -183,20 +183,10 @@ def _lake_rows(settings: K2Settings) -> dict[str, tuple[int, int]]:
 
 def _settings(run: PlatformRun) -> K2Settings:
     base = run.base
-    return base.model_copy(
+    return isolated(base, run.run_id, "soak").model_copy(
         update={
             "data_dir": DATA_DIR / f"soak-{run.run_id}",
             "platform": base.platform.model_copy(update={"data": base.platform_data}),
-            "lake": base.lake.model_copy(
-                update={
-                    "catalog_name": f"bench_{run.run_id}_soak",
-                    "warehouse": f"s3://{base.platform.s3_bucket}/bench/{run.run_id}/soak",
-                }
-            ),
-            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run.prefix}soak."}),
-            "stream": base.stream.model_copy(
-                update={"group_id": f"bench-{run.run_id}-soak", "instance_id": f"bench-{run.run_id}-soak"}
-            ),
             "api": ApiSettings(keys=SecretStr(f"soak:{KEY}"), rate_limit="100000/minute"),
         }
     )

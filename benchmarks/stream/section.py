@@ -21,7 +21,7 @@ import pyarrow as pa
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from benchmarks.common import Sizes, log, percentile
-from benchmarks.on_platform import clean_up, platform_run
+from benchmarks.on_platform import clean_up, isolated, platform_run
 from benchmarks.results import Measure, Section, Table, Target, Unit
 from benchmarks.stream import freshness as stream_freshness
 from benchmarks.stream import throughput
@@ -46,24 +46,6 @@ PRODUCE_TARGET = Target(300_000, Unit.MESSAGES_PER_SECOND)  # P2
 SINK_TARGET = Target(100_000, Unit.MESSAGES_PER_SECOND)  # P3
 VISIBLE_TARGET = Target(15_000, Unit.MILLISECONDS)  # P4
 API_TARGET = Target(1_000, Unit.MILLISECONDS)  # P4 with the F15 tail
-
-
-def _isolated(base: K2Settings, run: str, phase: str) -> K2Settings:
-    """``base`` with a topic prefix, catalog, warehouse folder and consumer group of this phase's own."""
-    return base.model_copy(
-        update={
-            "lake": base.lake.model_copy(
-                update={
-                    "catalog_name": f"bench_{run}_{phase}",
-                    "warehouse": f"s3://{base.platform.s3_bucket}/bench/{run}/{phase}",
-                }
-            ),
-            "kafka": base.kafka.model_copy(update={"topic_prefix": f"bench-{run}.{phase}."}),
-            "stream": base.stream.model_copy(
-                update={"group_id": f"bench-{run}-{phase}", "instance_id": f"bench-{run}-{phase}"}
-            ),
-        }
-    )
 
 
 def _trades(count: int) -> pa.Table:
@@ -98,7 +80,7 @@ class _Figures:
 
 
 def _measure(base: K2Settings, run: str, sizes: Sizes) -> _Figures:
-    bulk, raw, fresh = (_isolated(base, run, phase) for phase in ("bulk", "raw", "fresh"))
+    bulk, raw, fresh = (isolated(base, run, phase) for phase in ("bulk", "raw", "fresh"))
     count = MESSAGES[sizes.name]
     rows = _trades(count)
     topic, raw_topic = throughput.topic_of(bulk.kafka, rows), throughput.topic_of(raw.kafka, rows)
@@ -155,7 +137,7 @@ def run(sizes: Sizes) -> Section:
         try:
             figures = _measure(on.base, on.run_id, sizes)
         finally:
-            lakes = [_isolated(on.base, on.run_id, p) for p in ("bulk", "fresh")]
+            lakes = [isolated(on.base, on.run_id, p) for p in ("bulk", "fresh")]
             for what in clean_up(on, lakes):
                 log(f"{TITLE}: could not remove {what}")
     return _section(figures, on.base, on.services)

@@ -32,6 +32,12 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 
 #: Grafana's step for ``rate()``: at least four scrape intervals, so a rate never comes out empty.
 RATE = "$__rate_interval"
+#: Share of read-path cache look-ups answered from the cache, by cache (two dashboards show it).
+CACHE_HIT_RATIO = (
+    f"sum by (cache) (rate(k2_query_cache_hits_total[{RATE}])) / "
+    f"(sum by (cache) (rate(k2_query_cache_hits_total[{RATE}])) "
+    f"+ sum by (cache) (rate(k2_query_cache_misses_total[{RATE}])))"
+)
 
 _PANEL_HEIGHT = 8
 _LAST = "lastNotNull"

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from deploy.grafana._panels import RATE, Chart, Kind, Query, Section, build_dashboard, histogram_quantile
+from deploy.grafana._panels import (
+    CACHE_HIT_RATIO,
+    RATE,
+    Chart,
+    Kind,
+    Query,
+    Section,
+    build_dashboard,
+    histogram_quantile,
+)
 
 UID = "k2-overview"
 
@@ -93,14 +102,7 @@ _QUERY = Section(
             "Query cache hit ratio",
             "Share of read-path cache look-ups answered from the cache, by cache.",
             "percentunit",
-            (
-                Query(
-                    f"sum by (cache) (rate(k2_query_cache_hits_total[{RATE}])) / "
-                    f"(sum by (cache) (rate(k2_query_cache_hits_total[{RATE}])) "
-                    f"+ sum by (cache) (rate(k2_query_cache_misses_total[{RATE}])))",
-                    "{{cache}}",
-                ),
-            ),
+            (Query(CACHE_HIT_RATIO, "{{cache}}"),),
         ),
     ),
 )

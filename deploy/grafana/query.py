@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from deploy.grafana._panels import RATE, Chart, Query, Section, build_dashboard, histogram_quantile
+from deploy.grafana._panels import (
+    CACHE_HIT_RATIO,
+    RATE,
+    Chart,
+    Query,
+    Section,
+    build_dashboard,
+    histogram_quantile,
+)
 
 UID = "k2-query"
 
@@ -66,14 +74,7 @@ _CACHES = Section(
             "Cache hit ratio",
             "Share of look-ups answered from each read-path cache.",
             "percentunit",
-            (
-                Query(
-                    f"sum by (cache) (rate(k2_query_cache_hits_total[{RATE}])) / "
-                    f"(sum by (cache) (rate(k2_query_cache_hits_total[{RATE}])) "
-                    f"+ sum by (cache) (rate(k2_query_cache_misses_total[{RATE}])))",
-                    "{{cache}}",
-                ),
-            ),
+            (Query(CACHE_HIT_RATIO, "{{cache}}"),),
         ),
         Chart(
             "Cache memory",
