@@ -15,7 +15,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from urllib.parse import urlencode
 
 from benchmarks.common import DATA_DIR, REPO_ROOT, BenchmarkError
 from benchmarks.picks import SymbolDay
+from k2.testing.processes import free_ports
 
 HOST = "127.0.0.1"
 KEY = "k2-benchmark-key"
@@ -37,14 +37,6 @@ STARTUP_SECONDS = 90.0
 STOP_SECONDS = 15.0
 REQUEST_TIMEOUT_SECONDS = 300.0
 K2_SERVE = [str(Path(sys.executable).with_name("k2")), "serve"]
-
-
-def free_port() -> int:
-    """A TCP port of the loopback interface nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def server_env(lake: Path, port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -182,7 +174,7 @@ def serve(
     Raises:
         BenchmarkError: when the server exits or does not answer ``/health`` in time.
     """
-    port = free_port()
+    (port,) = free_ports(1)
     log = DATA_DIR / f"api-{name}.log"
     with log.open("wb") as output:
         process = subprocess.Popen(

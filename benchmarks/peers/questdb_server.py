@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from benchmarks.api.serving import HOST, free_port
+from benchmarks.api.serving import HOST
 from benchmarks.common import DATA_DIR, BenchmarkError, log
+from k2.testing.processes import free_ports
 
 VERSION = "9.3.4"
 ARTIFACT = f"org.questdb:questdb:{VERSION}"
@@ -85,7 +86,7 @@ class Ports:
         """Four distinct ports nobody listens on right now."""
         ports: set[int] = set()
         while len(ports) < 4:
-            ports.add(free_port())
+            ports.add(free_ports(1)[0])
         return cls(*sorted(ports))
 
 

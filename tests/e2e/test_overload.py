@@ -62,13 +62,6 @@ class Observed:
         return served[int(0.99 * (len(served) - 1))]
 
 
-def _rss(server: Server) -> int:
-    for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for the server process")
-
-
 async def _metrics(http: httpx.AsyncClient) -> dict[str, float]:
     """The degradation samples of /metrics by name and direction."""
     text = (await http.get("/metrics")).text
@@ -102,7 +95,7 @@ async def _client(http: httpx.AsyncClient, symbols: list[str], until: float, see
 async def _monitor(http: httpx.AsyncClient, server: Server, until: float, seen: Observed) -> None:
     while time.monotonic() < until:
         seen.levels.append((await _metrics(http))["k2_degradation_level"])
-        seen.rss.append(_rss(server))
+        seen.rss.append(server.process.rss_bytes())
         await asyncio.sleep(0.25)
 
 
@@ -123,7 +116,7 @@ async def _overload(server: Server) -> tuple[Observed, dict[str, float], float]:
         after = await _metrics(http)
         while after["k2_degradation_level"] > 0 and time.monotonic() - stopped < FALL_BOUND_S + 5:
             await asyncio.sleep(0.25)
-            seen.rss.append(_rss(server))
+            seen.rss.append(server.process.rss_bytes())
             after = await _metrics(http)
         return seen, after, time.monotonic() - stopped
 

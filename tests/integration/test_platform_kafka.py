@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,18 +13,12 @@ from confluent_kafka.cimpl import NewTopic
 
 from k2.platform.kafka import Kafka
 from k2.settings import K2Settings, PlatformSettings
+from k2.testing.processes import free_ports
 
 pytestmark = [
     pytest.mark.kafka,
     pytest.mark.skipif(shutil.which("java") is None, reason="Kafka needs Java 17+"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -34,7 +27,7 @@ def kafka(tmp_path: Path) -> Iterator[Kafka]:
     settings = K2Settings(
         data_dir=tmp_path / "lake",
         platform=PlatformSettings(
-            data=tmp_path / "platform", kafka_port=_free_port(), kafka_controller_port=_free_port()
+            data=tmp_path / "platform", kafka_port=free_ports(1)[0], kafka_controller_port=free_ports(1)[0]
         ),
     )
     service = Kafka(settings)

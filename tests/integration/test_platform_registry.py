@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import closing
@@ -27,6 +26,7 @@ from k2.errors import ConfigurationError
 from k2.platform.apicurio import ApicurioRegistry, find_java
 from k2.platform.postgres import Postgres
 from k2.settings import K2Settings, KafkaSettings, PlatformSettings
+from k2.testing.processes import free_ports
 
 
 def _has_java() -> bool:
@@ -67,13 +67,6 @@ TRADE_V3: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _avro(schema: dict[str, Any]) -> Schema:
     return Schema(json.dumps(schema), "AVRO")
 
@@ -98,12 +91,12 @@ def platform_data(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def settings(tmp_path: Path, platform_data: Path) -> K2Settings:
     """Settings with free ports and the platform's data in a temporary directory."""
-    registry_port = _free_port()
+    registry_port = free_ports(1)[0]
     return K2Settings(
         data_dir=tmp_path / "lake",
         kafka=KafkaSettings(schema_registry_url=f"http://127.0.0.1:{registry_port}/apis/ccompat/v7"),
         platform=PlatformSettings(
-            data=platform_data, registry_port=registry_port, postgres_port=_free_port()
+            data=platform_data, registry_port=registry_port, postgres_port=free_ports(1)[0]
         ),
     )
 

@@ -59,12 +59,16 @@ def _text(value: object, *, plain: bool = False) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on loopback right now."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class K2Process:
@@ -142,7 +146,7 @@ class Processes:
 
     def serve(self, name: str = "api", timeout_s: float = 60.0) -> tuple[K2Process, str]:
         """Start ``k2 serve`` on a free port and wait until ``/health`` answers; the process and its URL."""
-        port = free_port()
+        (port,) = free_ports(1)
         process = self.start(name, "serve", "--port", str(port))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout_s

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures.private_platform import free_ports
+from k2.testing.processes import free_ports
 
 COMMAND = """
 import json, sys
