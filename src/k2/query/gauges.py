@@ -13,13 +13,15 @@ import structlog
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from k2.lake.errors import LakeUnavailableError
+from k2.lake.errors import LakeUnavailableError, TableNotFoundError
+from k2.lake.tables import MARKET_TABLES, TableSpec
 from k2.query.engine import QueryEngine
-from k2.query.metadata import TableStats, stats
+from k2.query.metadata import TableStats, table_stats
 
 log = structlog.get_logger(__name__)
 
-#: Scrapes within this many seconds of the last reading share it (table metadata is not free).
+#: Scrapes within this many seconds of the last reading share it. A table whose current
+#: snapshot has not changed keeps its figures (counting partitions reads every manifest).
 FRESH_S = 10.0
 
 _GAUGES = (
@@ -43,11 +45,11 @@ class LakeGauges(Collector):
         self._engine = engine
         self._lock = threading.Lock()
         self._read_at = 0.0
-        self._tables: list[TableStats] = []
+        self._tables: dict[str, TableStats] = {}
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One family per figure, a sample per table (none while the lake cannot be read)."""
-        tables = self._current()
+        tables = list(self._current().values())
         for name, documentation, field in _GAUGES:
             family = GaugeMetricFamily(name, documentation, labels=["table"])
             for table in tables:
@@ -63,14 +65,25 @@ class LakeGauges(Collector):
                 committed.add_metric([table.table], table.last_commit.timestamp())
         yield committed
 
-    def _current(self) -> list[TableStats]:
+    def _current(self) -> dict[str, TableStats]:
         with self._lock:
             now = time.monotonic()
             if now - self._read_at >= FRESH_S:
                 try:
-                    self._tables = stats(self._engine)
+                    self._tables = {spec.name: self._read(spec) for spec in MARKET_TABLES}
                 except (LakeUnavailableError, OSError) as error:
                     log.warning("lake_gauges_unreadable", error=str(error))
-                    self._tables = []
+                    self._tables = {}
                 self._read_at = now
             return self._tables
+
+    def _read(self, spec: TableSpec) -> TableStats:
+        """``spec``'s figures: those already read when its current snapshot is the same."""
+        known = self._tables.get(spec.name)
+        try:
+            current = self._engine.table(spec).current_snapshot()
+        except TableNotFoundError:
+            current = None
+        if known is not None and current is not None and known.snapshot_id == current.snapshot_id:
+            return known
+        return table_stats(self._engine, spec)
