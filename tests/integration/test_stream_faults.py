@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -34,6 +35,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
+from pyiceberg.table.snapshots import ancestors_of
 from sqlalchemy.exc import SQLAlchemyError
 
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
@@ -45,7 +47,7 @@ from k2.platform.kafka import Kafka
 from k2.platform.postgres import Postgres
 from k2.platform.process import ServerProcess
 from k2.settings import K2Settings
-from k2.stream.checkpoint import Offsets, committed_offsets
+from k2.stream.checkpoint import Offsets, committed_offsets, recorded_offsets
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
@@ -151,9 +153,10 @@ class _SupervisedSink:
     """``k2 stream run`` (no ``--until-idle``: it runs like the service it is) restarted after a pause
     whenever it exits on its own; stopped with SIGTERM, which must commit and exit 0."""
 
-    def __init__(self, settings: K2Settings) -> None:
+    def __init__(self, settings: K2Settings, instance: str = "k2-sink-1") -> None:
         self._settings = settings
-        self.log_file = settings.data_dir / "sink.log"
+        self._instance = instance
+        self.log_file = settings.data_dir / f"{instance}.log"
         self.exits: list[int] = []
         self._process: subprocess.Popen[bytes] | None = None
         self._restart_at: float | None = None
@@ -178,6 +181,7 @@ class _SupervisedSink:
             "K2_KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
             "K2_KAFKA_PARTITIONS": str(settings.kafka.partitions),
             "K2_STREAM_GROUP_ID": settings.stream.group_id,
+            "K2_STREAM_INSTANCE_ID": self._instance,
             "K2_STREAM_COMMIT_ROWS": "3000",
             "K2_STREAM_COMMIT_INTERVAL_S": "0.3",
             "K2_STREAM_POLL_MESSAGES": "1000",
@@ -302,6 +306,13 @@ class _Lake:
         """Offsets the table recorded."""
         return committed_offsets(self._table(spec))
 
+    def offsets_history(self, spec: TableSpec) -> list[Offsets]:
+        """The offsets of every sink commit in the table's current history, oldest first."""
+        table = self._table(spec)
+        current = table.current_snapshot()
+        history = list(ancestors_of(current, table.metadata)) if current else []
+        return [o for snapshot in reversed(history) if (o := recorded_offsets(snapshot)) is not None]
+
     def message_ids(self, spec: TableSpec) -> pa.ChunkedArray:
         """Every ``message_id`` in the table."""
         return self._table(spec).scan(selected_fields=("message_id",)).to_arrow()["message_id"]
@@ -425,3 +436,83 @@ def test_catalog_restart_mid_stream_loses_and_duplicates_nothing(
     """PostgreSQL (the Iceberg catalog) stopped (fast shutdown, or SIGKILL to all its processes)
     while the sink commits, and started again: every message lands once."""
     _outage(stream_settings, sink, lake, service="postgres", how=how)
+
+
+# --- several sinks in one group ------------------------------------------------------------------
+
+
+def _assigned(sink: _SupervisedSink) -> set[tuple[str, int]]:
+    """The partitions the sink's latest assignment gave it."""
+    events = sink.events("sink_assigned")
+    partitions = events[-1]["partitions"] if events else []
+    assert isinstance(partitions, list)
+    return {(str(topic), int(partition)) for topic, partition, _ in partitions}
+
+
+def _assert_offsets_only_advance(lake: _Lake) -> None:
+    """No sink commit recorded a partition behind, or forgot one, that an earlier commit recorded:
+    what a commit built on a stale head would do to the other sinks' partitions.
+    """
+    for spec in SPECS:
+        seen: dict[tuple[str, int], int] = {}
+        for number, offsets in enumerate(lake.offsets_history(spec)):
+            recorded = {(t, p): o for t, parts in offsets.items() for p, o in parts.items()}
+            for key, offset in seen.items():
+                assert recorded.get(key, -1) >= offset, f"{spec.name} commit {number}: {key} went back"
+            seen = recorded
+
+
+def test_two_sinks_in_one_group_share_partitions_and_one_killed_loses_nothing(
+    stream_settings: K2Settings, lake: _Lake
+) -> None:
+    """Two sinks of one consumer group each take part of the partitions and commit to the same
+    tables every 0.3 s; one is SIGKILLed just after one of its commits (often inside the next). The
+    other takes its partitions over once the group times it out: every message lands once, and no
+    commit ever recorded another sink's partitions behind where they were.
+    """
+    feed = _Feed(stream_settings)
+    feed.produce(_synthetic_rows(date(2024, 3, 4), symbols=6, days=1, trades_per_day=50))
+    first = _SupervisedSink(stream_settings, "k2-sink-a")
+    second = _SupervisedSink(stream_settings, "k2-sink-b")
+    partitions = {
+        (_topic(stream_settings, s), p) for s in SPECS for p in range(stream_settings.kafka.partitions)
+    }
+    try:
+        first.start()
+        second.start()
+
+        def shared() -> bool:
+            second.watch()
+            mine, theirs = _assigned(first), _assigned(second)
+            return bool(mine) and bool(theirs) and not mine & theirs and mine | theirs == partitions
+
+        first.run_until(shared, 60.0, "both sinks holding partitions")
+        feed.produce(_synthetic_rows(date(2024, 3, 11), symbols=6, days=2, trades_per_day=2500))
+        commits = len(second.events("sink_commit"))
+        second.run_until(lambda: len(second.events("sink_commit")) > commits + 2, 60.0, "sink b committing")
+        time.sleep(random.uniform(0.0, 0.3))
+        second.kill()
+        killed_after = len(second.events("sink_commit"))
+
+        feed.produce(_synthetic_rows(date(2024, 4, 1), symbols=3, days=1, trades_per_day=1500))
+        took_over = first.run_until(
+            lambda: _assigned(first) == partitions and lake.caught_up(),
+            CATCH_UP_TIMEOUT_S,
+            "sink a taking every partition over",
+        )
+        assert first.stop() == 0, first.log_tail()
+    finally:
+        first.kill()
+        second.kill()
+    conflicts = len(first.events("lake_append_conflict")) + len(second.events("lake_append_conflict"))
+    log.info(
+        "two sinks: b killed after %d commits (a made %d); %d commits rebuilt after losing a race; "
+        "a caught up %.1f s after the kill; a's assignments %d",
+        killed_after,
+        len(first.events("sink_commit")),
+        conflicts,
+        took_over,
+        len(first.events("sink_assigned")),
+    )
+    _assert_exactly_once(stream_settings, lake, feed)
+    _assert_offsets_only_advance(lake)

@@ -9,6 +9,7 @@ Tags name snapshots for audits.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections import defaultdict
@@ -19,15 +20,16 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import structlog
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from k2.domain.time import to_micros
-from k2.lake.errors import MaintenanceError, SnapshotNotFoundError
+from k2.lake.errors import LakeCommitConflictError, MaintenanceError, SnapshotNotFoundError
 from k2.lake.layout import arrange
 from k2.lake.storage import file_system, path_within
-from k2.lake.tables import TableSpec
-from k2.lake.writer import SYMBOLS_PROPERTY, write_data_files
+from k2.lake.tables import TableSpec, committing
+from k2.lake.writer import SYMBOLS_PROPERTY, merged_symbols, write_data_files
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +71,8 @@ def compact(table: Table, spec: TableSpec, *, min_files: int = 2) -> CompactionR
     Raises:
         MaintenanceError: if the rows read back do not match the files' record counts, in which
             case nothing is committed.
+        LakeCommitConflictError: another writer committed while it ran; nothing is committed
+            (the next compaction sees that writer's files too).
     """
     current = table.current_snapshot()
     if current is None:
@@ -84,29 +88,40 @@ def compact(table: Table, spec: TableSpec, *, min_files: int = 2) -> CompactionR
         return CompactionResult(spec.name, 0, files_before, files_before, 0, None)
     rows_rewritten = 0
     added = 0
-    summary = {"k2.maintenance": "compaction"}
-    symbols = current.summary.additional_properties.get(SYMBOLS_PROPERTY) if current.summary else None
-    if symbols:
-        summary[SYMBOLS_PROPERTY] = symbols
-    with table.transaction() as tx:
-        commit_uuid = uuid.uuid4()
-        with tx.update_snapshot(snapshot_properties=summary).overwrite(commit_uuid) as rewrite:
-            for files in groups:
-                rows = _read_files(table, files)
-                expected = sum(f.record_count for f in files)
-                if rows.num_rows != expected:
-                    raise MaintenanceError(
-                        f"{spec.name}: read {rows.num_rows} rows from files that record {expected}"
-                    )
-                new_files = write_data_files(tx, table, arrange(rows, spec), commit_uuid)
-                if sum(f.record_count for f in new_files) != expected:
-                    raise MaintenanceError(f"{spec.name}: rewritten files do not hold {expected} rows")
-                for old in files:
-                    rewrite.delete_data_file(old)
-                for new in new_files:
-                    rewrite.append_data_file(new)
-                rows_rewritten += expected
-                added += len(new_files)
+    # Carried over, so a reader of the current snapshot finds them without walking back.
+    summary = {"k2.maintenance": "compaction", SYMBOLS_PROPERTY: merged_symbols(table, set())}
+    table = committing(table)
+    written: list[DataFile] = []
+    try:
+        with table.transaction() as tx:
+            commit_uuid = uuid.uuid4()
+            with tx.update_snapshot(snapshot_properties=summary).overwrite(commit_uuid) as rewrite:
+                for files in groups:
+                    rows = _read_files(table, files)
+                    expected = sum(f.record_count for f in files)
+                    if rows.num_rows != expected:
+                        raise MaintenanceError(
+                            f"{spec.name}: read {rows.num_rows} rows from files that record {expected}"
+                        )
+                    new_files = write_data_files(tx, table, arrange(rows, spec), commit_uuid)
+                    written.extend(new_files)
+                    if sum(f.record_count for f in new_files) != expected:
+                        raise MaintenanceError(f"{spec.name}: rewritten files do not hold {expected} rows")
+                    for old in files:
+                        rewrite.delete_data_file(old)
+                    for new in new_files:
+                        rewrite.append_data_file(new)
+                    rows_rewritten += expected
+                    added += len(new_files)
+    except (CommitFailedException, MaintenanceError) as error:
+        for data_file in written:  # never committed
+            with contextlib.suppress(OSError):
+                table.io.delete(data_file.file_path)
+        if isinstance(error, CommitFailedException):
+            raise LakeCommitConflictError(
+                f"{spec.name}: another writer committed during the compaction; nothing changed"
+            ) from error
+        raise
     removed = sum(len(files) for files in groups)
     snapshot = table.current_snapshot()
     result = CompactionResult(

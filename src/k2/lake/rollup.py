@@ -39,7 +39,7 @@ from k2.lake.files import DataFileEntry, ManifestIndex, describe
 from k2.lake.layout import arrange
 from k2.lake.partials import PARTIAL_SCHEMA, partials_of_files
 from k2.lake.storage import attach_warehouse
-from k2.lake.tables import BARS_1M, TRADES, ensure_table, load_table
+from k2.lake.tables import BARS_1M, TRADES, committing, ensure_table, load_table
 from k2.lake.writer import LakeWriter, write_data_files
 
 TRADES_SNAPSHOT = "k2.rollup.trades-snapshot"
@@ -313,6 +313,7 @@ def _commit(
     summary = {TRADES_SNAPSHOT: str(trades_snapshot)}
     fresh_rows = pa.concat_tables(fresh) if fresh else PARTIAL_SCHEMA.empty_table()
     old_files = _partition_files(rollup, set(windows))
+    rollup = committing(rollup)  # a refresh that lost its race is redone by the next one
     try:
         with rollup.transaction() as tx:
             commit_uuid = uuid.uuid4()

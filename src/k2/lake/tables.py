@@ -8,7 +8,7 @@ from typing import Any
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.table import Table
+from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.sorting import SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
 
@@ -70,8 +70,31 @@ def _properties(target_file_size_bytes: int) -> dict[str, str]:
         "write.parquet.row-group-limit": str(ROW_GROUP_ROWS),
         "write.target-file-size-bytes": str(target_file_size_bytes),
         "write.metadata.previous-versions-max": "100",
-        "commit.retry.num-retries": "8",
+        # Other engines' commits (Trino's optimize, Spark); K2's own never retry this way: see committing().
+        TableProperties.COMMIT_NUM_RETRIES: "8",
     }
+
+
+def committing(table: Table) -> Table:
+    """``table`` as one of K2's own commits uses it: with pyiceberg's commit retries off.
+
+    pyiceberg retries a commit that lost a race by sending the same snapshot again on the new head,
+    with the summary it was built with. K2 builds its summaries (the sink's Kafka offsets, the
+    cumulative symbols) and its dedup from the table it commits on, so that retry would record
+    another writer's offsets as never consumed; K2 rebuilds a lost commit from the new head instead
+    (:meth:`k2.lake.writer.LakeWriter.append`), or gives it up and lets the next one catch up
+    (compaction, the rollup). The table's own ``commit.retry.num-retries`` stays for other
+    engines, whose retries re-apply their operations.
+    """
+    metadata = table.metadata
+    properties = {**metadata.properties, TableProperties.COMMIT_NUM_RETRIES: "0"}
+    return Table(
+        table.name(),
+        metadata.model_copy(update={"properties": properties}),
+        table.metadata_location,
+        table.io,
+        table.catalog,
+    )
 
 
 TRADES = TableSpec(

@@ -8,12 +8,15 @@ lets readers list symbols from metadata alone.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import random
 import time
 import uuid
 import warnings
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import orjson
@@ -23,8 +26,10 @@ import structlog
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.expressions import And, BooleanExpression
+from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
+from pyiceberg.table.snapshots import ancestors_of
 
 from k2.lake.datafiles import DataFileWriter
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError, TableNotFoundError
@@ -32,7 +37,7 @@ from k2.lake.layout import arrange
 from k2.lake.outages import classified
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
 from k2.lake.storage import attach_warehouse
-from k2.lake.tables import TableSpec, ensure_table, load_table
+from k2.lake.tables import TableSpec, committing, ensure_table, load_table
 from k2.obs.metrics import K2Metrics
 
 SYMBOLS_PROPERTY = "k2.symbols"
@@ -52,12 +57,18 @@ class AppendResult:
 
 
 def symbols_of(table: Table, snapshot_id: int | None = None) -> dict[str, list[str]]:
-    """Symbols per exchange recorded in the summary of a snapshot (default: current)."""
+    """Symbols per exchange as of a snapshot (default: current): recorded in the summary of the
+    newest snapshot up to it that has any (another engine's commit, a Trino ``optimize`` say,
+    records none; K2's compactions copy them).
+    """
     snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id else table.current_snapshot()
-    if snapshot is None or snapshot.summary is None:
+    if snapshot is None:
         return {}
-    raw = snapshot.summary.additional_properties.get(SYMBOLS_PROPERTY)
-    return dict(orjson.loads(raw)) if raw else {}
+    for ancestor in ancestors_of(snapshot, table.metadata):
+        raw = ancestor.summary.additional_properties.get(SYMBOLS_PROPERTY) if ancestor.summary else None
+        if raw:
+            return dict(orjson.loads(raw))
+    return {}
 
 
 def symbol_pairs(rows: pa.Table) -> set[tuple[str, str]]:
@@ -97,6 +108,58 @@ def write_data_files(
     writer = DataFileWriter(tx.table_metadata, table.io, commit_uuid, itertools.count(0))
     with ThreadPoolExecutor(max_workers=WRITE_WORKERS, thread_name_prefix="k2-write") as pool:
         return [data_file for files in pool.map(writer.write, partitions) for data_file in files]
+
+
+#: Attempts of one append before it gives up to other writers.
+COMMIT_ATTEMPTS = 10
+
+#: Snapshot summary properties, or a function making them from the table a commit is built on.
+Summary = Mapping[str, str] | Callable[[Table], Mapping[str, str]]
+
+
+@dataclass
+class _Attempt:
+    """One append's attempts so far, and the data files written for them but not yet committed.
+
+    Files written for an attempt that lost its race serve the next one when it writes the same
+    rows (deduplication only ever removes rows, so the same count means the same rows) on the
+    same schema and partition spec; otherwise they are deleted before new ones are written.
+    """
+
+    pairs: set[tuple[str, str]]
+    number: int = 0
+    files: list[DataFile] = field(default_factory=list)
+    shape: tuple[int, int, int] = (0, -1, -1)
+    io: FileIO | None = None
+
+    def files_for(
+        self, shape: tuple[int, int, int], io: FileIO, write: Callable[[], list[DataFile]]
+    ) -> list[DataFile]:
+        """The data files of rows of ``shape`` (count, schema id, spec id): those already
+        written, or new ones from ``write``.
+        """
+        if not self.files or shape != self.shape:
+            self.discard()
+            self.files, self.shape, self.io = write(), shape, io
+        return self.files
+
+    def take(self) -> list[DataFile]:
+        """The files, now committed: the table owns them."""
+        files, self.files = self.files, []
+        return files
+
+    def discard(self) -> None:
+        """Delete the files written for attempts that did not commit."""
+        for data_file in self.files:
+            if self.io is not None:
+                with contextlib.suppress(OSError):
+                    self.io.delete(data_file.file_path)
+        self.files = []
+
+    def backoff_s(self) -> float:
+        """Seconds to wait before the next attempt: doubling, with jitter, at most 2 s."""
+        jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not secrets
+        return jitter * min(0.05 * 2.0**self.number, 2.0)
 
 
 class LakeWriter:
@@ -155,17 +218,24 @@ class LakeWriter:
         self,
         spec: TableSpec,
         rows: pa.Table,
-        properties: dict[str, str],
+        properties: Summary,
         *,
         assume_unique: bool = False,
         commit_when_empty: bool = False,
     ) -> AppendResult:
         """Append the rows not yet in the table, sorted by the table's sort order, in one commit.
 
+        A commit that loses a race with another writer is built again from the table as that
+        writer left it: its rows deduplicated against the new head and its summary (``properties``
+        when they are a function of the table, and the cumulative symbols) made from it. Data
+        files already written are committed again when the rows to write did not change.
+
         Args:
             spec: the table.
             rows: rows in the table's Arrow schema.
-            properties: snapshot summary properties identifying the load.
+            properties: snapshot summary properties identifying the load, or a function making
+                them from the table the commit is built on (the stream sink merges the Kafka
+                offsets recorded there with its own).
             assume_unique: the caller guarantees no ``message_id`` repeats within ``rows``.
             commit_when_empty: commit a snapshot carrying ``properties`` even when no row is new
                 (the stream sink records its Kafka offsets this way).
@@ -174,41 +244,87 @@ class LakeWriter:
             Rows written, duplicates skipped and the new snapshot id (None if nothing new).
 
         Raises:
-            LakeCommitConflictError: when concurrent commits exhausted the commit retries.
+            LakeCommitConflictError: when other writers won ``COMMIT_ATTEMPTS`` races in a row.
             LakeUnavailableError: when the catalog or the store cannot be reached.
         """
-        table = self.table(spec)
-        pairs = symbol_pairs(rows)
-        with classified(f"read {spec.name}"):
-            fresh = self._new_rows(table, spec, rows, pairs, assume_unique)
-        skipped = rows.num_rows - fresh.num_rows
-        if fresh.num_rows == 0 and not commit_when_empty:
-            return AppendResult(0, skipped, None)
-        fresh_pairs = pairs if fresh is rows else symbol_pairs(fresh)
-        summary = {**properties, SYMBOLS_PROPERTY: merged_symbols(table, fresh_pairs)}
         started = time.perf_counter()
-        files: list[DataFile] = []
-        try:
-            with (
-                classified(f"commit to {spec.name}"),
-                table.transaction() as tx,
-                tx.update_snapshot(snapshot_properties=summary).fast_append() as append,
-            ):
-                if fresh.num_rows:
-                    files = write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid)
-                    for data_file in files:
-                        append.append_data_file(data_file)
-        except CommitFailedException as exc:
-            self._count_failure(spec)
-            raise LakeCommitConflictError(f"commit to {spec.name} failed: {exc}") from exc
-        except LakeUnavailableError:
-            self._count_failure(spec)
-            raise
-        self._count_write(spec, fresh.num_rows, files, time.perf_counter() - started)
+        attempt = _Attempt(symbol_pairs(rows))
+        while True:
+            attempt.number += 1
+            try:
+                result = self._append_once(
+                    spec, rows, properties, attempt, unique=assume_unique, when_empty=commit_when_empty
+                )
+            except CommitFailedException as exc:
+                self._count_failure(spec)
+                if attempt.number == COMMIT_ATTEMPTS:
+                    attempt.discard()
+                    raise LakeCommitConflictError(
+                        f"commit to {spec.name} lost {attempt.number} races with other writers: {exc}"
+                    ) from exc
+                log.info("lake_append_conflict", table=spec.name, attempt=attempt.number)
+                time.sleep(attempt.backoff_s())
+                continue
+            except LakeUnavailableError:
+                # The commit's outcome may be unknown: its files stay (orphans at worst).
+                self._count_failure(spec)
+                raise
+            if result.snapshot_id is not None:
+                self._count_write(spec, result.rows_written, attempt.take(), time.perf_counter() - started)
+            return result
+
+    def _append_once(
+        self,
+        spec: TableSpec,
+        rows: pa.Table,
+        properties: Summary,
+        attempt: _Attempt,
+        *,
+        unique: bool,
+        when_empty: bool,
+    ) -> AppendResult:
+        """One attempt of :meth:`append` on the table's current head.
+
+        Raises:
+            CommitFailedException: another writer committed first; nothing was committed.
+        """
+        table = committing(self.table(spec))
+        with classified(f"read {spec.name}"):
+            fresh = self._new_rows(table, spec, rows, attempt.pairs, unique)
+        skipped = rows.num_rows - fresh.num_rows
+        if fresh.num_rows == 0:
+            attempt.discard()  # written for a lost attempt whose rows another writer stored since
+            if not when_empty:
+                return AppendResult(0, skipped, None)
+        fresh_pairs = attempt.pairs if fresh is rows else symbol_pairs(fresh)
+        own = properties(table) if callable(properties) else properties
+        summary = {**own, SYMBOLS_PROPERTY: merged_symbols(table, fresh_pairs)}
+        with (
+            classified(f"commit to {spec.name}"),
+            table.transaction() as tx,
+            tx.update_snapshot(snapshot_properties=summary).fast_append() as append,
+        ):
+            if fresh.num_rows:
+                shape = (
+                    fresh.num_rows,
+                    tx.table_metadata.current_schema_id,
+                    tx.table_metadata.default_spec_id,
+                )
+                for data_file in attempt.files_for(
+                    shape,
+                    table.io,
+                    lambda: write_data_files(tx, table, arrange(fresh, spec), append.commit_uuid),
+                ):
+                    append.append_data_file(data_file)
         snapshot = table.current_snapshot()
         snapshot_id = snapshot.snapshot_id if snapshot else None
         log.info(
-            "lake_append", table=spec.name, rows=fresh.num_rows, duplicates=skipped, snapshot_id=snapshot_id
+            "lake_append",
+            table=spec.name,
+            rows=fresh.num_rows,
+            duplicates=skipped,
+            snapshot_id=snapshot_id,
+            attempts=attempt.number,
         )
         return AppendResult(fresh.num_rows, skipped, snapshot_id)
 

@@ -37,13 +37,13 @@ import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from k2.kafka.avro.codec import RecordCodec
-from k2.kafka.clients import client_config
+from k2.kafka.clients import admin_client, client_config
 from k2.kafka.correlation import correlation_ids
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
 from k2.kafka.errors import KafkaUnavailableError
 from k2.kafka.schema_registry import WriterSchemas
 from k2.kafka.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
-from k2.lake.errors import LakeUnavailableError
+from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError
 from k2.lake.evolution import SchemaEvolutionError, add_optional_columns
 from k2.lake.maintenance import compact
 from k2.lake.outages import lake_call
@@ -55,7 +55,7 @@ from k2.resilience.breakers import Breakers, Dependency
 from k2.resilience.errors import BreakerOpenError
 from k2.schemas.record import Column
 from k2.settings import K2Settings
-from k2.stream.checkpoint import OFFSETS_PROPERTY, Offsets, committed_offsets, encode, merged
+from k2.stream.checkpoint import Offsets, committed_offsets, sink_summary
 from k2.stream.errors import LakeOutageError, SinkError
 from k2.stream.sequences import SequenceTracker
 
@@ -71,6 +71,10 @@ MAX_LOGGED_IDS = 20
 _KAFKA_DOWN = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE})
 #: Seconds the sink waits for Kafka's metadata when it probes a cluster it found down.
 KAFKA_PROBE_S = 1.0
+#: Seconds the consumer may keep failing its probes while a new client reaches the cluster, before
+#: the sink replaces it: after a broker restart a consumer can stay cut off from a cluster that is
+#: back (it then never rejoins its group).
+STUCK_CONSUMER_S = 30.0
 
 
 @dataclass
@@ -157,7 +161,8 @@ class Sink:
             },
         )
         self._breakers = breakers or Breakers(settings.resilience, metrics)
-        self._kafka_suspect = False
+        self._kafka = kafka
+        self._kafka_suspect_since: float | None = None
         self._consumer = self._subscribed()
         self._dead_letters = DeadLetterWriter(kafka, "k2-sink-dlq")
         self._writer_schemas = WriterSchemas(kafka)
@@ -189,13 +194,15 @@ class Sink:
                 except KafkaException as exc:
                     if not _fenced(exc.args[0]):
                         raise SinkError(f"Kafka: {exc}") from exc
+                    log.warning("sink_fenced")
                     self._rejoin()
                     continue
                 except _FencedError:
+                    log.warning("sink_fenced")
                     self._rejoin()
                     continue
                 self._commit_due(force=False)
-                if self._kafka_suspect:
+                if self._kafka_suspect_since is not None:
                     self._probe_kafka()
                 quiet_since = max(last_message, self._assigned_at)
                 if idle_exit_s is not None and quiet_since and time.monotonic() - quiet_since >= idle_exit_s:
@@ -224,12 +231,13 @@ class Sink:
         sink probe it through Kafka's breaker.
         """
         log.warning("sink_kafka_client_error", error=error.str(), fatal=error.fatal())
-        if error.code() in _KAFKA_DOWN:
-            self._kafka_suspect = True
+        if error.code() in _KAFKA_DOWN and self._kafka_suspect_since is None:
+            self._kafka_suspect_since = time.monotonic()
 
     def _probe_kafka(self) -> None:
         """Ask the cluster for its metadata through Kafka's breaker (refused at once while it is
         open): a failure counts against the breaker, an answer closes it and ends the suspicion.
+        A consumer that stays cut off from a cluster a new client reaches is replaced.
         """
         try:
             with self._breakers.guard(Dependency.KAFKA):
@@ -238,14 +246,28 @@ class Sink:
                 except KafkaException as error:
                     raise KafkaUnavailableError(f"Kafka: {error}", Dependency.KAFKA) from error
         except (BreakerOpenError, KafkaUnavailableError):
+            since = self._kafka_suspect_since
+            if since is not None and time.monotonic() - since >= STUCK_CONSUMER_S and self._cluster_answers():
+                log.warning("sink_consumer_cut_off_rejoining", suspect_s=round(time.monotonic() - since, 1))
+                self._kafka_suspect_since = time.monotonic()
+                self._rejoin()
             return
-        self._kafka_suspect = False
+        self._kafka_suspect_since = None
+
+    def _cluster_answers(self) -> bool:
+        """Whether a new client gets the cluster's metadata."""
+        try:
+            admin_client(self._kafka, "k2-sink-probe").list_topics(timeout=KAFKA_PROBE_S)
+        except KafkaException:
+            return False
+        return True
 
     def _rejoin(self) -> None:
-        """After the group fenced this member (a broker restart can), commit what was consumed,
-        which the lake's offsets make safe, and join again with a fresh consumer.
+        """After the group fenced this member (a broker restart can), or its consumer stayed cut
+        off, commit what was consumed, which the lake's offsets make safe, and join again with a
+        fresh consumer.
         """
-        log.warning("sink_fenced_rejoining")
+        log.warning("sink_rejoining")
         self._commit_due(force=True)
         with contextlib.suppress(KafkaException):
             self._consumer.close()
@@ -414,12 +436,12 @@ class Sink:
                 self._commit_once(spec, pending)
         except (LakeUnavailableError, BreakerOpenError) as error:
             raise LakeOutageError(f"sink stopped, nothing lost: {error}") from error
+        except LakeCommitConflictError as error:  # other sinks of the group kept winning: try later
+            raise LakeOutageError(f"commit deferred, nothing lost: {error}") from error
 
     def _commit_once(self, spec: TableSpec, pending: _Pending) -> None:
         """Commit ``pending``'s rows and offsets in one snapshot, then tell the group (for lag only)."""
         self._dead_letters.flush()
-        table = self._writer.table(spec)
-        offsets = merged(committed_offsets(table), pending.offsets)
         rows = (
             # Batches decoded before a writer schema added a column lack it: null there.
             pa.concat_tables(pending.batches, promote_options="default")
@@ -428,7 +450,7 @@ class Sink:
         )
         started = time.perf_counter()
         result = self._writer.append(
-            spec, rows, {"k2.source": "kafka", OFFSETS_PROPERTY: encode(offsets)}, commit_when_empty=True
+            spec, rows, partial(sink_summary, pending.offsets), commit_when_empty=True
         )
         self._metrics.sink_commit_duration.labels(spec.name).observe(time.perf_counter() - started)
         self._metrics.sink_commits.labels(spec.name).inc()
@@ -450,11 +472,7 @@ class Sink:
         if spec is TRADES and result.rows_written:
             self._rollup.request()
         if self._settings.compact_min_files is not None and result.snapshot_id is not None:
-            compacted = compact(self._writer.table(spec), spec, min_files=self._settings.compact_min_files)
-            if compacted.snapshot_id is not None:
-                log.info("sink_compacted", table=spec.name, files_before=compacted.files_before)
-                self._metrics.iceberg_compactions.labels(spec.name).inc()
-                self._metrics.iceberg_compaction_files.labels(spec.name).inc(compacted.files_before)
+            self._compact(spec, self._settings.compact_min_files)
         group_offsets = [
             TopicPartition(topic, partition, offset)
             for topic, parts in pending.offsets.items()
@@ -464,6 +482,20 @@ class Sink:
             self._consumer.commit(offsets=group_offsets, asynchronous=True)
         except KafkaException as error:  # the lake holds the offsets; the group's only show lag
             log.warning("sink_group_commit_failed", error=str(error))
+
+    def _compact(self, spec: TableSpec, min_files: int) -> None:
+        """Compact ``spec``'s partitions of ``min_files`` files or more; when another writer
+        (another sink of the group) commits meanwhile, leave it to a later commit.
+        """
+        try:
+            compacted = compact(self._writer.table(spec), spec, min_files=min_files)
+        except LakeCommitConflictError as error:
+            log.info("sink_compaction_deferred", table=spec.name, reason=str(error))
+            return
+        if compacted.snapshot_id is not None:
+            log.info("sink_compacted", table=spec.name, files_before=compacted.files_before)
+            self._metrics.iceberg_compactions.labels(spec.name).inc()
+            self._metrics.iceberg_compaction_files.labels(spec.name).inc(compacted.files_before)
 
 
 def consumer_lags(statistics: str) -> dict[tuple[str, int], int]:
