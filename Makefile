@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-live test test-quick lint bench schemas dashboards platform-up platform-down platform-status clean
+.PHONY: install demo demo-live test test-quick lint bench bench-scale schemas dashboards platform-up platform-down platform-status clean
 
 install:  ## install uv when missing, then the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -30,6 +30,9 @@ lint: install  ## ruff, mypy strict, import layers
 
 bench: install  ## benchmarks (not part of the test run; with the `bench` group's peers); a full run rewrites docs/benchmarks.md
 	@$(UV) run --frozen --group bench python -m benchmarks.run
+
+bench-scale: install  ## the scale benchmark (1M-100M trades, about half an hour; not in `make bench`): replaces its own section of docs/benchmarks.md
+	@$(UV) run --frozen --group bench python -m benchmarks.run --only scale
 
 schemas: install  ## regenerate the Avro .avsc files from the record declarations
 	@$(UV) run --frozen python -c "from pathlib import Path; from k2.schemas.avsc import write_avsc; write_avsc(Path('src/k2/schemas/avro'))"

@@ -1,5 +1,7 @@
 """Benchmarks that run on the platform's services: start what is not running, give the run an id
 of its own to name its topics and subjects after, and remove them and stop what was started after.
+:func:`private_platform_run` instead starts a platform of the run's own on free ports, for a
+benchmark that must not load the shared one, and removes it whole after.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from k2.lake.storage import file_system
 from k2.obs.logging import configure_logging
 from k2.platform import stack
 from k2.settings import K2Settings, LogLevel, ObsSettings, Profile
+from tests.fixtures.private_platform import on_free_ports, scratch_root
 
 #: How long the clean-up waits for the broker to time a closed sink out of its group.
 GROUP_WAIT_S = 30.0
@@ -60,6 +63,31 @@ def platform_run(title: str) -> Iterator[PlatformRun]:
         for service in reversed(stack.services(base)):
             if service.name not in running:
                 service.stop()
+
+
+@contextmanager
+def private_platform_run(title: str, services: tuple[str, ...]) -> Iterator[PlatformRun]:
+    """Start ``services`` of a platform of this run's own (free ports, data in a scratch folder of
+    the repository's ``.k2``), then stop them and remove the folder, whatever happened.
+    """
+    configure_logging(ObsSettings(log_level=LogLevel.WARNING, log_format="console"))
+    with scratch_root("bench-") as root:
+        base = on_free_ports(root)
+        started = []
+        try:
+            for service in stack.services(base):
+                if service.name in services:
+                    service.start()
+                    started.append(service)
+            run = PlatformRun(base, uuid.uuid4().hex[:8], {s.name: s.health().detail for s in started})
+            log(f"{title}: run {run.run_id} on a private platform under {root}")
+            yield run
+        finally:
+            for service in reversed(started):
+                try:
+                    service.stop()
+                except Exception as exc:  # stop every service whatever one of them does
+                    log(f"{title}: stopping {service.name} failed: {exc}")
 
 
 def isolated(base: K2Settings, run: str, phase: str) -> K2Settings:

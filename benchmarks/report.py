@@ -111,8 +111,8 @@ def _extra(table: Table) -> list[str]:
     return ["", f"**{table.title}**", "", *_table(table.headers, table.rows)]
 
 
-def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine) -> str:
-    """The whole markdown document."""
+def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine, kept: str = "") -> str:
+    """The whole markdown document; ``kept``: the separately run sections to keep at its end."""
     now = datetime.now(UTC)
     lines = [
         "# Benchmarks",
@@ -166,19 +166,67 @@ def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine
         '"Speed: the targets not met"](design.md#speed-the-targets-not-met-why-and-what-would-meet-them).',
     ]
     for number, section in enumerate(sections, start=1):
-        lines += [
-            "",
-            f"## {number}. {section.title}",
-            "",
-            section.description,
-            "",
-            *_table(
-                ("Measure", "K2", f"Limit: {section.limit_name}", "K2 / limit", "Target", "Met"),
-                _measure_rows(section),
-            ),
-        ]
-        for table in section.tables:
-            lines += _extra(table)
-        lines += ["", *(f"- {note}" for note in section.notes)]
-        lines.append(f"- This benchmark ran {section.seconds:.0f} s.")
-    return "\n".join(lines) + "\n"
+        lines += _section(f"{number}. {section.title}", section)
+    return "\n".join(lines) + "\n" + (f"\n{kept}" if kept else "")
+
+
+def _section(heading: str, section: Section) -> list[str]:
+    lines = [
+        "",
+        f"## {heading}",
+        "",
+        section.description,
+        "",
+        *_table(
+            ("Measure", "K2", f"Limit: {section.limit_name}", "K2 / limit", "Target", "Met"),
+            _measure_rows(section),
+        ),
+    ]
+    for table in section.tables:
+        lines += _extra(table)
+    lines += ["", *(f"- {note}" for note in section.notes)]
+    lines.append(f"- This benchmark ran {section.seconds:.0f} s.")
+    return lines
+
+
+def _separate_marker(name: str) -> str:
+    return f"<!-- benchmark run separately: {name} -->"
+
+
+def render_separate(name: str, section: Section, sizes: Sizes, where: Machine) -> str:
+    """The markdown of a benchmark the full run leaves out: its section, with its own date and
+    machine, behind a marker that :func:`splice` and :func:`separate_sections` find it by.
+    """
+    now = datetime.now(UTC)
+    return (
+        "\n".join(
+            [
+                _separate_marker(name),
+                *_section(section.title, section)[1:],
+                f"- Written by `python -m benchmarks.run --only {name}` ({sizes.name} sizes) on "
+                f"{now:%Y-%m-%d %H:%M} UTC, apart from the full run above, which keeps this section "
+                "as it is. "
+                f"Machine: {where.cpus} CPUs, {where.memory} RAM, {where.cpu_model}; {where.software}. "
+                f"{where.code}. Load average (1, 5, 15 min) when it started: {where.load}.",
+            ]
+        )
+        + "\n"
+    )
+
+
+def separate_sections(document: str) -> str:
+    """The separately run sections at the end of ``document`` (empty if none)."""
+    start = document.find(_separate_marker("").removesuffix(" -->"))
+    return "" if start < 0 else document[start:]
+
+
+def splice(document: str, name: str, block: str) -> str:
+    """``document`` with the separately run section ``name`` replaced by ``block`` (appended when
+    it is not there yet); separately run sections always come last, one after another.
+    """
+    marker = _separate_marker(name)
+    start = document.find(marker)
+    if start < 0:
+        return document.rstrip("\n") + "\n\n" + block
+    following = document.find(_separate_marker("").removesuffix(" -->"), start + len(marker))
+    return document[:start] + block + ("" if following < 0 else "\n" + document[following:])

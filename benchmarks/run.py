@@ -5,6 +5,10 @@
 A full run of every benchmark rewrites ``docs/benchmarks.md``; a quick or partial run writes
 ``benchmarks/.data/benchmarks-<sizes>.md`` unless ``--output`` says otherwise, so the document
 only ever holds full-size numbers from one run.
+
+A benchmark of ``SEPARATE`` is too long for the full run: only ``--only NAME`` runs it, and at
+full size it also replaces its own section at the end of ``docs/benchmarks.md``, which the full
+run keeps as it is.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from benchmarks.ingest import asx as ingest_asx
 from benchmarks.ingest import synthetic as ingest_synthetic
 from benchmarks.peers import section as peers
 from benchmarks.query import latency as query_latency
-from benchmarks.report import machine, render
+from benchmarks.report import machine, render, render_separate, separate_sections, splice
 from benchmarks.results import Section
+from benchmarks.scale import section as scale
 from benchmarks.soak import section as soak
 from benchmarks.stream import section as stream
 
@@ -39,6 +44,10 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
     "peers": peers.run,
     "soak": soak.run,
 }
+#: Run only when named, each writing its own section of the document (see the module docstring).
+SEPARATE: dict[str, Callable[[Sizes], Section]] = {
+    "scale": scale.run,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,13 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for trying the suite out")
     parser.add_argument(
-        "--only", action="append", choices=sorted(BENCHMARKS), help="run only these (repeatable)"
+        "--only",
+        action="append",
+        choices=sorted(BENCHMARKS | SEPARATE),
+        help="run only these (repeatable); the only way to run " + ", ".join(SEPARATE),
     )
     parser.add_argument("--output", type=Path, help="where to write the markdown report")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    chosen = {**BENCHMARKS, **SEPARATE}
     names = [name for name in BENCHMARKS if not args.only or name in args.only]
-    complete = sizes is FULL and len(names) == len(BENCHMARKS)
+    names += [name for name in SEPARATE if args.only and name in args.only]
+    complete = sizes is FULL and set(names) == set(BENCHMARKS)
     if not complete and args.output is not None and args.output.resolve() == DOCS_FILE.resolve():
         # A partial report written there would replace every section it did not run.
         parser.error(f"only a full run of every benchmark writes {DOCS_FILE.relative_to(REPO_ROOT)}")
@@ -68,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"benchmark {name} ({sizes.name} sizes)")
         began = time.perf_counter()
         try:
-            section = BENCHMARKS[name](sizes)
+            section = chosen[name](sizes)
         except Exception:  # a failed benchmark must not hide the others' results
             traceback.print_exc()
             failed.append(name)
@@ -87,7 +101,15 @@ def main(argv: list[str] | None = None) -> int:
         where = replace(
             where, code=f"{where.code} at the start, {after.code} at the end (K2 changed during the run)"
         )
-    output.write_text(render(sections, sizes, time.perf_counter() - started, where))
+    kept = separate_sections(DOCS_FILE.read_text()) if output == DOCS_FILE and DOCS_FILE.is_file() else ""
+    output.write_text(render(sections, sizes, time.perf_counter() - started, where, kept))
+    if sizes is FULL and not failed:
+        for name, section in zip(names, sections, strict=True):
+            if name in SEPARATE:
+                DOCS_FILE.write_text(
+                    splice(DOCS_FILE.read_text(), name, render_separate(name, section, sizes, where))
+                )
+                log(f"replaced the {name} section of {DOCS_FILE.relative_to(REPO_ROOT)}")
     log(f"wrote {output} after {(time.perf_counter() - started) / 60:.1f} min")
     if failed:
         log(f"FAILED: {', '.join(failed)}")

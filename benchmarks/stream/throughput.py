@@ -223,10 +223,14 @@ def decode(settings: K2Settings, values: list[bytes | None], schema_id: int) -> 
     return Rate(rows, seconds)
 
 
-def sink(settings: K2Settings, expected: int) -> tuple[SinkReport, SinkClock, list[tuple[int, int]]]:
-    """The sink from a fresh lake until ``expected`` messages are consumed and committed."""
+def sink(
+    settings: K2Settings, expected: int, timeout_s: float = TIMEOUT_S
+) -> tuple[SinkReport, SinkClock, list[tuple[int, int]]]:
+    """The sink from a fresh lake until ``expected`` messages are consumed and committed (or
+    ``timeout_s`` has passed, which fails).
+    """
     clock, stop = SinkClock(), threading.Event()
-    watchdog = threading.Timer(TIMEOUT_S, stop.set)
+    watchdog = threading.Timer(timeout_s, stop.set)
     watchdog.start()
     timed = _TimedSink(settings, clock, stop, expected)
     try:
