@@ -1,9 +1,9 @@
 """One load of the scale benchmark, in its own process so its peak RSS is its own.
 
-    python -m benchmarks.scale.load SOURCE_DIR ROWS SETTINGS_JSON [--limit]
+    python -m benchmarks.scale.load SOURCE_DIR ROWS SETTINGS_FILE [--limit]
 
 K2: ``Loader`` + ``LakeWriter`` append the first ROWS source trades to a fresh trades table in the
-lake SETTINGS_JSON names (embedded: SQLite catalog and a local warehouse; platform: PostgreSQL
+lake SETTINGS_FILE (JSON) names (embedded: SQLite catalog and a local warehouse; platform: PostgreSQL
 catalog and MinIO), a commit per ``commit_rows``, then refresh the 1-minute rollup, as
 ``k2 ingest`` does. The limit (``--limit``): pyarrow ``write_dataset`` of the same batches as zstd
 Parquet into the same warehouse's ``plain-pyarrow`` folder, removed once measured. The clock runs
@@ -13,8 +13,8 @@ from opening the catalog (or the file system) to the last commit (or file) writt
 from __future__ import annotations
 
 import argparse
+import resource
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -31,6 +31,12 @@ from k2.lake.writer import LakeWriter
 from k2.settings import K2Settings
 
 LIMIT_FOLDER = "plain-pyarrow"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, every thread, user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def load_k2(settings: K2Settings, source: Path, rows: int) -> dict[str, float]:
@@ -94,19 +100,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("source", type=Path)
     parser.add_argument("rows", type=int)
-    parser.add_argument("settings", help="the K2Settings of the lake, as JSON")
+    parser.add_argument("settings", type=Path, help="the K2Settings of the lake, as JSON")
     parser.add_argument("--limit", action="store_true", help="plain pyarrow instead of K2")
     args = parser.parse_args()
     quiet()
-    settings = K2Settings.model_validate_json(args.settings)
+    settings = K2Settings.model_validate_json(args.settings.read_text())
     rss_after_imports = peak_rss_bytes()
     load = load_limit if args.limit else load_k2
+    cpu = cpu_seconds()
     result = load(settings, args.source, args.rows)
+    result["cpu_seconds"] = cpu_seconds() - cpu
     emit(
         {
             "rows": args.rows,
             "rss_after_imports": rss_after_imports,
-            "at": datetime.now(UTC).isoformat(),
             **result,
         }
     )

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 from typing import Protocol
 
@@ -24,7 +24,7 @@ import pyarrow as pa
 from benchmarks.common import log, percentile, timed_ms
 from benchmarks.picks import session_hours
 from k2.domain.bars import Interval
-from k2.ingest.sources.synthetic import SyntheticMarket
+from k2.domain.venues import Venue
 from k2.query import BarQuery, Page, QueryEngine, TickQuery, bars, trades
 
 PAGE_ROWS = 5000
@@ -65,43 +65,48 @@ class InProcess:
 Read = Callable[[Reads, random.Random], int]
 
 
-def _day_bounds(market: SyntheticMarket, rng: random.Random) -> tuple[datetime, datetime]:
-    day = rng.choice(market.days)
-    start = datetime.combine(day, clock(0), tzinfo=market.venue.zone).astimezone(UTC)
-    return start, datetime.combine(day + timedelta(days=1), clock(0), tzinfo=market.venue.zone).astimezone(
-        UTC
-    )
+@dataclass(frozen=True, slots=True)
+class Contents:
+    """What a lake holds: its symbols and trading days, at its venue."""
+
+    symbols: list[str]
+    days: list[date]
+    venue: Venue
+
+    def day(self, rng: random.Random) -> tuple[datetime, datetime]:
+        """The UTC bounds of a random venue-local day of the lake."""
+        day = rng.choice(self.days)
+        zone = self.venue.zone
+        start = datetime.combine(day, clock(0), tzinfo=zone).astimezone(UTC)
+        return start, datetime.combine(day + timedelta(days=1), clock(0), tzinfo=zone).astimezone(UTC)
+
+    def hour(self, rng: random.Random) -> tuple[datetime, datetime]:
+        """The UTC bounds of a random whole hour of a trading session of the lake."""
+        start = rng.choice(session_hours(rng.choice(self.days), self.venue))
+        return start, start + timedelta(hours=1)
 
 
-def reads(market: SyntheticMarket) -> dict[str, Read]:
-    """The three reads over ``market``'s symbols, days and session hours, by label."""
+def reads(lake: Contents) -> dict[str, Read]:
+    """The three reads over the lake's symbols, days and session hours, by label."""
 
     def page(reader: Reads, rng: random.Random) -> int:
-        start = rng.choice(session_hours(rng.choice(market.days), market.venue))
-        query = TickQuery(
-            symbols=(rng.choice(market.symbols),),
-            start=start,
-            end=start + timedelta(hours=1),
-            limit=PAGE_ROWS,
-        )
+        start, end = lake.hour(rng)
+        query = TickQuery(symbols=(rng.choice(lake.symbols),), start=start, end=end, limit=PAGE_ROWS)
         return int(reader.trades(query).rows.num_rows)
 
     def symbol_day(reader: Reads, rng: random.Random) -> int:
-        start, end = _day_bounds(market, rng)
-        return int(
-            reader.bars(
-                BarQuery(MINUTE, symbols=(rng.choice(market.symbols),), start=start, end=end)
-            ).num_rows
-        )
+        start, end = lake.day(rng)
+        query = BarQuery(MINUTE, symbols=(rng.choice(lake.symbols),), start=start, end=end)
+        return int(reader.bars(query).num_rows)
 
     def all_symbols(reader: Reads, rng: random.Random) -> int:
-        start, end = _day_bounds(market, rng)
+        start, end = lake.day(rng)
         return int(reader.bars(BarQuery(DAY, start=start, end=end)).num_rows)
 
     return {
         f"Trades page: 1 symbol x 1 hour, first {PAGE_ROWS:,} rows": page,
         "1-minute bars with VWAP: 1 symbol x 1 day": symbol_day,
-        f"Daily bar with VWAP of every symbol ({len(market.symbols)}): 1 day": all_symbols,
+        "Daily bar with VWAP of every symbol: 1 day": all_symbols,
     }
 
 
@@ -162,15 +167,13 @@ def series(reader: Reads, read: Read, clients: int, runs: int, warmup: int) -> L
     return Latencies(clients, [ms for mine in times for ms in mine], seconds, sum(answered))
 
 
-def measure(
-    reader: Reads, market: SyntheticMarket, runs: int, warmup: int, what: str
-) -> dict[str, list[Latencies]]:
-    """Every read at concurrency 1 (``runs`` reads) and ``CLIENTS`` (``runs`` // 2 each), by label."""
+def measure(reader: Reads, lake: Contents, runs: int, warmup: int, what: str) -> dict[str, list[Latencies]]:
+    """Every read at concurrency 1 (``runs`` reads) and ``CLIENTS`` (``runs`` // 4 each), by label."""
     found: dict[str, list[Latencies]] = {}
-    for label, read in reads(market).items():
+    for label, read in reads(lake).items():
         log(f"{what}: {label}")
         found[label] = [
             series(reader, read, 1, runs, warmup),
-            series(reader, read, CLIENTS, max(1, runs // 2), 0),
+            series(reader, read, CLIENTS, max(1, runs // 4), 0),
         ]
     return found

@@ -12,9 +12,12 @@ registry; :func:`benchmarks.on_platform.private_platform_run`), removed whole at
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import SecretStr
 
 from benchmarks.common import DATA_DIR, MIB, Sizes, fresh_dir, log
 from benchmarks.ingest.runs import IngestRun, run_child
@@ -26,8 +29,8 @@ from benchmarks.scale.source import (
     FILE_ROWS,
     SYMBOLS,
     TRADES_PER_DAY,
+    contents,
     ensure_source,
-    market,
     tables,
 )
 from benchmarks.stream import throughput
@@ -82,11 +85,26 @@ def _millions(rows: int) -> str:
 
 def _load(path: str, settings: K2Settings, source: Path, rows: int) -> Load:
     """K2's load of ``rows`` trades and the limit's, each in a child process."""
-    config = settings.model_dump_json(exclude_defaults=True)
-    log(f"{TITLE}: {path}, {_millions(rows)} trades: K2")
-    k2 = run_child("benchmarks.scale.load", source, str(rows), config)
-    log(f"{TITLE}: {path}, {_millions(rows)} trades: plain pyarrow")
-    limit = run_child("benchmarks.scale.load", source, str(rows), config, "--limit")
+    config = DATA_DIR / "scale" / "settings.json"
+    config.touch(mode=0o600)
+    try:
+        # With its secrets: the child opens the same catalog and warehouse.
+        config.write_text(
+            json.dumps(
+                settings.model_dump(exclude_defaults=True),
+                default=lambda v: v.get_secret_value() if isinstance(v, SecretStr) else str(v),
+            )
+        )
+        log(f"{TITLE}: {path}, {_millions(rows)} trades: K2")
+        k2 = run_child("benchmarks.scale.load", source, str(rows), config)
+        log(f"{TITLE}: {path}, {_millions(rows)} trades: plain pyarrow")
+        limit = run_child("benchmarks.scale.load", source, str(rows), config, "--limit")
+    finally:
+        config.unlink()
+    log(
+        f"{TITLE}: K2 {k2.seconds:,.1f} s ({k2.rows_per_second / 1e3:,.0f} k rows/s), "
+        f"pyarrow {limit.seconds:,.1f} s ({limit.rows_per_second / 1e3:,.0f} k rows/s)"
+    )
     return Load(path, rows, k2, limit)
 
 
@@ -94,13 +112,25 @@ def _lake(rows: int) -> Path:
     return DATA_DIR / "scale" / f"lake-{_millions(rows)}"
 
 
-def _query(settings: K2Settings, runs: int, what: str) -> dict[str, list[queries.Latencies]]:
+@dataclass(frozen=True, slots=True)
+class Queried:
+    """The query series of one engine on one lake, by read."""
+
+    engine: str
+    rows: int
+    series: dict[str, list[queries.Latencies]]
+
+
+def _query(settings: K2Settings, engine_name: str, rows: int, sizes: Sizes) -> Queried:
+    log(f"{TITLE}: queries on the {_millions(rows)} lake: {engine_name}")
     engine = QueryEngine(open_catalog(settings), settings.lake.namespace, settings.query)
     try:
-        return queries.measure(queries.InProcess(engine), market(), runs, QUERY_WARMUP, what)
+        reader = queries.InProcess(engine)
+        found = queries.measure(reader, contents(rows), QUERY_RUNS[sizes.name], QUERY_WARMUP, engine_name)
     finally:
         close_catalog(engine.catalog)
         engine.close()
+    return Queried(engine_name, rows, found)
 
 
 def _stream(settings: K2Settings, source: Path, rows: int) -> Streamed:
@@ -132,7 +162,7 @@ def _stream(settings: K2Settings, source: Path, rows: int) -> Streamed:
 class _Figures:
     loads: list[Load]
     streamed: list[Streamed]
-    latencies: dict[str, dict[str, list[queries.Latencies]]]
+    queried: list[Queried]
     generated_in: float | None
     services: dict[str, str]
 
@@ -141,8 +171,7 @@ def _on_platform(run: PlatformRun, source: Path, sizes: Sizes, figures: _Figures
     for rows in ROWS[sizes.name]:
         settings = isolated(run.base, run.run_id, f"load{_millions(rows).lower()}")
         figures.loads.append(_load(PLATFORM, settings, source, rows))
-    log(f"{TITLE}: queries on the platform's {_millions(rows)} lake")
-    figures.latencies[DUCKDB_MINIO] = _query(settings, QUERY_RUNS[sizes.name], DUCKDB_MINIO)
+    figures.queried.append(_query(settings, DUCKDB_MINIO, rows, sizes))
     for rows in KAFKA_ROWS[sizes.name]:
         settings = isolated(run.base, run.run_id, f"kafka{_millions(rows).lower()}")
         figures.streamed.append(_stream(settings, source, rows))
@@ -151,18 +180,22 @@ def _on_platform(run: PlatformRun, source: Path, sizes: Sizes, figures: _Figures
 def _measure(sizes: Sizes) -> _Figures:
     sizes_rows = ROWS[sizes.name]
     source, generated_in = ensure_source(max(sizes_rows))
-    figures = _Figures([], [], {}, generated_in, {})
+    figures = _Figures([], [], [], generated_in, {})
     for rows in sizes_rows:
         settings = K2Settings(data_dir=fresh_dir(_lake(rows)))
         figures.loads.append(_load(EMBEDDED, settings, source, rows))
-    log(f"{TITLE}: queries on the embedded {_millions(rows)} lake")
-    figures.latencies[DUCKDB_LOCAL] = _query(settings, QUERY_RUNS[sizes.name], DUCKDB_LOCAL)
-    for rows in sizes_rows[:-1]:
-        shutil.rmtree(_lake(rows))  # only the largest lake is kept, for later looks
+        figures.queried.append(_query(settings, DUCKDB_LOCAL, rows, sizes))
+        if rows != sizes_rows[-1]:
+            shutil.rmtree(_lake(rows))  # only the largest lake is kept, for later looks
     with private_platform_run(TITLE, PLATFORM_SERVICES) as run:
         figures.services = run.services
         _on_platform(run, source, sizes, figures)
     return figures
+
+
+def _per_cpu_second(run: IngestRun) -> float:
+    """Rows per CPU-second of the loading process."""
+    return run.rows / run.extra["cpu_seconds"]
 
 
 def _curve(loads: list[Load]) -> Table:
@@ -173,10 +206,11 @@ def _curve(loads: list[Load]) -> Table:
             f"{load.k2.seconds:,.1f}",
             f"{load.k2.rows_per_second / 1e3:,.0f} k",
             f"{load.limit.rows_per_second / 1e3:,.0f} k",
-            f"{load.k2.rows_per_second / load.limit.rows_per_second:.2f}x",
+            f"{load.k2.extra['cpu_seconds']:,.1f}",
+            f"{_per_cpu_second(load.k2) / 1e3:,.0f} k",
+            f"{_per_cpu_second(load.limit) / 1e3:,.0f} k",
             f"{load.k2.output_bytes / MIB:,.0f}",
-            f"{load.k2.output_bytes / load.rows:.1f}",
-            f"{load.limit.output_bytes / load.rows:.1f}",
+            f"{load.k2.output_bytes / load.rows:.1f} / {load.limit.output_bytes / load.rows:.1f}",
             f"{int(load.k2.extra['files']):,} / {int(load.limit.extra['files']):,}",
             f"{int(load.k2.extra['commits']):,}",
             f"{load.k2.peak_rss_bytes / MIB:,.0f} / {load.limit.peak_rss_bytes / MIB:,.0f}",
@@ -188,13 +222,14 @@ def _curve(loads: list[Load]) -> Table:
         (
             "Path",
             "Trades",
-            "K2 load (s)",
+            "K2 wall s",
             "K2 rows/s",
             "pyarrow rows/s",
-            "K2 / pyarrow",
+            "K2 CPU s",
+            "K2 rows/CPU-s",
+            "pyarrow rows/CPU-s",
             "K2 MiB",
-            "K2 bytes/row",
-            "pyarrow bytes/row",
+            "Bytes/row (K2 / pyarrow)",
             "Files (K2 / pyarrow)",
             "K2 commits",
             "Peak RSS MiB (K2 / pyarrow)",
@@ -203,25 +238,36 @@ def _curve(loads: list[Load]) -> Table:
     )
 
 
-def _latency_table(latencies: dict[str, dict[str, list[queries.Latencies]]]) -> Table:
+def _latency_table(queried: list[Queried]) -> Table:
     rows: list[tuple[str, ...]] = [
         (
             label,
-            engine,
-            str(series.clients),
-            f"{len(series.ms)}",
-            f"{series.p50:,.1f}",
-            f"{series.p99:,.1f}",
-            f"{series.rate:,.1f}",
-            f"{series.rows / len(series.ms):,.0f}",
+            found.engine,
+            _millions(found.rows),
+            str(one.clients),
+            f"{len(one.ms)}",
+            f"{one.p50:,.1f}",
+            f"{one.p99:,.1f}",
+            f"{one.rate:,.1f}",
+            f"{one.rows / len(one.ms):,.0f}",
         )
-        for engine, by_read in latencies.items()
-        for label, found in by_read.items()
-        for series in found
+        for label in queries.reads(contents(FILE_ROWS))
+        for found in queried
+        for one in found.series[label]
     ]
     return Table(
-        "Query latency on the largest lake (ms; requests/s over each series' wall time)",
-        ("Read", "Engine", "Clients", "Requests", "p50 ms", "p99 ms", "Requests/s", "Rows per answer"),
+        "Query latency at each size (ms; requests/s over each series' wall time)",
+        (
+            "Read",
+            "Engine, lake",
+            "Trades",
+            "Clients",
+            "Requests",
+            "p50 ms",
+            "p99 ms",
+            "Requests/s",
+            "Rows/answer",
+        ),
         rows,
     )
 
@@ -271,11 +317,17 @@ def _measures(figures: _Figures) -> list[Measure]:
                 last.limit.peak_rss_bytes,
             ),
             Measure(
-                f"Load, {path}: K2's rows/s at {_millions(last.rows)} / at {_millions(first.rows)} "
-                "(1.00x: flat)",
+                f"Load, {size}: CPU-seconds of the loading process",
+                Unit.SECONDS,
+                last.k2.extra["cpu_seconds"],
+                last.limit.extra["cpu_seconds"],
+            ),
+            Measure(
+                f"Load, {path}: rows per CPU-second at {_millions(last.rows)} / at {_millions(first.rows)} "
+                "(1.00x: flat; limit: pyarrow's)",
                 Unit.RATIO,
-                last.k2.rows_per_second / first.k2.rows_per_second,
-                None,
+                _per_cpu_second(last.k2) / _per_cpu_second(first.k2),
+                _per_cpu_second(last.limit) / _per_cpu_second(first.limit),
             ),
         ]
     for s in figures.streamed[-1:]:
@@ -347,6 +399,6 @@ def run(sizes: Sizes) -> Section:
         ),
         limit_name="pyarrow `write_dataset(zstd)` of the same rows",
         measures=_measures(figures),
-        tables=[_curve(figures.loads), _stream_table(figures.streamed), _latency_table(figures.latencies)],
+        tables=[_curve(figures.loads), _stream_table(figures.streamed), _latency_table(figures.queried)],
         notes=_notes(figures, sizes),
     )

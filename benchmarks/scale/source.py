@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.common import DATA_DIR, fresh_dir, log
+from benchmarks.scale.queries import Contents
 from benchmarks.synthetic_data import MARKER
 from k2.ingest.sources.base import SourceBatch
 from k2.ingest.sources.synthetic import SyntheticMarket, SyntheticSource
@@ -36,6 +37,13 @@ INGESTED_AT = datetime(2024, 2, 5, tzinfo=UTC)
 def market() -> SyntheticMarket:
     """The synthetic market of the largest size (seeded: the same rows every time)."""
     return SyntheticMarket(symbols=SYMBOLS, days=DAYS, trades_per_day=TRADES_PER_DAY)
+
+
+def contents(rows: int) -> Contents:
+    """The symbols and days the first ``rows`` trades cover (whole symbol-days, day by day)."""
+    whole = market()
+    days = -(-rows // (SYMBOLS * TRADES_PER_DAY))
+    return Contents(whole.symbols[: min(SYMBOLS, rows // TRADES_PER_DAY)], whole.days[:days], whole.venue)
 
 
 def source_dir(rows: int) -> Path:
