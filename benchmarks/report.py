@@ -136,7 +136,8 @@ def render(sections: list[Section], sizes: Sizes, seconds: float, where: Machine
         "`../shared/data/asx-sample`. The streaming and live-feed benchmarks run on the platform's "
         "services (`k2 platform up`; they start them when they are not running). `--only NAME` runs some "
         "benchmarks and writes its report under `benchmarks/.data/` too: this file only ever holds "
-        "one full run.",
+        "one full run, and after it the sections of benchmarks too long for it (`make bench-scale`), each "
+        "written by its own run with its own date, which a full run keeps as they are.",
         "",
         f"Machine: {where.cpus} CPUs (`nproc`), {where.memory} RAM (`free -g`), {where.cpu_model}; "
         f"{where.system}; {where.software}. {where.code}. Load average (1, 5, 15 min) when the "
