@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
 import shutil
 from collections.abc import Callable
@@ -56,6 +57,9 @@ PLATFORM_SERVICES = ("postgres", "minio", "kafka", "registry")
 #: The slowest sink pace the benchmark waits for before it calls the sink stuck.
 SLOWEST_SINK = 5_000
 HUNDRED_MILLION = 100_000_000
+#: A cost that moved less than this factor between sizes "held".
+FLAT = 1.25
+CORES = os.cpu_count() or 1
 #: The platform path runs the pyarrow limit only below this many trades (time).
 PLATFORM_LIMIT_BELOW = HUNDRED_MILLION
 EMBEDDED = "embedded"
@@ -396,6 +400,14 @@ def _notes(figures: _Figures, sizes: Sizes) -> list[str]:
     return notes + _one_machine(figures)
 
 
+def _grew(before: float, after: float) -> str:
+    """How a cost moved between two sizes, in words and as a ratio."""
+    ratio = after / before
+    if ratio < FLAT:
+        return f"held ({ratio:.2f}x)"
+    return f"grew {ratio:.2f}x"
+
+
 def _one_machine(figures: _Figures) -> list[str]:
     """Where one machine stops, in the measured figures' own terms."""
     embedded = [load for load in figures.loads if load.path == EMBEDDED]
@@ -403,15 +415,16 @@ def _one_machine(figures: _Figures) -> list[str]:
     per_cpu = _per_cpu_second(last.k2)
     per_row = last.k2.output_bytes / last.rows
     found = [
-        f"**Where one machine stops: ingest.** K2's cost per row does not grow with the lake: "
-        f"{_per_cpu_second(first.k2) / 1e3:,.0f} k rows per CPU-second at {_millions(first.rows)}, "
-        f"{per_cpu / 1e3:,.0f} k at {_millions(last.rows)}; {first.k2.output_bytes / first.rows:.1f} and "
-        f"{per_row:.1f} bytes per trade; peak RSS {first.k2.peak_rss_bytes / MIB:,.0f} and "
-        f"{last.k2.peak_rss_bytes / MIB:,.0f} MiB (bounded by `commit_rows`, not by the lake). So the lake's "
-        f"size does not stop one machine; its disk and its cores do: at {per_row:.0f} bytes per trade a "
-        f"billion trades take {per_row * 1e9 / GIB:,.0f} GiB, and with both cores on it K2 loads at most "
-        f"about {2 * per_cpu / 1e3:,.0f} k trades/s (2 x rows per CPU-second) — wall-clock rates here are "
-        "lower because the cores are shared.",
+        f"**Where one machine stops: ingest.** From {_millions(first.rows)} to {_millions(last.rows)} "
+        f"trades, K2's CPU time per row {_grew(1 / _per_cpu_second(first.k2), 1 / per_cpu)}: "
+        f"{_per_cpu_second(first.k2) / 1e3:,.0f} k, then {per_cpu / 1e3:,.0f} k rows per CPU-second; its "
+        f"bytes per trade {_grew(first.k2.output_bytes / first.rows, per_row)}, at {per_row:.1f}; the "
+        f"loading process's peak RSS {_grew(first.k2.peak_rss_bytes, last.k2.peak_rss_bytes)}, at "
+        f"{last.k2.peak_rss_bytes / MIB:,.0f} MiB (a load holds one `commit_rows` batch, not the lake). "
+        f"What bounds one machine is its disk and its cores: at {per_row:.0f} bytes per trade a billion "
+        f"trades take {per_row * 1e9 / GIB:,.0f} GiB, and with all {CORES} cores on it K2 would load about "
+        f"{CORES * per_cpu / 1e3:,.0f} k trades/s ({CORES} x rows per CPU-second); wall-clock rates here "
+        "are lower because the cores were shared.",
     ]
     if figures.streamed:
         sink = figures.streamed[-1].sink.per_second
@@ -429,19 +442,18 @@ def _one_machine(figures: _Figures) -> list[str]:
         for label, found_large in large.series.items():
             one, eight = found_large[0], found_large[-1]
             lines.append(
-                f"{label}: p50 {small.series[label][0].p50:,.1f} ms at {_millions(small.rows)}, "
-                f"{one.p50:,.1f} ms at {_millions(large.rows)}; {eight.clients} callers "
+                f"{label}: p50 {_grew(small.series[label][0].p50, one.p50)} from {_millions(small.rows)} "
+                f"to {_millions(large.rows)} ({one.p50:,.1f} ms); {eight.clients} callers got "
                 f"{eight.rate / one.rate:.1f}x the requests/s of one"
             )
         found.append(
-            "**Queries.** "
+            "**Queries** (DuckDB in process, embedded lake). "
             + "; ".join(lines)
-            + ". Reads that prune to one symbol's files keep their latency "
-            "as the lake grows; a whole day of every symbol costs what that day holds. Concurrency is where "
-            "one process stops: DuckDB answers from this machine's 2 cores, so eight callers share them "
-            "rather than multiply throughput. More callers, or days too large for one machine, are Trino's: "
-            "a coordinator and workers reading the same Iceberg tables in MinIO or S3 (issue 13), while K2 "
-            "keeps writing them."
+            + f". Eight callers share this machine's {CORES} cores, so they cannot get much more than "
+            f"{CORES}x the requests/s of one, and a read of every symbol's day costs what the day holds. "
+            "More concurrent callers, or days too large for one machine, are where a distributed engine "
+            "takes over: Trino (issue 13), a coordinator and workers reading the same Iceberg tables in "
+            "MinIO or S3 while K2 keeps writing them."
         )
     return found
 
