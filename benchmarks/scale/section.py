@@ -44,7 +44,7 @@ from k2.kafka.dead_letters import PARTITIONS as DEAD_LETTER_PARTITIONS
 from k2.kafka.topics import dlq_topic
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.query import QueryEngine
-from k2.settings import K2Settings
+from k2.settings import K2Settings, KafkaSettings
 
 TITLE = "Scale"
 #: Trades per load, smallest first; the query benchmarks read the largest lake.
@@ -381,6 +381,12 @@ def _notes(figures: _Figures, sizes: Sizes) -> list[str]:
         "figures are noisy, and the platform's services (JVMs, PostgreSQL, MinIO) share the same 2 cores as "
         "the load. Compare ratios measured side by side rather than absolute rates.",
     ]
+    notes.append(
+        "The platform, of this run's own on free ports: "
+        + "; ".join(f"{name} ({detail})" for name, detail in figures.services.items())
+        + f". Kafka topics of {KafkaSettings().partitions} partitions; one sink in one process, the "
+        "producer before it (not at the same time)."
+    )
     if figures.streamed:
         last = figures.streamed[-1]
         notes.append(
