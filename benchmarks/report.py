@@ -194,11 +194,14 @@ def _separate_marker(name: str) -> str:
     return f"<!-- benchmark run separately: {name} -->"
 
 
-def render_separate(name: str, section: Section, sizes: Sizes, where: Machine) -> str:
-    """The markdown of a benchmark the full run leaves out: its section, with its own date and
-    machine, behind a marker that :func:`splice` and :func:`separate_sections` find it by.
+def render_separate(
+    name: str, section: Section, sizes: Sizes, where: Machine, ended: datetime | None = None
+) -> str:
+    """The markdown of a benchmark the full run leaves out: its section, with its own date (when
+    its run ``ended``; default now) and machine, behind a marker that :func:`splice` and
+    :func:`separate_sections` find it by.
     """
-    now = datetime.now(UTC)
+    now = ended or datetime.now(UTC)
     return (
         "\n".join(
             [

@@ -46,7 +46,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
 }
 #: Run only when named, each writing its own section of the document (see the module docstring).
 SEPARATE: dict[str, Callable[[Sizes], Section]] = {
-    "scale": scale.run,
+    scale.NAME: scale.run,
 }
 
 
