@@ -29,7 +29,7 @@ def _id(document: dict[str, Any]) -> str:
 
 
 def _custom(document: dict[str, Any]) -> bool:
-    group = document["apiVersion"].partition("/")[0]
+    group = str(document["apiVersion"]).partition("/")[0]
     return group.endswith((".strimzi.io", ".cnpg.io"))
 
 
@@ -39,8 +39,9 @@ def _crd_schema(api_version: str, kind: str) -> dict[str, Any]:
     resource silently, so a misspelt field would otherwise pass unnoticed and do nothing.
     """
     group, version = api_version.split("/")
-    schema: dict[str, Any] = json.loads((CRDS / f"{group}_{version}_{kind}.json").read_text(encoding="utf-8"))
-    return _closed(schema)
+    schema = json.loads((CRDS / f"{group}_{version}_{kind}.json").read_text(encoding="utf-8"))
+    closed: dict[str, Any] = _closed(schema)
+    return closed
 
 
 def _closed(node: Any) -> Any:
