@@ -280,9 +280,12 @@ class KafkaSettings(BaseSettings):
 
 
 class StreamSettings(BaseSettings):
-    """The Kafka → Iceberg sink: when it commits and how it reads."""
+    """The Kafka → Iceberg sink: when it commits and how it reads.
 
-    model_config = SettingsConfigDict(env_prefix="K2_STREAM_", extra="forbid")
+    ``none`` in the environment sets an optional setting to None (``K2_STREAM_COMPACT_MIN_FILES=none``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="K2_STREAM_", extra="forbid", env_parse_none_str="none")
 
     group_id: str = Field("k2-sink", description="Kafka consumer group of the sink.")
     instance_id: str = Field(
@@ -297,14 +300,14 @@ class StreamSettings(BaseSettings):
         300.0,
         gt=0,
         description="How long the sink waits, paused, for an unreachable catalog or store before it "
-        "stops (nothing is lost either way; None: wait as long as the outage lasts, probing it "
+        "stops (nothing is lost either way; none: wait as long as the outage lasts, probing it "
         "every K2_RESILIENCE_BREAKER_RESET_S).",
     )
     compact_min_files: int | None = Field(
         16,
         ge=2,
         description="After a commit, rewrite the partitions that hold at least this many files into "
-        "large ones (None: never; `k2 lake compact` then does it).",
+        "large ones (none: never; `k2 lake compact` then does it).",
     )
 
 

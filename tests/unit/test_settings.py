@@ -49,3 +49,14 @@ def test_prometheus_and_alertmanager_ports_default_clear_of_kafka() -> None:
     platform = K2Settings().platform
     assert (platform.prometheus_port, platform.alertmanager_port) == (9090, 9095)
     assert platform.alertmanager_port not in {platform.kafka_port, platform.kafka_controller_port}
+
+
+def test_sink_compaction_and_outage_limit_can_be_switched_off_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """K2_STREAM_COMPACT_MIN_FILES=none and K2_STREAM_LAKE_OUTAGE_S=none mean never, as documented."""
+    monkeypatch.setenv("K2_STREAM_COMPACT_MIN_FILES", "none")
+    monkeypatch.setenv("K2_STREAM_LAKE_OUTAGE_S", "none")
+    stream = K2Settings().stream
+    assert stream.compact_min_files is None
+    assert stream.lake_outage_s is None
