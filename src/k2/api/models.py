@@ -6,7 +6,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from k2.domain.time import utc_text
+
+#: A time in an answer, written as every K2 time is (:func:`~k2.domain.time.utc_text`).
+UtcTime = Annotated[datetime, PlainSerializer(utc_text, return_type=str, when_used="json")]
 
 
 class OutputFormat(StrEnum):
@@ -99,7 +104,7 @@ class HealthResponse(BaseModel):
 
     status: str = Field(description="ok, or unavailable (readiness only, with HTTP 503).")
     version: str
-    checked_at: datetime
+    checked_at: UtcTime
     dependencies: list[DependencyHealth] = Field(
         description="Each dependency probed (readiness only; liveness probes none)."
     )
