@@ -16,7 +16,7 @@ from k2.api.envelope import overloaded_response, request_meta
 from k2.api.models import OutputFormat
 from k2.api.timing import measured
 from k2.lake.errors import TableNotFoundError
-from k2.lake.tables import TableSpec
+from k2.lake.tables import TableSpec, table_spec
 from k2.obs.metrics import K2Metrics
 from k2.query import Page, TickQuery
 from k2.query.engine import QueryEngine
@@ -118,12 +118,21 @@ def run_page(
     metrics: MetricsDep,
     query: TickQuery,
     settings: ApiSettings,
+    live: bool = False,
 ) -> Page:
-    """Run a tick query within the API's limits, timing it."""
+    """Run a tick query within the API's limits, timing it. With ``live`` (the Kafka tail joins
+    the page), a table the sink has not created yet is an empty page rather than an error: the
+    tail then answers alone.
+    """
     if query.limit > settings.max_rows:
         raise InvalidQueryError(f"limit may be at most {settings.max_rows}")
     with measured(metrics, kind):
-        page = read(engine, query)
+        try:
+            page = read(engine, query)
+        except TableNotFoundError:
+            if not live:
+                raise
+            page = Page(table_spec(kind).record.arrow_schema().empty_table(), None, None)
     metrics.query_rows.labels(query=kind).inc(page.rows.num_rows)
     return page
 

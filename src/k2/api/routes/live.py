@@ -58,7 +58,7 @@ def get_recent_trades(
     """
     query = capped(request, query, format, settings.max_rows)
     page = run_page(
-        kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings, live=True
     )
     return live_page(request, engine, tail, TRADES, page, query, format)
 
@@ -77,6 +77,6 @@ def get_recent_quotes(
     """The newest quotes of the last `minutes`, Kafka's uncommitted tail included."""
     query = capped(request, query, format, settings.max_rows)
     page = run_page(
-        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings, live=True
     )
     return live_page(request, engine, tail, QUOTES, page, query, format)

@@ -123,7 +123,13 @@ def get_trades(
     if cached_only(request):
         return overloaded_response(request.scope)
     page = run_page(
-        kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="trades",
+        read=trades,
+        engine=engine,
+        metrics=metrics,
+        query=query,
+        settings=settings,
+        live=include_live,
     )
     rows = adjust(engine, page.rows, adjustment, adjustment_as_of or datetime.now(UTC).date())
     if with_quotes:
@@ -163,6 +169,6 @@ def get_quotes(
             fmt=format,
         )
     page = run_page(
-        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings, live=True
     )
     return live_page(request, engine, tail, QUOTES, page, query, format)
