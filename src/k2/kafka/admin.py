@@ -24,7 +24,8 @@ ADMIN_TIMEOUT_S = 30.0
 
 def ensure_topics(settings: KafkaSettings, partitions: Mapping[str, int]) -> list[str]:
     """Create each topic of ``partitions`` (name → partition count) that does not exist yet, with
-    the settings' replication factor; a topic that appears meanwhile is fine.
+    the settings' replication factor and ``min.insync.replicas``; a topic that appears meanwhile is
+    fine.
 
     Returns:
         The topics created.
@@ -43,7 +44,12 @@ def ensure_topics(settings: KafkaSettings, partitions: Mapping[str, int]) -> lis
             f"Kafka at {settings.bootstrap_servers} did not answer: {exc.args[0]}", Dependency.KAFKA
         ) from exc
     missing = [
-        NewTopic(name, num_partitions=count, replication_factor=settings.replication_factor)
+        NewTopic(
+            name,
+            num_partitions=count,
+            replication_factor=settings.replication_factor,
+            config={"min.insync.replicas": str(settings.min_insync_replicas)},
+        )
         for name, count in partitions.items()
         if name not in existing
     ]
