@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 BROKERS = 3
 #: Rows the producer queues at a time, and the pause after each: the send spans the fault.
 SEND_ROWS = 1_000
-SEND_PAUSE_S = 0.1
+SEND_PAUSE_S = 0.25
 #: Seconds the cluster may take to move leadership off the killed broker (it is fenced after
 #: broker.session.timeout.ms, 9 s by default), and the restarted broker to catch up.
 FAILOVER_TIMEOUT_S = 90.0
@@ -71,25 +71,39 @@ def stream_settings(cluster_platform: K2Settings) -> K2Settings:
 
 
 class _Sender(threading.Thread):
-    """K2's :class:`MarketProducer` sending ``rows`` a slice at a time; its failure is kept."""
+    """K2's :class:`MarketProducer` sending ``rows`` a slice at a time: the first quarter at once,
+    the rest, once :meth:`resume` is called, with a pause after each slice, so the send is under
+    way when the test breaks a broker. Its failure is kept for the test thread.
+    """
 
     def __init__(self, settings: K2Settings, rows: dict[str, pa.Table]) -> None:
         super().__init__(name="k2-producer", daemon=True)
         self._settings = settings
-        self._rows = rows
+        self._slices = [
+            (spec, rows[spec.name].slice(start, SEND_ROWS))
+            for spec in SPECS
+            for start in range(0, rows[spec.name].num_rows, SEND_ROWS)
+        ]
+        self.held = sum(rows.num_rows for _, rows in self._slices[: len(self._slices) // 4])
+        self._resumed = threading.Event()
         self.acknowledged = 0
         self.error: BaseException | None = None
+
+    def resume(self) -> None:
+        """Send the rest of the rows."""
+        self._resumed.set()
 
     def run(self) -> None:
         try:
             with MarketProducer(self._settings.kafka) as producer:
-                for spec in SPECS:
-                    table = self._rows[spec.name]
-                    for start in range(0, table.num_rows, SEND_ROWS):
-                        rows = table.slice(start, SEND_ROWS)
-                        producer.produce_batch(SourceBatch(spec, rows, rows.num_rows, 0))
-                        producer.poll(SEND_PAUSE_S)
+                for index, (spec, rows) in enumerate(self._slices):
+                    if index == len(self._slices) // 4:
+                        producer.flush()
                         self.acknowledged = producer.stats.messages
+                        self._resumed.wait()
+                    producer.produce_batch(SourceBatch(spec, rows, rows.num_rows, 0))
+                    producer.poll(SEND_PAUSE_S)
+                    self.acknowledged = producer.stats.messages
             self.acknowledged = producer.stats.messages
         except BaseException as error:  # handed to the test thread, which fails on it
             self.error = error
@@ -125,6 +139,8 @@ def test_a_broker_killed_mid_stream_fails_over_and_catches_up(
     sender.start()
     sink.start()
     sink.run_until(lambda: sink.committed_rows() > 0, 90.0, "the sink's first commit")
+    sender.resume()
+    sink.run_until(lambda: sender.acknowledged > sender.held, 60.0, "the producer sending again")
     leaders = _leaders(settings)
     victim = leaders[(topic_of(settings, TRADES), 0)]
     led = sorted(key for key, leader in leaders.items() if leader == victim)
