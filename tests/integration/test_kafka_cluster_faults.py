@@ -167,7 +167,10 @@ def test_a_broker_killed_mid_stream_fails_over_and_catches_up(
         CATCH_UP_TIMEOUT_S,
         f"broker {victim} catching up",
     )
-    sink_s = sink.run_until(audit.caught_up, CATCH_UP_TIMEOUT_S, "the sink catching up")
+    try:
+        sink_s = sink.run_until(audit.caught_up, CATCH_UP_TIMEOUT_S, "the sink catching up")
+    except AssertionError as error:
+        raise AssertionError(f"{audit.lag()}\n{error}") from None
     code = sink.stop()
     after = kafka.cluster()
     log.info(
