@@ -161,7 +161,9 @@ def test_a_broker_killed_mid_stream_fails_over_and_catches_up(
     down = kafka.cluster()
     assert not down.brokers[victim - 1].running
 
-    kafka.start()  # starts only the stopped node
+    restarting = time.monotonic()
+    kafka.start()  # starts only the stopped node, and waits until it is in the cluster again
+    restart_s = time.monotonic() - restarting
     caught_up_s = sink.run_until(
         lambda: kafka.cluster().under_replicated_partitions == 0,
         CATCH_UP_TIMEOUT_S,
@@ -176,8 +178,9 @@ def test_a_broker_killed_mid_stream_fails_over_and_catches_up(
     log.info(
         "broker %d (active controller: %s) SIGKILLed with %d of %d messages acknowledged; it led %d "
         "partition(s) %s; under-replicated while down: %s; new leaders for all after %.1f s; producer "
-        "done %.1f s after the kill, %d acknowledged; restarted broker back in sync %.1f s after its "
-        "start; sink caught up %.1f s later; sink exits %s; controller now %s",
+        "done %.1f s after the kill, %d acknowledged; broker back in the cluster %.1f s after its start, "
+        "no partition under-replicated %.1f s later; sink caught up %.1f s later; sink exits %s; "
+        "controller now %s",
         victim,
         was_controller,
         acknowledged_at_kill,
@@ -188,6 +191,7 @@ def test_a_broker_killed_mid_stream_fails_over_and_catches_up(
         failover_s,
         send_done_s,
         sender.acknowledged,
+        restart_s,
         caught_up_s,
         sink_s,
         sink.exits,

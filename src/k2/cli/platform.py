@@ -6,10 +6,12 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from k2.cli._context import context
 from k2.cli._output import Format, catch_errors, render
-from k2.settings import MAX_KAFKA_BROKERS, K2Settings
+from k2.errors import ConfigurationError
+from k2.settings import MAX_KAFKA_BROKERS, K2Settings, PlatformSettings
 
 if TYPE_CHECKING:
     from k2.platform.kafka import ClusterState
@@ -40,12 +42,20 @@ def _rows(health: list[Health]) -> list[dict[str, object]]:
 
 
 def _with_brokers(settings: K2Settings, brokers: int | None) -> K2Settings:
-    """``settings`` with ``brokers`` Kafka nodes, validated again (ports, clients' bootstrap list)."""
+    """``settings`` with ``brokers`` Kafka nodes (validated again: ports). Only the platform's
+    settings change: the services read nothing else, and this process runs no Kafka client.
+
+    Raises:
+        ConfigurationError: a node's port would collide with another's or a service's.
+    """
     if brokers is None:
         return settings
-    values = settings.model_dump(exclude_unset=True)
-    values["platform"] = {**values.get("platform", {}), "kafka_brokers": brokers}
-    return K2Settings.model_validate(values)
+    values = {**settings.platform.model_dump(exclude_unset=True), "kafka_brokers": brokers}
+    try:
+        platform = PlatformSettings.model_validate(values)
+    except ValidationError as error:
+        raise ConfigurationError(f"--brokers {brokers}: {error.errors()[0]['msg']}") from None
+    return settings.model_copy(update={"platform": platform})
 
 
 @app.command()
