@@ -155,6 +155,7 @@ class ClusterState:
     #: Partitions (K2's and Kafka's internal topics) whose in-sync replicas are fewer than their
     #: replicas; None when no broker answers.
     under_replicated_partitions: int | None
+    #: Partitions of every topic; None when no broker answers.
     partitions: int | None
 
 
