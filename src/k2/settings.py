@@ -240,6 +240,12 @@ class KafkaSettings(BaseSettings):
     )
     partitions: int = Field(6, gt=0, description="Partitions of each market data topic K2 creates.")
     replication_factor: int = Field(1, gt=0, description="Replication factor of the topics K2 creates.")
+    min_insync_replicas: int = Field(
+        1,
+        gt=0,
+        description="min.insync.replicas of the topics K2 creates: replicas that must hold a message before "
+        "an acks=all producer hears it was written; at most the replication factor.",
+    )
     topic_prefix: str = Field(
         "",
         pattern=r"^[A-Za-z0-9._-]*$",
@@ -266,6 +272,15 @@ class KafkaSettings(BaseSettings):
     schema_registry_auth: SecretStr | None = Field(
         None, description="'user:password' for the schema registry's HTTP basic authentication."
     )
+
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> Self:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"K2_KAFKA_MIN_INSYNC_REPLICAS={self.min_insync_replicas} exceeds "
+                f"K2_KAFKA_REPLICATION_FACTOR={self.replication_factor}: no write could ever succeed"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> Self:
@@ -390,6 +405,10 @@ class BinanceSettings(BaseSettings):
         return value
 
 
+#: Most Kafka nodes ``k2 platform`` runs: every node is a KRaft voter, and five voters outlast two losses.
+MAX_KAFKA_BROKERS = 5
+
+
 class PlatformSettings(BaseSettings):
     """Where ``k2 platform`` installs the real services and keeps their data, and their ports."""
 
@@ -402,8 +421,22 @@ class PlatformSettings(BaseSettings):
     data: Path | None = Field(
         None, description="Service data, logs and pid files. Default: <data dir>/platform."
     )
-    kafka_port: int = Field(9092, gt=0, lt=65536, description="Kafka broker port.")
-    kafka_controller_port: int = Field(9093, gt=0, lt=65536, description="Kafka KRaft controller port.")
+    kafka_port: int = Field(9092, gt=0, lt=65536, description="Kafka broker port (of node 1).")
+    kafka_controller_port: int = Field(
+        9093, gt=0, lt=65536, description="Kafka KRaft controller port (of node 1)."
+    )
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=MAX_KAFKA_BROKERS,
+        description="Kafka nodes, each broker and KRaft controller; with 3 the cluster survives the loss "
+        "of one and K2's topics get 3 replicas. Fixed when Kafka's data is first formatted.",
+    )
+    kafka_port_step: int = Field(
+        100,
+        gt=0,
+        description="Node n (from 1) listens on kafka_port and kafka_controller_port plus (n-1) times this.",
+    )
     registry_port: int = Field(8081, gt=0, lt=65536, description="Schema registry port.")
     postgres_port: int = Field(5433, gt=0, lt=65536, description="PostgreSQL port.")
     minio_port: int = Field(9000, gt=0, lt=65536, description="MinIO S3 API port.")
@@ -422,6 +455,53 @@ class PlatformSettings(BaseSettings):
     )
     s3_bucket: str = Field("k2-lake", description="Bucket that holds the Iceberg warehouse.")
     start_timeout_s: float = Field(180.0, gt=0, description="How long a service may take to become healthy.")
+
+    @property
+    def kafka_ports(self) -> list[tuple[int, int]]:
+        """Each Kafka node's broker and controller port, node 1 first."""
+        step = self.kafka_port_step
+        return [
+            (self.kafka_port + n * step, self.kafka_controller_port + n * step)
+            for n in range(self.kafka_brokers)
+        ]
+
+    @property
+    def kafka_replication_factor(self) -> int:
+        """Replicas of every topic on the platform's Kafka, K2's and Kafka's internal ones: three at most."""
+        return min(3, self.kafka_brokers)
+
+    @property
+    def kafka_min_insync_replicas(self) -> int:
+        """Replicas a write must reach: all but one, so a topic stays writable with one broker down."""
+        return max(1, self.kafka_replication_factor - 1)
+
+    @model_validator(mode="after")
+    def _ports_distinct(self) -> Self:
+        """Every service, and every Kafka node, listens on a port of its own."""
+        named = {
+            "postgres_port": [self.postgres_port],
+            "minio_port": [self.minio_port],
+            "minio_console_port": [self.minio_console_port],
+            "registry_port": [self.registry_port],
+            "prometheus_port": [self.prometheus_port],
+            "alertmanager_port": [self.alertmanager_port],
+            "kafka_port": [broker for broker, _ in self.kafka_ports],
+            "kafka_controller_port": [controller for _, controller in self.kafka_ports],
+        }
+        owners: dict[int, str] = {}
+        for name, ports in named.items():
+            for port in ports:
+                if port >= 65536:
+                    raise ValueError(
+                        f"K2_PLATFORM_{name.upper()} puts a Kafka node on port {port}, past 65535"
+                    )
+                if port in owners:
+                    raise ValueError(
+                        f"port {port} is taken twice, by K2_PLATFORM_{owners[port].upper()} and "
+                        f"K2_PLATFORM_{name.upper()} (Kafka node n adds (n-1) x K2_PLATFORM_KAFKA_PORT_STEP)"
+                    )
+                owners[port] = name
+        return self
 
 
 class ResilienceSettings(BaseSettings):
@@ -530,7 +610,15 @@ class K2Settings(BaseSettings):
             "s3_secret_access_key": platform.minio_root_password,
         }
         kafka_defaults = {
-            "bootstrap_servers": f"127.0.0.1:{platform.kafka_port}",
+            "bootstrap_servers": ",".join(f"127.0.0.1:{broker}" for broker, _ in platform.kafka_ports),
+            "replication_factor": platform.kafka_replication_factor,
+            # never above a replication factor set explicitly
+            "min_insync_replicas": min(
+                platform.kafka_min_insync_replicas,
+                self.kafka.replication_factor
+                if "replication_factor" in self.kafka.model_fields_set
+                else platform.kafka_replication_factor,
+            ),
             "schema_registry_url": f"http://127.0.0.1:{platform.registry_port}/apis/ccompat/v7",
         }
         lake_set = self.lake.model_fields_set

@@ -25,19 +25,15 @@ from pydantic import SecretStr
 from k2.api import create_app
 from k2.platform import stack
 from k2.settings import ApiSettings, DegradationSettings, K2Settings, QuerySettings, ResilienceSettings
-from tests.integration.test_stream_faults import (
-    _assert_exactly_once,
-    _Feed,
-    _Lake,
-    _SupervisedSink,
-    _synthetic_rows,
-    lake,
-    sink,
+from tests.fixtures.supervised_sink import (
+    Feed,
+    LakeAudit,
+    SupervisedSink,
+    assert_exactly_once,
+    synthetic_rows,
 )
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
-
-__all__ = ["lake", "sink"]  # fixtures shared with the stream fault tests
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +51,7 @@ REFUSED_BOUND_S = 0.5
 CATCH_UP_TIMEOUT_S = 120.0
 
 
-class _BreakerSink(_SupervisedSink):
+class _BreakerSink(SupervisedSink):
     """The supervised sink with quick breakers and no give-up: it must ride every outage out."""
 
     def _env(self) -> dict[str, str]:
@@ -150,7 +146,7 @@ def _until_closed(registry: CollectorRegistry, dependency: str, request: Callabl
 
 def test_breakers_open_fail_fast_and_close_through_each_outage(
     stream_settings: K2Settings,
-    lake: _Lake,
+    audit: LakeAudit,
     api: tuple[TestClient, CollectorRegistry],
 ) -> None:
     """PostgreSQL, MinIO, then Kafka down in turn under the API and the sink: breakers open (metric,
@@ -159,10 +155,10 @@ def test_breakers_open_fail_fast_and_close_through_each_outage(
     client, registry = api
     services = {service.name: service for service in stack.services(stream_settings)}
     sink = _BreakerSink(stream_settings)
-    feed = _Feed(stream_settings)
+    feed = Feed(stream_settings)
     days = iter(date(2024, 1, day) for day in (8, 15, 22, 29))
     try:
-        feed.produce(_synthetic_rows(next(days), symbols=3, days=1, trades_per_day=2000))
+        feed.produce(synthetic_rows(next(days), symbols=3, days=1, trades_per_day=2000))
         sink.start()
         sink.run_until(lambda: sink.committed_rows() > 0, 60.0, "the sink's first commit")
 
@@ -179,7 +175,7 @@ def test_breakers_open_fail_fast_and_close_through_each_outage(
             ("kafka", "kafka", live),
         ):
             _until_closed(registry, dependency, request)
-            feed.produce(_synthetic_rows(next(days), symbols=3, days=1, trades_per_day=2000))
+            feed.produce(synthetic_rows(next(days), symbols=3, days=1, trades_per_day=2000))
             service = services[name]
             service.stop()
             try:
@@ -196,7 +192,7 @@ def test_breakers_open_fail_fast_and_close_through_each_outage(
             finally:
                 service.start()
             _until_closed(registry, dependency, request)
-            sink.run_until(lake.caught_up, CATCH_UP_TIMEOUT_S, f"the sink catching up after {name}")
+            sink.run_until(audit.caught_up, CATCH_UP_TIMEOUT_S, f"the sink catching up after {name}")
             sink.run_until(
                 lambda: sink.breaker_states(dependency)[-1] == "closed",  # noqa: B023 - run at once
                 60.0,
@@ -205,6 +201,6 @@ def test_breakers_open_fail_fast_and_close_through_each_outage(
         log.info("fail-fast timings (failing requests, refused request) by dependency: %s", timings)
         assert sink.exits == [], sink.log_tail()
         assert sink.stop() == 0, sink.log_tail()
-        _assert_exactly_once(stream_settings, lake, feed)
+        assert_exactly_once(stream_settings, audit, feed.produced)
     finally:
         sink.kill()
