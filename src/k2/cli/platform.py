@@ -15,11 +15,19 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="The real services: PostgreSQL, MinIO (S3), Kafka (KRaft), the schema registry, Prometheus and "
-    "Alertmanager.",
+    "Alertmanager; Trino with --with trino.",
     no_args_is_help=True,
 )
 
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+WithOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--with",
+        help="Optional service to run too: trino (Trino over K2's tables; or K2_PLATFORM_TRINO=true).",
+    ),
+]
+OPTIONAL = ("trino",)
 COLUMNS = ("name", "version", "installed", "running", "healthy", "endpoint", "detail")
 
 
@@ -30,11 +38,18 @@ def _rows(health: list[Health]) -> list[dict[str, object]]:
 
 @app.command()
 @catch_errors
-def up(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
+def up(ctx: typer.Context, fmt: FormatOption = Format.TEXT, with_: WithOption = None) -> None:
     """Install what is missing (first run: several minutes) and start every service on loopback."""
     from k2.platform import stack
 
     settings = context(ctx).settings
+    unknown = sorted(set(with_ or ()) - set(OPTIONAL))
+    if unknown:
+        raise typer.BadParameter(f"--with takes {', '.join(OPTIONAL)}; not {', '.join(unknown)}")
+    if "trino" in (with_ or ()):
+        settings = settings.model_copy(
+            update={"platform": settings.platform.model_copy(update={"trino": True})}
+        )
     health = stack.up(settings, lambda step: typer.echo(step, err=True))
     render(_rows(health), fmt, title=f"platform up (data in {settings.platform_data})")
     typer.echo("Use it with: export K2_PROFILE=platform   (or: k2 --profile platform …)", err=True)
