@@ -55,6 +55,8 @@ JVM_OPTIONS = (
 #: Memory one query may use in all, and on the one node.
 QUERY_MAX_MEMORY = "2GB"
 QUERY_MAX_MEMORY_PER_NODE = "1GB"
+#: Shortest snapshot retention Trino's ``expire_snapshots`` may ask for (Trino's own default).
+EXPIRE_MIN_RETENTION = "7d"
 #: Seconds a graceful shutdown may take before Trino is killed.
 STOP_TIMEOUT_S = 30.0
 #: Seconds one HTTP request of a health check may take.
@@ -68,9 +70,14 @@ class Trino:
 
     name = "trino"
 
-    def __init__(self, settings: K2Settings) -> None:
-        """Describe the Trino of ``settings``: its port, and the catalog and warehouse it reads
-        (those K2 uses under the platform profile).
+    def __init__(self, settings: K2Settings, expire_min_retention: str = EXPIRE_MIN_RETENTION) -> None:
+        """Describe the Trino of ``settings``.
+
+        Args:
+            settings: K2's settings; the platform's home, data dir, Trino port and start timeout,
+                and the catalog and warehouse K2 uses under the platform profile.
+            expire_min_retention: the shortest ``retention_threshold`` Trino's ``expire_snapshots``
+                accepts (a Trino duration, e.g. ``7d``).
         """
         platform = settings.platform
         self._port = platform.trino_port
@@ -83,6 +90,7 @@ class Trino:
             settings if settings.profile is Profile.PLATFORM else settings.on_profile(Profile.PLATFORM)
         )
         self.catalog = self._lake.lake.catalog_name
+        self._expire_min_retention = expire_min_retention
 
     @property
     def url(self) -> str:
@@ -145,6 +153,7 @@ class Trino:
             "iceberg.jdbc-catalog.connection-user": uri.username or "",
             "iceberg.jdbc-catalog.catalog-name": lake.catalog_name,
             "iceberg.jdbc-catalog.default-warehouse-dir": self._lake.warehouse,
+            "iceberg.expire-snapshots.min-retention": self._expire_min_retention,
             "fs.native-s3.enabled": "true",
             "s3.endpoint": lake.s3_endpoint or "",
             "s3.region": lake.s3_region,

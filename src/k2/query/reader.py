@@ -55,10 +55,6 @@ class Reader(Protocol):
         """One symbol's venue-local day; see :func:`k2.query.bars.daily_summary`."""
         ...
 
-    def close(self) -> None:
-        """Release what the reader holds (not the engine, which its owner closes)."""
-        ...
-
 
 class DuckDBReader:
     """Reads answered in process by the :class:`~k2.query.engine.QueryEngine` (DuckDB and the
@@ -92,9 +88,6 @@ class DuckDBReader:
     ) -> DailySummary | None:
         """One symbol's venue-local day; see :func:`k2.query.bars.daily_summary`."""
         return duckdb_daily_summary(self.engine, symbol, day, exchange, as_of)
-
-    def close(self) -> None:
-        """Nothing to release: the engine belongs to the caller."""
 
 
 def open_reader(settings: K2Settings, engine: QueryEngine) -> Reader:

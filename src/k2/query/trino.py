@@ -279,9 +279,6 @@ class TrinoReader:
         """One symbol's venue-local day; see :func:`k2.query.bars.daily_summary`."""
         return summary_of(self.bars(summary_query(symbol, day, exchange, as_of)), day)
 
-    def close(self) -> None:
-        """Nothing to release: each read opens and closes its own connection."""
-
 
 def _quoted(name: str) -> str:
     return f'"{name}"'

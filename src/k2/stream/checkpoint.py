@@ -2,14 +2,19 @@
 
 Each sink commit to a table records, under ``k2.kafka.offsets``, the next offset to read for
 every partition of every topic that feeds the table, merged with what earlier commits recorded.
-Other snapshots (direct loads, compaction) carry no offsets, so the reader walks back through
-the table's history to the newest snapshot that does.
+Other snapshots (direct loads, compaction, another engine's commits such as Trino's ``optimize``)
+carry no offsets, so the reader walks back through the table's history to the newest snapshot
+that does. When that history was cut short (another engine expired the snapshots that carried
+them), the reader looks in the table's earlier metadata files, which Iceberg keeps and lists in
+its metadata log, so the sink never loses its exactly-once position to a maintenance commit.
 """
 
 from __future__ import annotations
 
 import orjson
+from pyiceberg.serializers import FromInputFile
 from pyiceberg.table import Table
+from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
 #: Snapshot summary property holding ``{topic: {partition: next offset}}`` as JSON.
@@ -20,14 +25,36 @@ Offsets = dict[str, dict[int, int]]
 
 
 def last_sink_snapshot(table: Table) -> Snapshot | None:
-    """The newest snapshot of ``table`` (in its current history) that recorded Kafka offsets."""
-    current = table.current_snapshot()
-    if current is None:
-        return None
-    for snapshot in ancestors_of(current, table.metadata):
-        if snapshot.summary and snapshot.summary.additional_properties.get(OFFSETS_PROPERTY):
-            return snapshot
+    """The newest snapshot of ``table`` (in its current history) that recorded Kafka offsets;
+    from the earlier metadata files when expiry removed it from the current ones.
+    """
+    found, cut = _newest_with_offsets(table.metadata)
+    if found is not None or not cut:
+        return found
+    for entry in reversed(table.metadata.metadata_log):
+        try:
+            earlier = FromInputFile.table_metadata(table.io.new_input(entry.metadata_file))
+        except (OSError, ValueError):
+            continue  # removed by metadata clean-up; an older file may still have it
+        found, cut = _newest_with_offsets(earlier)
+        if found is not None or not cut:
+            return found
     return None
+
+
+def _newest_with_offsets(metadata: TableMetadata) -> tuple[Snapshot | None, bool]:
+    """The newest snapshot in the current history of ``metadata`` that recorded offsets, and
+    whether that history is cut short (its oldest snapshot's parent was expired).
+    """
+    current = metadata.current_snapshot()
+    if current is None:
+        return None, False
+    oldest = current
+    for snapshot in ancestors_of(current, metadata):
+        if snapshot.summary and snapshot.summary.additional_properties.get(OFFSETS_PROPERTY):
+            return snapshot, False
+        oldest = snapshot
+    return None, oldest.parent_snapshot_id is not None
 
 
 def committed_offsets(table: Table) -> Offsets:
