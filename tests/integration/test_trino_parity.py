@@ -34,7 +34,8 @@ from k2.platform.trino import Trino
 from k2.settings import ApiSettings, DegradationSettings, K2Settings
 from k2.stream.checkpoint import OFFSETS_PROPERTY, committed_offsets, encode
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
-from tests.fixtures.private_platform import on_free_ports, scratch_root
+from k2.testing.platforms import on_free_ports
+from tests.fixtures.private_platform import scratch_root
 
 pytestmark = [pytest.mark.platform, pytest.mark.trino]
 
