@@ -25,7 +25,6 @@ import pyarrow as pa
 from trino.dbapi import Connection
 from trino.exceptions import HttpError, TrinoConnectionError, TrinoQueryError
 
-from k2.domain.time import to_micros
 from k2.domain.venues import VENUES
 from k2.errors import DependencyUnavailableError
 from k2.lake.tables import QUOTES, TRADES, TableSpec
@@ -39,10 +38,9 @@ from k2.query.bars import (
     summary_query,
     venue_clock,
 )
-from k2.query.cursor import PageCursor, fingerprint
 from k2.query.engine import CURRENT, AsOf, QueryEngine, Selection
 from k2.query.errors import InvalidQueryError
-from k2.query.ticks import Page, TickQuery
+from k2.query.ticks import Page, TickQuery, cut, plan
 
 #: The dependency name Trino's failures carry (``DEPENDENCY_UNAVAILABLE`` details).
 DEPENDENCY = "trino"
@@ -156,21 +154,15 @@ class TrinoReader:
 
     def _page(self, spec: TableSpec, query: TickQuery) -> Page:
         """One page of ``spec``'s rows, ordered and cut as :func:`k2.query.ticks.page_of` does."""
-        if query.limit > self.engine.settings.max_limit:
-            raise InvalidQueryError(f"limit may be at most {self.engine.settings.max_limit}")
-        selection = query.selection
-        print_ = fingerprint(
-            spec.name, selection.symbols, query.exchange, query.start, query.end, query.descending
-        )
-        after = PageCursor.decode(query.cursor, print_) if query.cursor else None
-        as_of = AsOf(snapshot_id=after.snapshot_id) if after else query.as_of
+        planned = plan(spec, query, self.engine.settings.max_limit)
         schema = spec.record.arrow_schema()
-        snapshot_id = self._snapshot(spec, as_of)
+        snapshot_id = self._snapshot(spec, planned.as_of)
         if snapshot_id is None:
             return Page(schema.empty_table(), None, None)
         params: list[object] = []
-        where = _where(selection, params)
+        where = _where(query.selection, params)
         direction = "DESC" if query.descending else "ASC"
+        after = planned.after
         if after is not None:
             # Strictly after the cursor's row in K2's order (before it, descending); the bound on
             # the time alone lets Trino prune files.
@@ -183,23 +175,11 @@ class TrinoReader:
             params += [at, at, at, after.sequence, after.sequence, after.message_id]
         sql = (
             f"SELECT {', '.join(_quoted(n) for n in schema.names)} "
-            f"FROM {self._table(spec, as_of, snapshot_id)} WHERE {where} "
+            f"FROM {self._table(spec, planned.as_of, snapshot_id)} WHERE {where} "
             f"ORDER BY timestamp {direction}, {_SEQUENCE} {direction}, message_id {direction} "
             f"LIMIT {int(query.limit) + 1}"
         )
-        rows = self.run(sql, params, schema)
-        next_cursor = None
-        if rows.num_rows > query.limit:
-            rows = rows.slice(0, query.limit)
-            last = rows.slice(query.limit - 1, 1).to_pylist()[0]
-            next_cursor = PageCursor(
-                snapshot_id,
-                print_,
-                to_micros(last["timestamp"]),
-                last["source_sequence"] if last["source_sequence"] is not None else -1,
-                last["message_id"],
-            ).encode()
-        return Page(rows, snapshot_id, next_cursor)
+        return cut(self.run(sql, params, schema), query.limit, snapshot_id, planned.fingerprint)
 
     def bars(self, query: BarQuery) -> pa.Table:
         """OHLCV bars with VWAP; see :func:`k2.query.bars.bars`."""
