@@ -321,3 +321,18 @@ def test_what_only_duckdb_answers_is_refused_clearly_under_trino(trino_lake: Tri
     assert [(r.status_code, r.json()["error"]["code"]) for r in refused] == [
         (400, "UNSUPPORTED_BY_ENGINE")
     ] * len(refused)
+
+
+def test_trino_listens_on_loopback_only(trino_lake: TrinoLake) -> None:
+    """Trino's HTTP server is bound to 127.0.0.1, not to every interface, and says it is healthy."""
+    port = f"{trino_lake.lake.settings.platform.trino_port:04X}"
+    bound = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            if state == "0A" and local.endswith(f":{port}"):
+                bound.add(local.rsplit(":", 1)[0])
+    # 127.0.0.1 as IPv4, or as an IPv4-mapped IPv6 address, in /proc's byte order.
+    assert bound
+    assert bound <= {"0100007F", "0000000000000000FFFF00000100007F"}
+    assert trino_lake.trino.health().healthy
