@@ -27,6 +27,7 @@ from trino.dbapi import Connection
 
 from k2.api import create_app
 from k2.lake.tables import TRADES
+from k2.platform import stack
 from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
 from k2.platform.service import Service
@@ -324,7 +325,9 @@ def test_what_only_duckdb_answers_is_refused_clearly_under_trino(trino_lake: Tri
 
 
 def test_trino_listens_on_loopback_only(trino_lake: TrinoLake) -> None:
-    """Trino's HTTP server is bound to 127.0.0.1, not to every interface, and says it is healthy."""
+    """Trino's HTTP server is bound to 127.0.0.1, not to every interface, says it is healthy, and
+    counts as a platform service while it runs (so `k2 platform status` and `down` cover it).
+    """
     port = f"{trino_lake.lake.settings.platform.trino_port:04X}"
     bound = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -336,3 +339,4 @@ def test_trino_listens_on_loopback_only(trino_lake: TrinoLake) -> None:
     assert bound
     assert bound <= {"0100007F", "0000000000000000FFFF00000100007F"}
     assert trino_lake.trino.health().healthy
+    assert "trino" in [service.name for service in stack.services(trino_lake.lake.settings)]
