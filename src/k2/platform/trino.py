@@ -135,7 +135,7 @@ class Trino:
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
 
-    def _catalog_properties(self) -> dict[str, str]:
+    def catalog_properties(self) -> dict[str, str]:
         """The Iceberg catalog on K2's JDBC catalog and warehouse, as pyiceberg opens them."""
         lake = self._lake.lake
         uri = make_url(self._lake.catalog_uri)
@@ -193,7 +193,7 @@ class Trino:
         }
         _write_properties(self._etc / "node.properties", node)
         _write_properties(self._etc / "config.properties", server)
-        _write_properties(catalogs / f"{self.catalog}.properties", self._catalog_properties())
+        _write_properties(catalogs / f"{self.catalog}.properties", self.catalog_properties())
         (self._etc / "jvm.config").write_text("\n".join(JVM_OPTIONS) + "\n")
         (self._etc / "log.properties").write_text("io.trino=WARN\n")
 
