@@ -339,4 +339,6 @@ def test_trino_listens_on_loopback_only(trino_lake: TrinoLake) -> None:
     assert bound
     assert bound <= {"0100007F", "0000000000000000FFFF00000100007F"}
     assert trino_lake.trino.health().healthy
+    ready = trino_lake.trino_api.get("/health/ready").json()
+    assert {d["name"]: d["status"] for d in ready["dependencies"]} == {"catalog": "ok", "trino": "ok"}
     assert "trino" in [service.name for service in stack.services(trino_lake.lake.settings)]

@@ -55,6 +55,10 @@ class Reader(Protocol):
         """One symbol's venue-local day; see :func:`k2.query.bars.daily_summary`."""
         ...
 
+    def probe(self) -> None:
+        """Run a query that reads no table (the API's readiness); raise when the engine cannot."""
+        ...
+
 
 class DuckDBReader:
     """Reads answered in process by the :class:`~k2.query.engine.QueryEngine` (DuckDB and the
@@ -88,6 +92,15 @@ class DuckDBReader:
     ) -> DailySummary | None:
         """One symbol's venue-local day; see :func:`k2.query.bars.daily_summary`."""
         return duckdb_daily_summary(self.engine, symbol, day, exchange, as_of)
+
+    def probe(self) -> None:
+        """Run ``SELECT 1`` on a DuckDB cursor."""
+        # Not engine.run: a query that reads no file must not pass for the object store's probe.
+        cursor = self.engine.cursor()
+        try:
+            cursor.sql("SELECT 1").fetchall()
+        finally:
+            cursor.close()
 
 
 def open_reader(settings: K2Settings, engine: QueryEngine) -> Reader:

@@ -259,6 +259,14 @@ class TrinoReader:
         """One symbol's venue-local day; see :func:`k2.query.bars.daily_summary`."""
         return summary_of(self.bars(summary_query(symbol, day, exchange, as_of)), day)
 
+    def probe(self) -> None:
+        """Run ``SELECT 1`` on Trino.
+
+        Raises:
+            DependencyUnavailableError: Trino does not answer.
+        """
+        self.run("SELECT 1", [], pa.schema([pa.field("one", pa.int32())]))
+
 
 def _quoted(name: str) -> str:
     return f'"{name}"'
