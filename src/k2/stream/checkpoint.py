@@ -23,6 +23,11 @@ OFFSETS_PROPERTY = "k2.kafka.offsets"
 #: Next offset to read, per topic and partition.
 Offsets = dict[str, dict[int, int]]
 
+#: What each earlier metadata file says (they never change once written), so that a table whose
+#: history was cut is searched once per file and process, not at every call.
+_EARLIER: dict[str, tuple[Snapshot | None, bool]] = {}
+EARLIER_KEPT = 4096
+
 
 def last_sink_snapshot(table: Table) -> Snapshot | None:
     """The newest snapshot of ``table`` (in its current history) that recorded Kafka offsets;
@@ -32,11 +37,17 @@ def last_sink_snapshot(table: Table) -> Snapshot | None:
     if found is not None or not cut:
         return found
     for entry in reversed(table.metadata.metadata_log):
-        try:
-            earlier = FromInputFile.table_metadata(table.io.new_input(entry.metadata_file))
-        except (OSError, ValueError):
-            continue  # removed by metadata clean-up; an older file may still have it
-        found, cut = _newest_with_offsets(earlier)
+        known = _EARLIER.get(entry.metadata_file)
+        if known is None:
+            try:
+                earlier = FromInputFile.table_metadata(table.io.new_input(entry.metadata_file))
+            except (OSError, ValueError):
+                continue  # removed by metadata clean-up; an older file may still have it
+            known = _newest_with_offsets(earlier)
+            if len(_EARLIER) >= EARLIER_KEPT:
+                _EARLIER.clear()
+            _EARLIER[entry.metadata_file] = known
+        found, cut = known
         if found is not None or not cut:
             return found
     return None
@@ -44,7 +55,7 @@ def last_sink_snapshot(table: Table) -> Snapshot | None:
 
 def _newest_with_offsets(metadata: TableMetadata) -> tuple[Snapshot | None, bool]:
     """The newest snapshot in the current history of ``metadata`` that recorded offsets, and
-    whether that history is cut short (its oldest snapshot's parent was expired).
+    whether that history is cut short (snapshots before its oldest were expired).
     """
     current = metadata.current_snapshot()
     if current is None:
@@ -54,7 +65,9 @@ def _newest_with_offsets(metadata: TableMetadata) -> tuple[Snapshot | None, bool
         if snapshot.summary and snapshot.summary.additional_properties.get(OFFSETS_PROPERTY):
             return snapshot, False
         oldest = snapshot
-    return None, oldest.parent_snapshot_id is not None
+    # Java's Iceberg keeps an expired parent's id; pyiceberg clears it, but the oldest snapshot
+    # left then has a sequence number past the table's first (1; format 1 tables have none).
+    return None, oldest.parent_snapshot_id is not None or (oldest.sequence_number or 0) > 1
 
 
 def committed_offsets(table: Table) -> Offsets:
