@@ -104,6 +104,16 @@ class QuerySettings(BaseSettings):
         "API's worker processes share it. Default: a quarter of the machine's memory.",
     )
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
+    engine: Literal["duckdb", "trino"] = Field(
+        "duckdb",
+        description="What answers the API's and CLI's reads: duckdb (in process) or trino (the "
+        "Trino server at K2_QUERY_TRINO_URL; see docs/trino.md).",
+    )
+    trino_url: str | None = Field(
+        None,
+        description="Base URL of the Trino coordinator K2_QUERY_ENGINE=trino reads through. "
+        "Default: the platform's Trino, http://127.0.0.1:<K2_PLATFORM_TRINO_PORT>.",
+    )
 
 
 class ApiSettings(BaseSettings):
@@ -442,6 +452,10 @@ class PlatformSettings(BaseSettings):
     minio_port: int = Field(9000, gt=0, lt=65536, description="MinIO S3 API port.")
     minio_console_port: int = Field(9001, gt=0, lt=65536, description="MinIO console port.")
     prometheus_port: int = Field(9090, gt=0, lt=65536, description="Prometheus web and API port.")
+    trino: bool = Field(
+        False, description="Run Trino with the platform (as `k2 platform up --with trino` does)."
+    )
+    trino_port: int = Field(8090, gt=0, lt=65536, description="Trino coordinator HTTP port.")
     alertmanager_port: int = Field(
         9095,
         gt=0,
@@ -646,6 +660,11 @@ class K2Settings(BaseSettings):
         if self.lake.warehouse:
             return self.lake.warehouse
         return (self.data_dir / "warehouse").resolve().as_uri()
+
+    @property
+    def trino_url(self) -> str:
+        """The Trino coordinator K2 reads through: the configured one, or the platform's."""
+        return self.query.trino_url or f"http://127.0.0.1:{self.platform.trino_port}"
 
     @property
     def kafka_configured(self) -> bool:

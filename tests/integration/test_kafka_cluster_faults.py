@@ -32,7 +32,8 @@ from k2.kafka.clients import admin_client
 from k2.lake.tables import TRADES
 from k2.platform.kafka import Kafka
 from k2.settings import K2Settings
-from tests.fixtures.private_platform import isolated, on_free_ports, running, scratch_root
+from k2.testing.platforms import on_free_ports
+from tests.fixtures.private_platform import isolated, running, scratch_root
 from tests.fixtures.supervised_sink import (
     SPECS,
     LakeAudit,

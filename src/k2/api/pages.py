@@ -39,7 +39,7 @@ def cached_page(
     *,
     kind: str,
     spec: TableSpec,
-    read: Callable[[QueryEngine, TickQuery], Page],
+    read: Callable[[TickQuery], Page],
     engine: QueryEngine,
     metrics: MetricsDep,
     settings: ApiSettings,
@@ -50,14 +50,15 @@ def cached_page(
 ) -> Response:
     """One page of ``read``, answered from ``answers`` when the same request was answered from
     the same snapshot before (a cursor pins its snapshot; otherwise the snapshot ``query`` reads
-    now is looked up first), keeping only ``fields`` when given. From degradation level 2 the
-    page is smaller; from level 3 only a kept answer is given, a 503 otherwise.
+    now is looked up in ``engine``'s metadata first), keeping only ``fields`` when given. From
+    degradation level 2 the page is smaller; from level 3 only a kept answer is given, a 503
+    otherwise.
     """
     query = capped(request, query, fmt, settings.max_rows)
     if query.limit > formats.WHOLE_ROWS:
         if cached_only(request):
             return overloaded_response(request.scope)
-        page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
+        page = run_page(kind=kind, read=read, metrics=metrics, query=query, settings=settings)
         return respond(request, kind, _selected(page, fields), query.limit, fmt)
     if query.cursor:
         pinned: object = ("cursor", query.cursor)
@@ -68,7 +69,7 @@ def cached_page(
     if answer is None:
         if cached_only(request):
             return overloaded_response(request.scope)
-        page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
+        page = run_page(kind=kind, read=read, metrics=metrics, query=query, settings=settings)
         answer = _answer(_selected(page, fields), fmt)
         if page.snapshot_id is not None:
             answers.put(key, answer)
@@ -113,8 +114,7 @@ def _headers(snapshot_id: int | None, next_cursor: str | None) -> dict[str, str]
 def run_page(
     *,
     kind: str,
-    read: Callable[[QueryEngine, TickQuery], Page],
-    engine: QueryEngine,
+    read: Callable[[TickQuery], Page],
     metrics: MetricsDep,
     query: TickQuery,
     settings: ApiSettings,
@@ -128,7 +128,7 @@ def run_page(
         raise InvalidQueryError(f"limit may be at most {settings.max_rows}")
     with measured(metrics, kind):
         try:
-            page = read(engine, query)
+            page = read(query)
         except TableNotFoundError:
             if not live:
                 raise

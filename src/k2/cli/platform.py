@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     help="The real services: PostgreSQL, MinIO (S3), Kafka (KRaft), the schema registry, Prometheus and "
-    "Alertmanager.",
+    "Alertmanager; Trino with --with trino.",
     no_args_is_help=True,
 )
 
@@ -33,6 +33,14 @@ BrokersOption = Annotated[
         help="Kafka brokers (K2_PLATFORM_KAFKA_BROKERS); fixed when Kafka's data is first formatted.",
     ),
 ]
+WithOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--with",
+        help="Optional service to run too: trino (Trino over K2's tables; or K2_PLATFORM_TRINO=true).",
+    ),
+]
+OPTIONAL = ("trino",)
 COLUMNS = ("name", "version", "installed", "running", "healthy", "endpoint", "detail")
 
 
@@ -60,11 +68,23 @@ def _with_brokers(settings: K2Settings, brokers: int | None) -> K2Settings:
 
 @app.command()
 @catch_errors
-def up(ctx: typer.Context, fmt: FormatOption = Format.TEXT, brokers: BrokersOption = None) -> None:
+def up(
+    ctx: typer.Context,
+    fmt: FormatOption = Format.TEXT,
+    brokers: BrokersOption = None,
+    with_: WithOption = None,
+) -> None:
     """Install what is missing (first run: several minutes) and start every service on loopback."""
     from k2.platform import stack
 
     settings = _with_brokers(context(ctx).settings, brokers)
+    unknown = sorted(set(with_ or ()) - set(OPTIONAL))
+    if unknown:
+        raise typer.BadParameter(f"--with takes {', '.join(OPTIONAL)}; not {', '.join(unknown)}")
+    if "trino" in (with_ or ()):
+        settings = settings.model_copy(
+            update={"platform": settings.platform.model_copy(update={"trino": True})}
+        )
     health = stack.up(settings, lambda step: typer.echo(step, err=True))
     render(_rows(health), fmt, title=f"platform up (data in {settings.platform_data})")
     count = settings.platform.kafka_brokers

@@ -51,7 +51,7 @@ def _ticks(
     fmt: Format,
 ) -> None:
     from k2.domain.time import parse_instant
-    from k2.query import TickQuery, quotes, trades
+    from k2.query import TickQuery
 
     as_of = _as_of(snapshot, tag, at)
     query = TickQuery(
@@ -64,8 +64,8 @@ def _ticks(
         cursor=cursor,
         as_of=as_of,
     )
-    engine = context(ctx).engine
-    page = trades(engine, query) if table == "trades" else quotes(engine, query)
+    reader = context(ctx).reader
+    page = reader.trades(query) if table == "trades" else reader.quotes(query)
     rows = (
         page.rows.drop_columns(["ingestion_timestamp", "platform_sequence"])
         if fmt is Format.TEXT
@@ -134,7 +134,6 @@ def summary(
 ) -> None:
     """Open, high, low, close, volume, trade count and VWAP of one symbol on one trading day."""
     from k2.errors import InvalidInputError
-    from k2.query import daily_summary
     from k2.query.errors import SymbolNotFoundError
 
     try:
@@ -142,7 +141,7 @@ def summary(
     except ValueError:
         raise InvalidInputError(f"day must be YYYY-MM-DD, got {day!r}") from None
     as_of_value = _as_of(as_of_snapshot, as_of_tag, as_of)
-    result = daily_summary(context(ctx).engine, symbol.upper(), on, exchange, as_of_value)
+    result = context(ctx).reader.daily_summary(symbol.upper(), on, exchange, as_of_value)
     if result is None:
         raise SymbolNotFoundError(f"no trades of {symbol.upper()} on {on}")
     render_one(result, fmt, title=f"{result.symbol} {result.exchange} {on}")
@@ -166,11 +165,9 @@ def bars(
     from k2.domain.bars import Interval
     from k2.domain.time import parse_instant
     from k2.query import BarQuery
-    from k2.query import bars as query_bars
 
     as_of_value = _as_of(as_of_snapshot, as_of_tag, as_of)
-    result = query_bars(
-        context(ctx).engine,
+    result = context(ctx).reader.bars(
         BarQuery(
             Interval.parse(interval),
             symbols=tuple(symbol or ()),
@@ -214,6 +211,7 @@ def gaps(
     from k2.domain.time import parse_instant
     from k2.lake.tables import table_spec
     from k2.query.coverage import CoverageQuery, sequence_gaps
+    from k2.query.reader import duckdb_only
 
     query = CoverageQuery(
         symbols=tuple(symbol or ()),
@@ -221,7 +219,8 @@ def gaps(
         start=parse_instant(start) if start else None,
         end=parse_instant(end) if end else None,
     )
-    render(sequence_gaps(context(ctx).engine, table_spec(table), query), fmt, title=f"{table} sequence gaps")
+    engine = duckdb_only(context(ctx).reader, "sequence gaps")
+    render(sequence_gaps(engine, table_spec(table), query), fmt, title=f"{table} sequence gaps")
 
 
 @app.command()

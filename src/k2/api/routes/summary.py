@@ -8,11 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 
 from k2.api import formats
-from k2.api.deps import CallerDep, EngineDep, MetricsDep
+from k2.api.deps import CallerDep, MetricsDep, ReaderDep
 from k2.api.envelope import request_meta
 from k2.api.params import SYMBOL_PATTERN, AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
 from k2.api.timing import measured
-from k2.query import daily_summary
 from k2.query.errors import SymbolNotFoundError
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 def get_summary(
     request: Request,
     _caller: CallerDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     symbol: Annotated[str, Path(pattern=SYMBOL_PATTERN, description="Symbol, e.g. BHP.")],
     day: Annotated[date, Path(description="The venue-local trading day, YYYY-MM-DD.")],
@@ -37,8 +36,8 @@ def get_summary(
     from 13:00 UTC the day before in March).
     """
     with measured(metrics, "summary"):
-        result = daily_summary(
-            engine, symbol.upper(), day, exchange, as_of(as_of_snapshot, as_of_time, as_of_tag)
+        result = reader.daily_summary(
+            symbol.upper(), day, exchange, as_of(as_of_snapshot, as_of_time, as_of_tag)
         )
         if result is None:
             raise SymbolNotFoundError(f"no trades of {symbol.upper()} on {day}")
