@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from k2.domain.bars import DEFAULT_METRICS, Metric
 from k2.domain.time import utc_text
 
 #: A time in an answer, written as every K2 time is (:func:`~k2.domain.time.utc_text`).
@@ -177,15 +178,6 @@ class ReplayBody(BaseModel):
     format: OutputFormat = OutputFormat.JSON
 
 
-class Metric(StrEnum):
-    """What an aggregation computes per bucket."""
-
-    OHLCV = "ohlcv"
-    VWAP = "vwap"
-    TWAP = "twap"
-    TRADE_COUNT = "trade_count"
-
-
 class BarInterval(StrEnum):
     """Bucket sizes of aggregations."""
 
@@ -203,7 +195,7 @@ class AggregationBody(TimeTravel):
     model_config = ConfigDict(extra="forbid")
 
     symbols: list[Symbol] = Field(min_length=1, description="At most K2_API_MAX_SYMBOLS.")
-    metrics: list[Metric] = Field(default_factory=lambda: [Metric.OHLCV, Metric.VWAP], min_length=1)
+    metrics: list[Metric] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     interval: BarInterval = BarInterval.M1
     exchange: ExchangeCode | None = None
     start_time: datetime

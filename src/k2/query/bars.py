@@ -83,8 +83,8 @@ class DailySummary:
     volume: Decimal
     trade_count: int
     vwap: Decimal | None
-    first_trade: datetime
-    last_trade: datetime
+    first_trade_time: datetime
+    last_trade_time: datetime
 
 
 def zones_table() -> pa.Table:
@@ -332,7 +332,7 @@ def summary_of(rows: pa.Table, day: date) -> DailySummary | None:
             volume=bar["volume"],
             trade_count=bar["trade_count"],
             vwap=bar["vwap"],
-            first_trade=bar["first_trade"],
-            last_trade=bar["last_trade"],
+            first_trade_time=bar["first_trade"],
+            last_trade_time=bar["last_trade"],
         )
     return None
