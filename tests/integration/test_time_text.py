@@ -119,6 +119,7 @@ CLI_QUERIES = [
     ["summary", "BHP", "2014-03-10"],
     ["stats"],
     ["snapshots"],
+    ["coverage", "--symbol", "BHP"],
 ]
 
 
