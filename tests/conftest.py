@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.platform",
     "tests.fixtures.private_platform",
     "tests.fixtures.prometheus",
+    "tests.fixtures.supervised_sink",
 ]
 
 # Tests never assert timings: Hypothesis's per-example deadline failed a property on a cold DuckDB

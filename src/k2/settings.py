@@ -104,6 +104,16 @@ class QuerySettings(BaseSettings):
         "API's worker processes share it. Default: a quarter of the machine's memory.",
     )
     max_limit: int = Field(1_000_000, gt=0, description="Largest limit a query may ask for.")
+    engine: Literal["duckdb", "trino"] = Field(
+        "duckdb",
+        description="What answers the API's and CLI's reads: duckdb (in process) or trino (the "
+        "Trino server at K2_QUERY_TRINO_URL; see docs/trino.md).",
+    )
+    trino_url: str | None = Field(
+        None,
+        description="Base URL of the Trino coordinator K2_QUERY_ENGINE=trino reads through. "
+        "Default: the platform's Trino, http://127.0.0.1:<K2_PLATFORM_TRINO_PORT>.",
+    )
 
 
 class ApiSettings(BaseSettings):
@@ -240,6 +250,12 @@ class KafkaSettings(BaseSettings):
     )
     partitions: int = Field(6, gt=0, description="Partitions of each market data topic K2 creates.")
     replication_factor: int = Field(1, gt=0, description="Replication factor of the topics K2 creates.")
+    min_insync_replicas: int = Field(
+        1,
+        gt=0,
+        description="min.insync.replicas of the topics K2 creates: replicas that must hold a message before "
+        "an acks=all producer hears it was written; at most the replication factor.",
+    )
     topic_prefix: str = Field(
         "",
         pattern=r"^[A-Za-z0-9._-]*$",
@@ -268,6 +284,15 @@ class KafkaSettings(BaseSettings):
     )
 
     @model_validator(mode="after")
+    def _insync_within_replicas(self) -> Self:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"K2_KAFKA_MIN_INSYNC_REPLICAS={self.min_insync_replicas} exceeds "
+                f"K2_KAFKA_REPLICATION_FACTOR={self.replication_factor}: no write could ever succeed"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sasl_complete(self) -> Self:
         if self.security_protocol.startswith("SASL_") and not (
             self.sasl_mechanism and self.sasl_username and self.sasl_password
@@ -280,9 +305,12 @@ class KafkaSettings(BaseSettings):
 
 
 class StreamSettings(BaseSettings):
-    """The Kafka → Iceberg sink: when it commits and how it reads."""
+    """The Kafka → Iceberg sink: when it commits and how it reads.
 
-    model_config = SettingsConfigDict(env_prefix="K2_STREAM_", extra="forbid")
+    ``none`` in the environment sets an optional setting to None (``K2_STREAM_COMPACT_MIN_FILES=none``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="K2_STREAM_", extra="forbid", env_parse_none_str="none")
 
     group_id: str = Field("k2-sink", description="Kafka consumer group of the sink.")
     instance_id: str = Field(
@@ -297,14 +325,14 @@ class StreamSettings(BaseSettings):
         300.0,
         gt=0,
         description="How long the sink waits, paused, for an unreachable catalog or store before it "
-        "stops (nothing is lost either way; None: wait as long as the outage lasts, probing it "
+        "stops (nothing is lost either way; none: wait as long as the outage lasts, probing it "
         "every K2_RESILIENCE_BREAKER_RESET_S).",
     )
     compact_min_files: int | None = Field(
         16,
         ge=2,
         description="After a commit, rewrite the partitions that hold at least this many files into "
-        "large ones (None: never; `k2 lake compact` then does it).",
+        "large ones (none: never; `k2 lake compact` then does it).",
     )
 
 
@@ -387,6 +415,10 @@ class BinanceSettings(BaseSettings):
         return value
 
 
+#: Most Kafka nodes ``k2 platform`` runs: every node is a KRaft voter, and five voters outlast two losses.
+MAX_KAFKA_BROKERS = 5
+
+
 class PlatformSettings(BaseSettings):
     """Where ``k2 platform`` installs the real services and keeps their data, and their ports."""
 
@@ -399,13 +431,31 @@ class PlatformSettings(BaseSettings):
     data: Path | None = Field(
         None, description="Service data, logs and pid files. Default: <data dir>/platform."
     )
-    kafka_port: int = Field(9092, gt=0, lt=65536, description="Kafka broker port.")
-    kafka_controller_port: int = Field(9093, gt=0, lt=65536, description="Kafka KRaft controller port.")
+    kafka_port: int = Field(9092, gt=0, lt=65536, description="Kafka broker port (of node 1).")
+    kafka_controller_port: int = Field(
+        9093, gt=0, lt=65536, description="Kafka KRaft controller port (of node 1)."
+    )
+    kafka_brokers: int = Field(
+        1,
+        ge=1,
+        le=MAX_KAFKA_BROKERS,
+        description="Kafka nodes, each broker and KRaft controller; with 3 the cluster survives the loss "
+        "of one and K2's topics get 3 replicas. Fixed when Kafka's data is first formatted.",
+    )
+    kafka_port_step: int = Field(
+        100,
+        gt=0,
+        description="Node n (from 1) listens on kafka_port and kafka_controller_port plus (n-1) times this.",
+    )
     registry_port: int = Field(8081, gt=0, lt=65536, description="Schema registry port.")
     postgres_port: int = Field(5433, gt=0, lt=65536, description="PostgreSQL port.")
     minio_port: int = Field(9000, gt=0, lt=65536, description="MinIO S3 API port.")
     minio_console_port: int = Field(9001, gt=0, lt=65536, description="MinIO console port.")
     prometheus_port: int = Field(9090, gt=0, lt=65536, description="Prometheus web and API port.")
+    trino: bool = Field(
+        False, description="Run Trino with the platform (as `k2 platform up --with trino` does)."
+    )
+    trino_port: int = Field(8090, gt=0, lt=65536, description="Trino coordinator HTTP port.")
     alertmanager_port: int = Field(
         9095,
         gt=0,
@@ -419,6 +469,53 @@ class PlatformSettings(BaseSettings):
     )
     s3_bucket: str = Field("k2-lake", description="Bucket that holds the Iceberg warehouse.")
     start_timeout_s: float = Field(180.0, gt=0, description="How long a service may take to become healthy.")
+
+    @property
+    def kafka_ports(self) -> list[tuple[int, int]]:
+        """Each Kafka node's broker and controller port, node 1 first."""
+        step = self.kafka_port_step
+        return [
+            (self.kafka_port + n * step, self.kafka_controller_port + n * step)
+            for n in range(self.kafka_brokers)
+        ]
+
+    @property
+    def kafka_replication_factor(self) -> int:
+        """Replicas of every topic on the platform's Kafka, K2's and Kafka's internal ones: three at most."""
+        return min(3, self.kafka_brokers)
+
+    @property
+    def kafka_min_insync_replicas(self) -> int:
+        """Replicas a write must reach: all but one, so a topic stays writable with one broker down."""
+        return max(1, self.kafka_replication_factor - 1)
+
+    @model_validator(mode="after")
+    def _ports_distinct(self) -> Self:
+        """Every service, and every Kafka node, listens on a port of its own."""
+        named = {
+            "postgres_port": [self.postgres_port],
+            "minio_port": [self.minio_port],
+            "minio_console_port": [self.minio_console_port],
+            "registry_port": [self.registry_port],
+            "prometheus_port": [self.prometheus_port],
+            "alertmanager_port": [self.alertmanager_port],
+            "kafka_port": [broker for broker, _ in self.kafka_ports],
+            "kafka_controller_port": [controller for _, controller in self.kafka_ports],
+        }
+        owners: dict[int, str] = {}
+        for name, ports in named.items():
+            for port in ports:
+                if port >= 65536:
+                    raise ValueError(
+                        f"K2_PLATFORM_{name.upper()} puts a Kafka node on port {port}, past 65535"
+                    )
+                if port in owners:
+                    raise ValueError(
+                        f"port {port} is taken twice, by K2_PLATFORM_{owners[port].upper()} and "
+                        f"K2_PLATFORM_{name.upper()} (Kafka node n adds (n-1) x K2_PLATFORM_KAFKA_PORT_STEP)"
+                    )
+                owners[port] = name
+        return self
 
 
 class ResilienceSettings(BaseSettings):
@@ -527,7 +624,15 @@ class K2Settings(BaseSettings):
             "s3_secret_access_key": platform.minio_root_password,
         }
         kafka_defaults = {
-            "bootstrap_servers": f"127.0.0.1:{platform.kafka_port}",
+            "bootstrap_servers": ",".join(f"127.0.0.1:{broker}" for broker, _ in platform.kafka_ports),
+            "replication_factor": platform.kafka_replication_factor,
+            # never above a replication factor set explicitly
+            "min_insync_replicas": min(
+                platform.kafka_min_insync_replicas,
+                self.kafka.replication_factor
+                if "replication_factor" in self.kafka.model_fields_set
+                else platform.kafka_replication_factor,
+            ),
             "schema_registry_url": f"http://127.0.0.1:{platform.registry_port}/apis/ccompat/v7",
         }
         lake_set = self.lake.model_fields_set
@@ -555,6 +660,11 @@ class K2Settings(BaseSettings):
         if self.lake.warehouse:
             return self.lake.warehouse
         return (self.data_dir / "warehouse").resolve().as_uri()
+
+    @property
+    def trino_url(self) -> str:
+        """The Trino coordinator K2 reads through: the configured one, or the platform's."""
+        return self.query.trino_url or f"http://127.0.0.1:{self.platform.trino_port}"
 
     @property
     def kafka_configured(self) -> bool:

@@ -337,7 +337,7 @@ def test_aggregations_ohlcv_vwap_and_time_weighted_twap(lake: EmbeddedLake) -> N
     assert (bucket["open"], bucket["close"], bucket["trade_count"]) == ("10", "20", 2)
     assert bucket["vwap"] == "15"
     assert bucket["twap"] == "12.5"  # 10 stood 45 s, 20 stood 15 s
-    assert bucket["interval_start"] == "2024-01-08T00:00:00Z"
+    assert bucket["interval_start"] == "2024-01-08T00:00:00.000000Z"
 
 
 def test_aggregations_refuse_huge_bucket_counts(client: TestClient) -> None:
@@ -431,7 +431,7 @@ def test_sequence_gaps_name_the_missing_numbers(client: TestClient, lake: Embedd
     with _client(lake) as api:
         gaps = api.get("/v1/coverage/gaps", params={"symbol": "BHP"}, headers=KEY).json()["data"]
     assert [(g["first_missing"], g["last_missing"], g["missing"]) for g in gaps] == [(3, 4, 2), (7, 7, 1)]
-    assert gaps[0]["after"] == "2024-01-08T01:00:02Z"
+    assert gaps[0]["after"] == "2024-01-08T01:00:02.000000Z"
     assert gaps[0]["day"] == "2024-01-08"
 
 

@@ -24,8 +24,6 @@ pytestmark = pytest.mark.integration
 KEY = {"X-API-Key": "test-key"}
 FAIL_MAX = 2
 RESET_S = 1.0
-#: A refused read does no I/O; this bound is generous for a loaded 2-core machine.
-FAST_S = 0.5
 
 
 @pytest.fixture
@@ -51,17 +49,16 @@ def api(lake: EmbeddedLake) -> Iterator[tuple[TestClient, CollectorRegistry]]:
         yield client, registry
 
 
-def _trades(client: TestClient) -> tuple[int, dict[str, object], dict[str, str], float]:
-    started = time.perf_counter()
+def _trades(client: TestClient) -> tuple[int, dict[str, object], dict[str, str]]:
     response = client.get("/v1/trades", params={"limit": 5}, headers=KEY)
-    return response.status_code, response.json(), dict(response.headers), time.perf_counter() - started
+    return response.status_code, response.json(), dict(response.headers)
 
 
 def test_store_outage_opens_the_breaker_and_recovery_closes_it(
     lake: EmbeddedLake, api: tuple[TestClient, CollectorRegistry]
 ) -> None:
-    """Store down: 503 DEPENDENCY_UNAVAILABLE at once, then refused fast with Retry-After and a
-    breaker_open shed; store back: after the reset time the API's background probe closes the
+    """Store down: 503 DEPENDENCY_UNAVAILABLE at once, then refused (before any I/O: a breaker_open
+    shed) with Retry-After; store back: after the reset time the API's background probe closes the
     breaker without any request, and reads are 200 again.
     """
     client, registry = api
@@ -75,21 +72,20 @@ def test_store_outage_opens_the_breaker_and_recovery_closes_it(
         failing = 0
         while registry.get_sample_value("k2_circuit_breaker_state", state) != 1:
             # One read may touch several files, so it can count more than one failure.
-            status, body, headers, _ = _trades(client)
+            status, body, headers = _trades(client)
             assert status == 503
             assert body["error"]["code"] == "DEPENDENCY_UNAVAILABLE"  # type: ignore[index]
             failing += 1
             assert failing <= FAIL_MAX
         shed = {"reason": "breaker_open"}
         assert registry.get_sample_value("k2_http_requests_shed_total", shed) in (None, 0)
-        status, body, headers, took = _trades(client)
+        status, body, headers = _trades(client)
         error = body["error"]
         assert status == 503, body
         assert error["code"] == "DEPENDENCY_UNAVAILABLE"  # type: ignore[index]
         assert error["details"] == [{"field": "dependency", "message": "object_store"}]  # type: ignore[index]
         assert error["correlation_id"]  # type: ignore[index]
         assert 1 <= int(headers["retry-after"]) <= RESET_S
-        assert took < FAST_S, f"a refused read took {took:.3f} s"
         assert registry.get_sample_value("k2_http_requests_shed_total", shed) == 1
         assert client.get("/health").status_code == 200
         ready = client.get("/health/ready")

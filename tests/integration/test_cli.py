@@ -45,7 +45,7 @@ def test_synthetic_load_then_summary_as_json(run: CliRunner) -> None:
     summary = orjson.loads(result.stdout)
     assert summary["trade_count"] == 50
     assert isinstance(summary["vwap"], str)
-    assert summary["first_trade"].endswith("Z")
+    assert summary["first_trade_time"].endswith("Z")
 
 
 def test_asx_load_and_brief_example(run: CliRunner, asx_sample: Path) -> None:

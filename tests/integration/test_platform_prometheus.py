@@ -19,7 +19,8 @@ from k2.platform.process import run
 from k2.platform.prometheus import ALERTMANAGER, Alertmanager, Prometheus, promtool
 from k2.platform.service import Service
 from k2.settings import K2Settings
-from tests.fixtures.private_platform import on_free_ports, scratch_root
+from k2.testing.platforms import on_free_ports
+from tests.fixtures.private_platform import scratch_root
 
 pytestmark = [pytest.mark.platform]
 

@@ -12,7 +12,8 @@ import pytest
 
 from k2.platform import stack
 from k2.platform.service import Health
-from tests.fixtures.private_platform import on_free_ports, scratch_root
+from k2.testing.platforms import on_free_ports
+from tests.fixtures.private_platform import scratch_root
 
 pytestmark = [pytest.mark.platform]
 

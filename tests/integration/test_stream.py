@@ -44,7 +44,7 @@ from k2.query import CURRENT, BarQuery, QueryEngine, bars
 from k2.settings import ApiSettings, K2Settings, QuerySettings
 from k2.stream.checkpoint import committed_offsets
 from k2.stream.sink import Sink
-from k2.testing import EmbeddedLake, make_trade_rows, trade_row
+from k2.testing import EmbeddedLake, make_quote_rows, make_trade_rows, quote_row, trade_row
 from tests.fixtures.platform import dead_letters, isolated
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
@@ -379,3 +379,68 @@ def test_fresh_reads_join_the_kafka_tail(stream_settings: K2Settings) -> None:
             headers=KEY,
         )
         assert refused.status_code == 400
+
+
+def test_the_kafka_tail_answers_before_the_sinks_first_commit(stream_settings: K2Settings) -> None:
+    """Trades and quotes produced, no sink run yet (the lake tables do not exist): include_live and
+    the recent routes answer every row once from the tail; a plain lake read still says NO_DATA.
+    After the sink's first commit the same requests return the same rows, once, from the lake.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    trades = make_trade_rows(
+        [
+            trade_row("TAIL", now - timedelta(seconds=60 - i), "9", "3", sequence=i + 1, exchange="SYN")
+            for i in range(40)
+        ]
+    )
+    quotes = make_quote_rows(
+        [
+            quote_row("TAIL", now - timedelta(seconds=60 - i), sequence=i + 1, exchange="SYN")
+            for i in range(25)
+        ]
+    )
+    _produce(stream_settings, TRADES, _encode(stream_settings, TRADES, trades), ["TAIL"] * 40)
+    _produce(stream_settings, QUOTES, _encode(stream_settings, QUOTES, quotes), ["TAIL"] * 25)
+    window: dict[str, str | int] = {
+        "symbol": "TAIL",
+        "start_time": (now - timedelta(minutes=5)).isoformat(),
+        "limit": 500,
+    }
+    recent: dict[str, str | int] = {"symbol": "TAIL", "minutes": 10, "limit": 500}
+
+    def answers(client: TestClient) -> dict[str, dict[str, Any]]:
+        calls = {
+            "trades": ("/v1/trades", {**window, "include_live": "true"}),
+            "quotes": ("/v1/quotes", {**window, "include_live": "true"}),
+            "recent trades": ("/v1/trades/recent", recent),
+            "recent quotes": ("/v1/quotes/recent", recent),
+        }
+        bodies = {}
+        for name, (path, params) in calls.items():
+            response = client.get(path, params=params, headers=KEY)
+            assert response.status_code == 200, f"{name}: {response.text}"
+            bodies[name] = response.json()
+        return bodies
+
+    def ids(body: dict[str, Any]) -> list[str]:
+        return sorted(str(row["message_id"]) for row in body["data"])
+
+    settings = stream_settings.model_copy(update={"api": ApiSettings(keys=SecretStr("t:key"))})
+    expected = {"trades": 40, "quotes": 25, "recent trades": 40, "recent quotes": 25}
+    with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
+        plain = client.get("/v1/trades", params=window, headers=KEY)
+        assert plain.status_code == 404
+        assert plain.json()["error"]["code"] == "NO_DATA"
+        before = answers(client)
+        for name, body in before.items():
+            assert body["meta"]["count"] == body["meta"]["live_rows"] == expected[name], name
+            assert body["meta"]["lake_complete_until"] is None, name
+            assert len(set(ids(body))) == expected[name], name
+
+    _run_sink(stream_settings, idle_s=3.0)
+    with TestClient(create_app(settings, registry=CollectorRegistry())) as client:
+        after = answers(client)
+    for name, body in after.items():
+        assert ids(body) == ids(before[name]), name
+        assert body["meta"]["live_rows"] == 0, name
+        assert body["meta"]["lake_complete_until"] is not None, name

@@ -1,9 +1,10 @@
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
-from k2.settings import K2Settings
+from k2.settings import K2Settings, KafkaSettings, PlatformSettings, Profile
 
 
 def _models() -> list[type[BaseSettings]]:
@@ -49,3 +50,66 @@ def test_prometheus_and_alertmanager_ports_default_clear_of_kafka() -> None:
     platform = K2Settings().platform
     assert (platform.prometheus_port, platform.alertmanager_port) == (9090, 9095)
     assert platform.alertmanager_port not in {platform.kafka_port, platform.kafka_controller_port}
+
+
+def test_sink_compaction_and_outage_limit_can_be_switched_off_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """K2_STREAM_COMPACT_MIN_FILES=none and K2_STREAM_LAKE_OUTAGE_S=none mean never, as documented."""
+    monkeypatch.setenv("K2_STREAM_COMPACT_MIN_FILES", "none")
+    monkeypatch.setenv("K2_STREAM_LAKE_OUTAGE_S", "none")
+    stream = K2Settings().stream
+    assert stream.compact_min_files is None
+    assert stream.lake_outage_s is None
+
+
+def test_three_brokers_get_ports_clear_of_every_service_and_three_replicas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """K2_PLATFORM_KAFKA_BROKERS=3 puts nodes 2 and 3 a port step above node 1, on ports no other
+    service uses; K2's clients bootstrap from all three and create topics with 3 replicas, 2 in sync.
+    """
+    monkeypatch.setenv("K2_PLATFORM_KAFKA_BROKERS", "3")
+    settings = K2Settings(profile=Profile.PLATFORM)
+    platform = settings.platform
+    assert platform.kafka_ports == [(9092, 9093), (9192, 9193), (9292, 9293)]
+    others = {
+        platform.registry_port,
+        platform.postgres_port,
+        platform.minio_port,
+        platform.minio_console_port,
+        platform.prometheus_port,
+        platform.alertmanager_port,
+    }
+    assert not others & {port for ports in platform.kafka_ports for port in ports}
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092,127.0.0.1:9192,127.0.0.1:9292"
+    assert (settings.kafka.replication_factor, settings.kafka.min_insync_replicas) == (3, 2)
+
+
+def test_one_broker_keeps_one_replica() -> None:
+    """The default platform is one broker, its topics one replica, as before brokers were a setting."""
+    settings = K2Settings(profile=Profile.PLATFORM)
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+    assert (settings.kafka.replication_factor, settings.kafka.min_insync_replicas) == (1, 1)
+
+
+def test_an_explicit_replication_factor_caps_the_insync_replicas() -> None:
+    """A replication factor set by hand on three brokers never leaves min.insync.replicas above it."""
+    settings = K2Settings(
+        profile=Profile.PLATFORM,
+        platform=PlatformSettings(kafka_brokers=3),
+        kafka=KafkaSettings(replication_factor=1),
+    )
+    assert (settings.kafka.replication_factor, settings.kafka.min_insync_replicas) == (1, 1)
+
+
+def test_a_kafka_node_on_another_service_port_is_refused() -> None:
+    """A port step that lands node 2 on the registry's port fails validation, naming both settings."""
+    with pytest.raises(ValidationError, match="K2_PLATFORM_REGISTRY_PORT and K2_PLATFORM_KAFKA_PORT"):
+        PlatformSettings(kafka_brokers=2, kafka_port=8081 - 100)
+
+
+def test_more_insync_replicas_than_replicas_is_refused() -> None:
+    """min.insync.replicas above the replication factor would refuse every acks=all write."""
+    with pytest.raises(ValidationError, match="K2_KAFKA_MIN_INSYNC_REPLICAS"):
+        KafkaSettings(replication_factor=1, min_insync_replicas=2)

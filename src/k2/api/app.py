@@ -25,6 +25,7 @@ from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
 from k2.query.gauges import LakeGauges
 from k2.query.preload import preload
+from k2.query.reader import open_reader
 from k2.resilience.breakers import Breakers
 from k2.resilience.degradation import DegradationController
 from k2.settings import K2Settings
@@ -122,6 +123,7 @@ def create_app(
             on_lookup=_counting(metrics, ROW_GROUPS),
             breakers=app.state.breakers,
         )
+        app.state.reader = open_reader(settings, app.state.engine)
         lake_gauges = LakeGauges(app.state.engine)
         metrics.registry.register(lake_gauges)
         stop = threading.Event()

@@ -1,4 +1,6 @@
-"""Small dependencies the routes declare: settings, engine, metrics and the authenticated caller.
+"""Small dependencies the routes declare: settings, engine, reader, metrics and the authenticated
+caller. The engine answers from Iceberg's metadata (snapshots, statistics) and runs what only
+DuckDB does; the reader (``K2_QUERY_ENGINE``) answers ticks, bars and summaries.
 
 They are coroutines although they never wait: FastAPI runs a plain function dependency on its
 thread pool, and a hop there and back per dependency cost more than the work itself.
@@ -15,6 +17,7 @@ from k2.api.answers import AnswerCache
 from k2.api.errors import RateLimitedError
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
+from k2.query.reader import Reader
 from k2.resilience.breakers import Breakers
 from k2.settings import ApiSettings, K2Settings
 from k2.stream.tail import KafkaTail
@@ -30,6 +33,11 @@ async def _settings(request: Request) -> ApiSettings:
 async def _engine(request: Request) -> QueryEngine:
     engine: QueryEngine = request.app.state.engine
     return engine
+
+
+async def _reader(request: Request) -> Reader:
+    reader: Reader = request.app.state.reader
+    return reader
 
 
 async def _metrics(request: Request) -> K2Metrics:
@@ -79,6 +87,7 @@ async def authenticate(request: Request, key: Annotated[str | None, Security(_ap
 
 ApiSettingsDep = Annotated[ApiSettings, Depends(_settings)]
 EngineDep = Annotated[QueryEngine, Depends(_engine)]
+ReaderDep = Annotated[Reader, Depends(_reader)]
 MetricsDep = Annotated[K2Metrics, Depends(_metrics)]
 CallerDep = Annotated[str, Depends(authenticate)]
 TailDep = Annotated[KafkaTail | None, Depends(_tail)]

@@ -31,7 +31,7 @@ from k2.errors import (
 )
 from k2.lake.errors import SnapshotNotFoundError, TableNotFoundError
 from k2.obs.metrics import K2Metrics
-from k2.query.errors import InvalidCursorError
+from k2.query.errors import EngineUnsupportedError, InvalidCursorError
 from k2.resilience.errors import BreakerOpenError
 
 log = structlog.get_logger(__name__)
@@ -42,6 +42,7 @@ _STATUS: list[tuple[type[K2Error], int, str]] = [
     (ApiKeyInvalidError, 403, "FORBIDDEN"),
     (RateLimitedError, 429, "RATE_LIMITED"),
     (InvalidCursorError, 400, "INVALID_CURSOR"),
+    (EngineUnsupportedError, 400, "UNSUPPORTED_BY_ENGINE"),
     (InvalidInputError, 400, "INVALID_PARAMETER"),
     (SnapshotNotFoundError, 404, "SNAPSHOT_NOT_FOUND"),
     (TableNotFoundError, 404, "NO_DATA"),

@@ -1,6 +1,6 @@
 """Encode result rows as JSON, CSV, Parquet or an Arrow IPC stream.
 
-JSON keeps decimals exact (as strings) and times as ISO-8601 UTC with ``Z``. Answers of up to
+JSON keeps decimals exact (as strings) and times as ISO-8601 UTC with microseconds and ``Z``. Answers of up to
 ``WHOLE_ROWS`` rows go out as one body; larger ones are streamed batch by batch rather than built
 whole in memory.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from k2.api.json_text import csv_columns, json_rows
 from k2.api.models import OutputFormat
+from k2.domain.time import utc_text
 
 BATCH_ROWS = 10_000
 JSON_CHUNK_ROWS = 50_000
@@ -35,12 +37,16 @@ MEDIA_TYPES = {
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
+    if isinstance(value, datetime):
+        return utc_text(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def dumps(value: Any) -> bytes:
-    """K2's JSON encoding: exact decimals as strings, UTC times with ``Z``."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC)
+    """K2's JSON encoding: exact decimals as strings, times as :func:`~k2.domain.time.utc_text`."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def _envelope_around(envelope: dict[str, Any]) -> tuple[bytes, bytes]:

@@ -9,8 +9,8 @@ a currency) is rendered once, into that constant text. No row is visited in Pyth
 strings that need escaping, decimals beyond 64 bits, and values of types without a renderer here.
 
 K2's rendering: decimals as exact strings without trailing fractional zeros (``"36.667"``,
-``"20000"``, ``"-0.5"``, ``"0"``), times as ISO-8601 UTC with microseconds, or none when they
-are zero (``"2014-03-09T23:29:42Z"``), dates as ``"YYYY-MM-DD"``, strings and numbers as orjson
+``"20000"``, ``"-0.5"``, ``"0"``), times as ISO-8601 UTC always with microseconds
+(``"2014-03-09T23:29:42.000000Z"``), dates as ``"YYYY-MM-DD"``, strings and numbers as orjson
 writes them, lists as arrays, and maps and structs as objects. CSV carries the same text, unquoted.
 """
 
@@ -291,27 +291,26 @@ def _decimal_str(value: Decimal) -> str:
 
 
 def _timestamp_text(values: pa.Array) -> list[Piece]:
-    """Pieces spelling ``YYYY-MM-DDTHH:MM:SS`` then ``.ffffff`` unless the microseconds are zero."""
+    """Pieces spelling ``YYYY-MM-DDTHH:MM:SS.ffffff``: every time the same width, so times compare
+    and sort as text.
+    """
     ticks = values.view(pa.int64()).fill_null(0).to_numpy()
     unit = values.type.unit
     micros = ticks // 1_000 if unit == "ns" else ticks * _MICROS[unit]
     rows = len(micros)
     if micros.min() < _YEAR_1 or micros.max() >= _YEAR_10000:  # years of other than four digits
         naive = pa.Array.from_buffers(pa.timestamp("us"), rows, [_validity(values), pa.py_buffer(micros)])
-        return [pc.replace_substring_regex(naive.cast(pa.string()), r"^(\S+) (\S+?)(\.0+)?$", r"\1T\2")]
+        return [pc.replace_substring(naive.cast(pa.string()), " ", "T", max_replacements=1)]
     seconds, fraction = np.divmod(micros, 1_000_000)
     days, clock = np.divmod(seconds, 86_400)
-    whole = np.empty((rows, 19), np.uint8)
-    whole[:, :10] = _calendar(days)
-    whole[:, 10] = ord("T")
-    whole[:, 11:] = np.take(_clock(), clock, axis=0)
-    parts = fraction[fraction != 0]
-    decimals = np.empty((len(parts), 7), np.uint8)
-    decimals[:, 0] = ord(".")
-    decimals[:, 1:4] = np.take(_DIGITS, parts // 1000, axis=0)
-    decimals[:, 4:] = np.take(_DIGITS, parts % 1000, axis=0)
-    ends = np.concatenate([[0], np.cumsum(np.where(fraction != 0, 7, 0))])
-    return [_strings(whole, _steps(rows, 19), _validity(values)), _strings(decimals, ends, None)]
+    text = np.empty((rows, 26), np.uint8)
+    text[:, :10] = _calendar(days)
+    text[:, 10] = ord("T")
+    text[:, 11:19] = np.take(_clock(), clock, axis=0)
+    text[:, 19] = ord(".")
+    text[:, 20:23] = np.take(_DIGITS, fraction // 1000, axis=0)
+    text[:, 23:] = np.take(_DIGITS, fraction % 1000, axis=0)
+    return [_strings(text, _steps(rows, 26), _validity(values))]
 
 
 def _calendar(days: np.ndarray[Any, Any]) -> Bytes:

@@ -6,7 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+from k2.domain.bars import DEFAULT_METRICS, Metric
+from k2.domain.time import utc_text
+
+#: A time in an answer, written as every K2 time is (:func:`~k2.domain.time.utc_text`).
+UtcTime = Annotated[datetime, PlainSerializer(utc_text, return_type=str, when_used="json")]
 
 
 class OutputFormat(StrEnum):
@@ -99,7 +105,7 @@ class HealthResponse(BaseModel):
 
     status: str = Field(description="ok, or unavailable (readiness only, with HTTP 503).")
     version: str
-    checked_at: datetime
+    checked_at: UtcTime
     dependencies: list[DependencyHealth] = Field(
         description="Each dependency probed (readiness only; liveness probes none)."
     )
@@ -172,15 +178,6 @@ class ReplayBody(BaseModel):
     format: OutputFormat = OutputFormat.JSON
 
 
-class Metric(StrEnum):
-    """What an aggregation computes per bucket."""
-
-    OHLCV = "ohlcv"
-    VWAP = "vwap"
-    TWAP = "twap"
-    TRADE_COUNT = "trade_count"
-
-
 class BarInterval(StrEnum):
     """Bucket sizes of aggregations."""
 
@@ -198,7 +195,7 @@ class AggregationBody(TimeTravel):
     model_config = ConfigDict(extra="forbid")
 
     symbols: list[Symbol] = Field(min_length=1, description="At most K2_API_MAX_SYMBOLS.")
-    metrics: list[Metric] = Field(default_factory=lambda: [Metric.OHLCV, Metric.VWAP], min_length=1)
+    metrics: list[Metric] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
     interval: BarInterval = BarInterval.M1
     exchange: ExchangeCode | None = None
     start_time: datetime

@@ -16,7 +16,7 @@ from k2.api.envelope import overloaded_response, request_meta
 from k2.api.models import OutputFormat
 from k2.api.timing import measured
 from k2.lake.errors import TableNotFoundError
-from k2.lake.tables import TableSpec
+from k2.lake.tables import TableSpec, table_spec
 from k2.obs.metrics import K2Metrics
 from k2.query import Page, TickQuery
 from k2.query.engine import QueryEngine
@@ -39,7 +39,7 @@ def cached_page(
     *,
     kind: str,
     spec: TableSpec,
-    read: Callable[[QueryEngine, TickQuery], Page],
+    read: Callable[[TickQuery], Page],
     engine: QueryEngine,
     metrics: MetricsDep,
     settings: ApiSettings,
@@ -50,14 +50,15 @@ def cached_page(
 ) -> Response:
     """One page of ``read``, answered from ``answers`` when the same request was answered from
     the same snapshot before (a cursor pins its snapshot; otherwise the snapshot ``query`` reads
-    now is looked up first), keeping only ``fields`` when given. From degradation level 2 the
-    page is smaller; from level 3 only a kept answer is given, a 503 otherwise.
+    now is looked up in ``engine``'s metadata first), keeping only ``fields`` when given. From
+    degradation level 2 the page is smaller; from level 3 only a kept answer is given, a 503
+    otherwise.
     """
     query = capped(request, query, fmt, settings.max_rows)
     if query.limit > formats.WHOLE_ROWS:
         if cached_only(request):
             return overloaded_response(request.scope)
-        page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
+        page = run_page(kind=kind, read=read, metrics=metrics, query=query, settings=settings)
         return respond(request, kind, _selected(page, fields), query.limit, fmt)
     if query.cursor:
         pinned: object = ("cursor", query.cursor)
@@ -68,7 +69,7 @@ def cached_page(
     if answer is None:
         if cached_only(request):
             return overloaded_response(request.scope)
-        page = run_page(kind=kind, read=read, engine=engine, metrics=metrics, query=query, settings=settings)
+        page = run_page(kind=kind, read=read, metrics=metrics, query=query, settings=settings)
         answer = _answer(_selected(page, fields), fmt)
         if page.snapshot_id is not None:
             answers.put(key, answer)
@@ -113,17 +114,25 @@ def _headers(snapshot_id: int | None, next_cursor: str | None) -> dict[str, str]
 def run_page(
     *,
     kind: str,
-    read: Callable[[QueryEngine, TickQuery], Page],
-    engine: QueryEngine,
+    read: Callable[[TickQuery], Page],
     metrics: MetricsDep,
     query: TickQuery,
     settings: ApiSettings,
+    live: bool = False,
 ) -> Page:
-    """Run a tick query within the API's limits, timing it."""
+    """Run a tick query within the API's limits, timing it. With ``live`` (the Kafka tail joins
+    the page), a table the sink has not created yet is an empty page rather than an error: the
+    tail then answers alone.
+    """
     if query.limit > settings.max_rows:
         raise InvalidQueryError(f"limit may be at most {settings.max_rows}")
     with measured(metrics, kind):
-        page = read(engine, query)
+        try:
+            page = read(query)
+        except TableNotFoundError:
+            if not live:
+                raise
+            page = Page(table_spec(kind).record.arrow_schema().empty_table(), None, None)
     metrics.query_rows.labels(query=kind).inc(page.rows.num_rows)
     return page
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
     from k2.query.engine import QueryEngine
+    from k2.query.reader import Reader
 
 
 @dataclass
@@ -22,6 +23,7 @@ class CliContext:
     settings: K2Settings
     _catalog: Catalog | None = field(default=None, repr=False)
     _engine: QueryEngine | None = field(default=None, repr=False)
+    _reader: Reader | None = field(default=None, repr=False)
 
     @property
     def catalog(self) -> Catalog:
@@ -40,6 +42,15 @@ class CliContext:
 
             self._engine = QueryEngine(self.catalog, self.settings.lake.namespace, self.settings.query)
         return self._engine
+
+    @property
+    def reader(self) -> Reader:
+        """The reader ``K2_QUERY_ENGINE`` names (DuckDB or Trino), over :attr:`engine`."""
+        if self._reader is None:
+            from k2.query.reader import open_reader
+
+            self._reader = open_reader(self.settings, self.engine)
+        return self._reader
 
 
 def context(ctx: typer.Context) -> CliContext:

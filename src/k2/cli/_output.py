@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from k2.domain.time import utc_text
 from k2.errors import ConfigurationError, InvalidInputError, K2Error, NotFoundError, RetryableError
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Format(StrEnum):
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return utc_text(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):

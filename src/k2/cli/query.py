@@ -13,6 +13,7 @@ from k2.cli._output import Format, catch_errors, render, render_one
 
 if TYPE_CHECKING:
     from k2.query import AsOf
+    from k2.query.coverage import CoverageQuery
 
 app = typer.Typer(help="Query the lake.", no_args_is_help=True)
 
@@ -51,7 +52,7 @@ def _ticks(
     fmt: Format,
 ) -> None:
     from k2.domain.time import parse_instant
-    from k2.query import TickQuery, quotes, trades
+    from k2.query import TickQuery
 
     as_of = _as_of(snapshot, tag, at)
     query = TickQuery(
@@ -64,8 +65,8 @@ def _ticks(
         cursor=cursor,
         as_of=as_of,
     )
-    engine = context(ctx).engine
-    page = trades(engine, query) if table == "trades" else quotes(engine, query)
+    reader = context(ctx).reader
+    page = reader.trades(query) if table == "trades" else reader.quotes(query)
     rows = (
         page.rows.drop_columns(["ingestion_timestamp", "platform_sequence"])
         if fmt is Format.TEXT
@@ -134,7 +135,6 @@ def summary(
 ) -> None:
     """Open, high, low, close, volume, trade count and VWAP of one symbol on one trading day."""
     from k2.errors import InvalidInputError
-    from k2.query import daily_summary
     from k2.query.errors import SymbolNotFoundError
 
     try:
@@ -142,7 +142,7 @@ def summary(
     except ValueError:
         raise InvalidInputError(f"day must be YYYY-MM-DD, got {day!r}") from None
     as_of_value = _as_of(as_of_snapshot, as_of_tag, as_of)
-    result = daily_summary(context(ctx).engine, symbol.upper(), on, exchange, as_of_value)
+    result = context(ctx).reader.daily_summary(symbol.upper(), on, exchange, as_of_value)
     if result is None:
         raise SymbolNotFoundError(f"no trades of {symbol.upper()} on {on}")
     render_one(result, fmt, title=f"{result.symbol} {result.exchange} {on}")
@@ -155,6 +155,14 @@ def bars(
     symbol: SymbolOption = None,
     exchange: ExchangeOption = None,
     interval: Annotated[str, typer.Option("--interval", "-i", help="1s … 1d, e.g. 1m, 5m, 1h, 1d.")] = "1m",
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            "-m",
+            help="ohlcv, vwap, twap or trade_count; repeat for several (default ohlcv, vwap).",
+        ),
+    ] = None,
     start: StartOption = None,
     end: EndOption = None,
     as_of_snapshot: SnapshotOption = None,
@@ -162,25 +170,30 @@ def bars(
     as_of: TimeOption = None,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
-    """OHLCV bars per symbol; buckets follow the venue's local clock (1d = local trading day)."""
-    from k2.domain.bars import Interval
+    """Bars per symbol with the metrics asked for, as POST /v1/aggregations answers them; buckets
+    follow the venue's local clock (1d = local trading day).
+    """
+    from k2.domain.bars import DEFAULT_METRICS, Interval, Metric
     from k2.domain.time import parse_instant
+    from k2.errors import InvalidInputError
     from k2.query import BarQuery
-    from k2.query import bars as query_bars
+    from k2.query.aggregations import aggregate
 
+    try:
+        metrics = [Metric(name) for name in metric] if metric else list(DEFAULT_METRICS)
+    except ValueError:
+        known = ", ".join(m.value for m in Metric)
+        raise InvalidInputError(f"--metric takes {known}; got {', '.join(metric or ())}") from None
     as_of_value = _as_of(as_of_snapshot, as_of_tag, as_of)
-    result = query_bars(
-        context(ctx).engine,
-        BarQuery(
-            Interval.parse(interval),
-            symbols=tuple(symbol or ()),
-            exchange=exchange,
-            start=parse_instant(start) if start else None,
-            end=parse_instant(end) if end else None,
-            as_of=as_of_value,
-        ),
+    query = BarQuery(
+        Interval.parse(interval),
+        symbols=tuple(symbol or ()),
+        exchange=exchange,
+        start=parse_instant(start) if start else None,
+        end=parse_instant(end) if end else None,
+        as_of=as_of_value,
     )
-    render(result, fmt, title=f"{interval} bars")
+    render(aggregate(context(ctx).reader, query, metrics), fmt, title=f"{interval} bars")
 
 
 @app.command()
@@ -211,17 +224,51 @@ def gaps(
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """Holes in each symbol's venue sequence numbers within a trading day."""
-    from k2.domain.time import parse_instant
     from k2.lake.tables import table_spec
-    from k2.query.coverage import CoverageQuery, sequence_gaps
+    from k2.query.coverage import sequence_gaps
+    from k2.query.reader import duckdb_only
 
-    query = CoverageQuery(
+    engine = duckdb_only(context(ctx).reader, "sequence gaps")
+    query = _coverage_query(symbol, exchange, start, end)
+    render(sequence_gaps(engine, table_spec(table), query), fmt, title=f"{table} sequence gaps")
+
+
+def _coverage_query(
+    symbol: list[str] | None, exchange: str | None, start: str | None, end: str | None
+) -> CoverageQuery:
+    """The coverage and gaps commands' filters as one query."""
+    from k2.domain.time import parse_instant
+    from k2.query.coverage import CoverageQuery
+
+    return CoverageQuery(
         symbols=tuple(symbol or ()),
         exchange=exchange,
         start=parse_instant(start) if start else None,
         end=parse_instant(end) if end else None,
     )
-    render(sequence_gaps(context(ctx).engine, table_spec(table), query), fmt, title=f"{table} sequence gaps")
+
+
+@app.command()
+@catch_errors
+def coverage(
+    ctx: typer.Context,
+    symbol: SymbolOption = None,
+    exchange: ExchangeOption = None,
+    start: StartOption = None,
+    end: EndOption = None,
+    table: TableOption = "trades",
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Per symbol and venue-local day: rows and first/last event time; weekdays without data
+    between a symbol's first and last day show 0 rows.
+    """
+    from k2.lake.tables import table_spec
+    from k2.query.coverage import coverage as day_coverage
+    from k2.query.reader import duckdb_only
+
+    engine = duckdb_only(context(ctx).reader, "coverage")
+    result = day_coverage(engine, table_spec(table), _coverage_query(symbol, exchange, start, end))
+    render(result, fmt, title=f"{table} coverage")
 
 
 @app.command()

@@ -1,9 +1,10 @@
-"""Bar intervals."""
+"""Bar intervals, and the metrics a bar answers."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from k2.errors import InvalidInputError
 
@@ -51,3 +52,16 @@ class Interval:
 
     def __str__(self) -> str:
         return f"{self.count}{self.unit}"
+
+
+class Metric(StrEnum):
+    """What an aggregation computes per bucket."""
+
+    OHLCV = "ohlcv"
+    VWAP = "vwap"
+    TWAP = "twap"
+    TRADE_COUNT = "trade_count"
+
+
+#: The metrics an aggregation answers when none are named (the API's and the CLI's default).
+DEFAULT_METRICS = (Metric.OHLCV, Metric.VWAP)

@@ -61,3 +61,12 @@ def to_micros(instant: datetime) -> int:
     """Microseconds since the epoch of a UTC-aware instant."""
     delta = instant - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def utc_text(instant: datetime) -> str:
+    """``instant`` as K2 writes every time: ISO-8601 in UTC, always with microseconds, and ``Z``
+    (``2014-03-09T23:29:42.000000Z``), so times keep one width and compare as text. A naive
+    ``instant`` is taken as UTC.
+    """
+    utc = instant.astimezone(UTC).replace(tzinfo=None) if instant.tzinfo else instant
+    return utc.isoformat(timespec="microseconds") + "Z"

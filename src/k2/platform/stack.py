@@ -15,14 +15,16 @@ from k2.platform.minio import Minio
 from k2.platform.postgres import Postgres
 from k2.platform.prometheus import Alertmanager, Prometheus
 from k2.platform.service import Health, Service
+from k2.platform.trino import Trino
 from k2.settings import K2Settings
 
 
 def services(settings: K2Settings) -> list[Service]:
     """The platform's services in the order they start (the registry stores in PostgreSQL;
-    Prometheus sends alerts to Alertmanager).
+    Prometheus sends alerts to Alertmanager), with Trino last when it is asked for
+    (``K2_PLATFORM_TRINO``) or already runs, so that ``down`` and ``status`` cover it.
     """
-    return [
+    started: list[Service] = [
         Postgres(settings),
         Minio(settings),
         Kafka(settings),
@@ -30,6 +32,10 @@ def services(settings: K2Settings) -> list[Service]:
         Alertmanager(settings),
         Prometheus(settings),
     ]
+    trino = Trino(settings)
+    if settings.platform.trino or trino.running():
+        started.append(trino)
+    return started
 
 
 def up(settings: K2Settings, note: Callable[[str], None] | None = None) -> list[Health]:

@@ -1,4 +1,6 @@
-"""The read path: typed queries over K2's tables, answered by DuckDB."""
+"""The read path: typed queries over K2's tables, answered by DuckDB, or by Trino through the
+same :class:`~k2.query.reader.Reader` (:mod:`k2.query.reader`).
+"""
 
 from k2.query.bars import BarQuery, DailySummary, bars, daily_summary, twap
 from k2.query.engine import CURRENT, AsOf, QueryEngine

@@ -83,11 +83,12 @@ class DailySummary:
     volume: Decimal
     trade_count: int
     vwap: Decimal | None
-    first_trade: datetime
-    last_trade: datetime
+    first_trade_time: datetime
+    last_trade_time: datetime
 
 
-def _zones_table() -> pa.Table:
+def zones_table() -> pa.Table:
+    """Each venue's exchange code and time zone."""
     return pa.table(
         {"exchange": [v.code for v in VENUES.values()], "zone": [v.timezone for v in VENUES.values()]}
     )
@@ -99,7 +100,7 @@ NARROW_ROWS = 2_000_000
 MINUTE = 60
 
 
-def _venue_clock(interval: Interval, exchange: str | None) -> bool:
+def venue_clock(interval: Interval, exchange: str | None) -> bool:
     """Whether bars of ``interval`` are placed on the venue's clock from UTC hours (whole-hour
     intervals) rather than counted from UTC midnight (intervals that divide an hour).
     """
@@ -120,8 +121,8 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         TableNotFoundError: when no trades were ever loaded.
         SnapshotNotFoundError: for an unknown ``as_of``.
     """
-    venue_clock = _venue_clock(query.interval, query.exchange)
-    grain = 3600 if venue_clock else query.interval.seconds
+    on_venue_clock = venue_clock(query.interval, query.exchange)
+    grain = 3600 if on_venue_clock else query.interval.seconds
     selection = query.selection
     scan = engine.scan(TRADES, selection, query.as_of)
     if not scan.files:
@@ -136,11 +137,11 @@ def bars(engine: QueryEngine, query: BarQuery) -> pa.Table:
         if decoded is None:
             wide: dict[str, object] = {"paths": scan.paths, "grain": grain}
             decoded = partials.partials_of_files(cursor, scan.source_sql, selection.where_sql(wide), wide)
-        if grain == query.interval.seconds and not venue_clock:
+        if grain == query.interval.seconds and not on_venue_clock:
             return aggregates.finish(aggregates.as_bars(decoded, grain)).cast(BAR_SCHEMA)
-        cursor.register("zones", _zones_table())
+        cursor.register("zones", zones_table())
         cursor.register("partials", decoded)
-        sql = aggregates.combine_sql("partials", venue_clock=venue_clock)
+        sql = aggregates.combine_sql("partials", venue_clock=on_venue_clock)
         with engine.reading_files("aggregate bars"):
             combined = cursor.sql(sql, params={"seconds": query.interval.seconds}).to_arrow_table()
         return aggregates.finish(combined).cast(BAR_SCHEMA)
@@ -272,7 +273,7 @@ def twap(engine: QueryEngine, query: BarQuery) -> pa.Table:
     where = selection.where_sql(params)
     cursor = engine.cursor()
     try:
-        cursor.register("zones", _zones_table())
+        cursor.register("zones", zones_table())
         with engine.reading_files("aggregate time-weighted prices"):
             return (
                 cursor.sql(_twap_sql(scan.source_sql, where), params=params)
@@ -294,6 +295,16 @@ def daily_summary(
         NotFoundError: for an unknown exchange.
         TableNotFoundError: when no trades were ever loaded.
     """
+    return summary_of(bars(engine, summary_query(symbol, day, exchange, as_of)), day)
+
+
+def summary_query(symbol: str, day: date, exchange: str | None = None, as_of: AsOf = CURRENT) -> BarQuery:
+    """The daily bars that hold ``symbol``'s venue-local ``day`` (:func:`summary_of` picks it).
+
+    Raises:
+        InvalidQueryError: for the first or last day of the calendar, whose time zones overflow.
+        NotFoundError: for an unknown exchange.
+    """
     if not date.min < day < date.max:  # its bounds, widened by a day's time zones, must exist
         raise InvalidQueryError(f"day {day} is outside the calendar K2 reads")
     if exchange:
@@ -302,10 +313,11 @@ def daily_summary(
         # Any venue's local day lies within UTC-12..UTC+14 of the UTC day.
         utc_start, utc_end = local_day_bounds(day, UTC_ZONE)
         start, end = utc_start - timedelta(hours=14), utc_end + timedelta(hours=12)
-    rows = bars(
-        engine,
-        BarQuery(Interval(1, "d"), symbols=(symbol,), exchange=exchange, start=start, end=end, as_of=as_of),
-    )
+    return BarQuery(Interval(1, "d"), symbols=(symbol,), exchange=exchange, start=start, end=end, as_of=as_of)
+
+
+def summary_of(rows: pa.Table, day: date) -> DailySummary | None:
+    """The summary of the venue-local ``day`` among the daily bars ``rows``; None if none is."""
     for bar in rows.to_pylist():
         if bar["interval_start"].astimezone(venue(bar["exchange"]).zone).date() != day:
             continue
@@ -320,7 +332,7 @@ def daily_summary(
             volume=bar["volume"],
             trade_count=bar["trade_count"],
             vwap=bar["vwap"],
-            first_trade=bar["first_trade"],
-            last_trade=bar["last_trade"],
+            first_trade_time=bar["first_trade"],
+            last_trade_time=bar["last_trade"],
         )
     return None

@@ -15,3 +15,7 @@ class InvalidCursorError(InvalidQueryError):
 
 class SymbolNotFoundError(NotFoundError):
     """No data for the symbol asked about."""
+
+
+class EngineUnsupportedError(InvalidQueryError):
+    """The engine that answers reads (``K2_QUERY_ENGINE``) cannot answer this one."""

@@ -58,38 +58,69 @@ class Page:
     next_cursor: str | None
 
 
-def page_of(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
-    """One page of ``spec``'s rows matching ``query``; see :func:`trades`."""
-    if query.limit > engine.settings.max_limit:
-        raise InvalidQueryError(f"limit may be at most {engine.settings.max_limit}")
+@dataclass(frozen=True, slots=True)
+class PagePlan:
+    """What a page reads, whichever engine reads it: the snapshot (a cursor's, or the query's),
+    the row after which it starts (None: the first page) and the digest its cursor carries.
+    """
+
+    as_of: AsOf
+    after: PageCursor | None
+    fingerprint: str
+
+
+def plan(spec: TableSpec, query: TickQuery, max_limit: int) -> PagePlan:
+    """The plan of one page of ``spec``'s rows matching ``query``.
+
+    Raises:
+        InvalidQueryError: for a limit beyond ``max_limit``.
+        InvalidCursorError: for a cursor that is malformed or from other filters.
+    """
+    if query.limit > max_limit:
+        raise InvalidQueryError(f"limit may be at most {max_limit}")
     selection = query.selection
     print_ = fingerprint(
         spec.name, selection.symbols, query.exchange, query.start, query.end, query.descending
     )
     after = PageCursor.decode(query.cursor, print_) if query.cursor else None
-    as_of = AsOf(snapshot_id=after.snapshot_id) if after else query.as_of
-    scan = engine.scan(spec, selection, as_of)
+    return PagePlan(AsOf(snapshot_id=after.snapshot_id) if after else query.as_of, after, print_)
+
+
+def cut(rows: pa.Table, limit: int, snapshot_id: int | None, print_: str) -> Page:
+    """The page of ``rows`` (up to ``limit + 1`` of them, in page order) read from
+    ``snapshot_id``: its first ``limit`` rows, with the cursor after the last when there are more.
+    """
+    if rows.num_rows <= limit or snapshot_id is None:
+        return Page(rows, snapshot_id, None)
+    rows = rows.slice(0, limit)
+    last = rows.slice(limit - 1, 1).to_pylist()[0]
+    next_cursor = PageCursor(
+        snapshot_id,
+        print_,
+        to_micros(last["timestamp"]),
+        last["source_sequence"] if last["source_sequence"] is not None else -1,
+        last["message_id"],
+    ).encode()
+    return Page(rows, snapshot_id, next_cursor)
+
+
+def page_of(engine: QueryEngine, spec: TableSpec, query: TickQuery) -> Page:
+    """One page of ``spec``'s rows matching ``query``; see :func:`trades`."""
+    planned = plan(spec, query, engine.settings.max_limit)
+    selection = query.selection
+    scan = engine.scan(spec, selection, planned.as_of)
     schema = spec.record.arrow_schema()
     if not scan.files:
         return Page(schema.empty_table(), scan.snapshot_id, None)
     found = ranges.pieces(engine, scan, selection, schema.names)
+    after = planned.after
     if after:
         key = ranges.Key(after.timestamp_us, after.sequence, after.message_id)
         found = [ranges.after(engine, scan, piece, key, descending=query.descending) for piece in found]
     rows = ranges.ordered(engine, scan, found, schema.names, query.limit + 1, descending=query.descending)
-    rows = pa.Table.from_arrays(rows.columns, schema=schema)
-    next_cursor = None
-    if rows.num_rows > query.limit and scan.snapshot_id is not None:
-        rows = rows.slice(0, query.limit)
-        last = rows.slice(query.limit - 1, 1).to_pylist()[0]
-        next_cursor = PageCursor(
-            scan.snapshot_id,
-            print_,
-            to_micros(last["timestamp"]),
-            last["source_sequence"] if last["source_sequence"] is not None else -1,
-            last["message_id"],
-        ).encode()
-    return Page(rows, scan.snapshot_id, next_cursor)
+    return cut(
+        pa.Table.from_arrays(rows.columns, schema=schema), query.limit, scan.snapshot_id, planned.fingerprint
+    )
 
 
 def trades(engine: QueryEngine, query: TickQuery) -> Page:

@@ -2,7 +2,7 @@
 (``src/``) never imports this package (an import-linter contract holds it).
 """
 
-from k2.testing.factories import make_trade_rows, trade_row
+from k2.testing.factories import make_quote_rows, make_trade_rows, quote_row, trade_row
 from k2.testing.lakes import EmbeddedLake
 
-__all__ = ["EmbeddedLake", "make_trade_rows", "trade_row"]
+__all__ = ["EmbeddedLake", "make_quote_rows", "make_trade_rows", "quote_row", "trade_row"]

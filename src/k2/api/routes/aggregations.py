@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
 from fastapi import APIRouter, Request, Response
 
 from k2.api import formats
 from k2.api.answers import Answer
 from k2.api.degraded import cached_only
-from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep
+from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, MetricsDep, ReaderDep
 from k2.api.envelope import overloaded_response, request_meta
-from k2.api.models import AggregationBody, Metric
+from k2.api.models import AggregationBody
 from k2.api.params import as_of, checked_range
 from k2.api.timing import measured
 from k2.domain.bars import Interval
 from k2.lake.tables import TRADES
-from k2.query import BarQuery, bars, twap
-from k2.query.engine import QueryEngine
+from k2.query import BarQuery, aggregations
 from k2.query.errors import InvalidQueryError
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
-_COLUMNS = {
-    Metric.OHLCV: ["open", "high", "low", "close", "volume"],
-    Metric.VWAP: ["vwap"],
-    Metric.TRADE_COUNT: ["trade_count"],
-}
 MAX_BUCKETS = 1_000_000
 
 
@@ -35,7 +28,7 @@ def aggregate(
     body: AggregationBody,
     _caller: CallerDep,
     settings: ApiSettingsDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     answers: AnswersDep,
 ) -> Response:
@@ -58,14 +51,14 @@ def aggregate(
         as_of=as_of(body.as_of_snapshot, body.as_of_time, body.as_of_tag),
     )
     envelope: dict[str, object] = {"interval": str(interval), **request_meta(request.scope)}
-    snapshot = engine.snapshot_id(engine.table(TRADES), query.as_of)
+    snapshot = reader.engine.snapshot_id(reader.engine.table(TRADES), query.as_of)
     key = ("aggregations", snapshot, body.model_dump_json())
     answer = answers.get(key) if snapshot is not None else None
     if answer is None:
         if cached_only(request):
             return overloaded_response(request.scope)
         with measured(metrics, "bars"):
-            result = _aggregate(engine, query, body.metrics)
+            result = aggregations.aggregate(reader, query, body.metrics)
         metrics.query_rows.labels(query="bars").inc(result.num_rows)
         if result.num_rows > formats.WHOLE_ROWS:
             meta = {"meta": {"count": result.num_rows, **envelope}}
@@ -77,19 +70,3 @@ def aggregate(
     return formats.respond_with(
         answer.body, answer.count, body.format, envelope=meta, filename="aggregations", headers={}
     )
-
-
-def _aggregate(engine: QueryEngine, query: BarQuery, wanted: list[Metric]) -> pa.Table:
-    """The bars' columns ``wanted`` asks for, with the TWAP joined when asked."""
-    table = bars(engine, query)
-    keep = ["symbol", "exchange", "interval_start", "interval_end"]
-    for metric in wanted:
-        keep += _COLUMNS.get(metric, [])
-    result = table.select(list(dict.fromkeys(keep)))
-    if Metric.TWAP in wanted:
-        weighted = twap(engine, query)
-        result = result.join(weighted, ["symbol", "exchange", "interval_start"], join_type="left outer")
-        result = result.sort_by(
-            [("symbol", "ascending"), ("exchange", "ascending"), ("interval_start", "ascending")]
-        )
-    return pa.table(result)

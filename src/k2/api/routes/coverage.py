@@ -8,7 +8,7 @@ import pyarrow as pa
 from fastapi import APIRouter, Depends, Request, Response
 
 from k2.api import formats
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep
+from k2.api.deps import ApiSettingsDep, CallerDep, MetricsDep, ReaderDep
 from k2.api.envelope import request_meta
 from k2.api.models import OutputFormat, TickTable
 from k2.api.params import (
@@ -26,6 +26,7 @@ from k2.api.params import (
 from k2.api.timing import measured
 from k2.lake.tables import table_spec
 from k2.query.coverage import CoverageQuery, coverage, sequence_gaps
+from k2.query.reader import duckdb_only
 
 router = APIRouter(prefix="/v1", tags=["metadata"])
 
@@ -63,7 +64,7 @@ def _answer(request: Request, result: pa.Table, fmt: OutputFormat, name: str) ->
 def get_coverage(
     request: Request,
     _caller: CallerDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     query: CoverageQueryDep,
     table: TickTable = TickTable.TRADES,
@@ -73,7 +74,7 @@ def get_coverage(
     symbol's first and last day that hold nothing appear with `rows: 0` (missing sessions).
     """
     with measured(metrics, "coverage"):
-        result = coverage(engine, table_spec(table.value), query)
+        result = coverage(duckdb_only(reader, "coverage"), table_spec(table.value), query)
     return _answer(request, result, format, f"coverage_{table.value}")
 
 
@@ -81,7 +82,7 @@ def get_coverage(
 def get_sequence_gaps(
     request: Request,
     _caller: CallerDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     query: CoverageQueryDep,
     table: TickTable = TickTable.TRADES,
@@ -91,5 +92,5 @@ def get_sequence_gaps(
     missing between two stored events (lost upstream, rejected at ingest, or not yet arrived).
     """
     with measured(metrics, "gaps"):
-        result = sequence_gaps(engine, table_spec(table.value), query)
+        result = sequence_gaps(duckdb_only(reader, "sequence gaps"), table_spec(table.value), query)
     return _answer(request, result, format, f"gaps_{table.value}")

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from k2 import __version__
 from k2.api import formats
-from k2.api.deps import BreakersDep, EngineDep, MetricsDep
+from k2.api.deps import BreakersDep, EngineDep, MetricsDep, ReaderDep
 from k2.api.models import DependencyHealth, HealthResponse
 from k2.lake.outages import catalog_call
 
@@ -53,24 +53,17 @@ def health(breakers: BreakersDep) -> Response:
 
 
 @router.get("/health/ready", response_model=HealthResponse, responses={503: {"model": HealthResponse}})
-def ready(engine: EngineDep, breakers: BreakersDep) -> Response:
+def ready(engine: EngineDep, reader: ReaderDep, breakers: BreakersDep) -> Response:
     """Readiness: the catalog answers (through its breaker: an open one fails the probe at once)
-    and DuckDB runs a query. 503 when not, or when any breaker is open.
+    and the engine that reads (DuckDB, or Trino under ``K2_QUERY_ENGINE=trino``) runs a query.
+    503 when not, or when any breaker is open.
     """
 
     def catalog() -> None:
         with catalog_call(breakers, "probe the catalog"):
             engine.catalog.list_tables(engine.namespace)
 
-    def duckdb() -> None:
-        # Not engine.run: a query that reads no file must not pass for the object store's probe.
-        cursor = engine.cursor()
-        try:
-            cursor.sql("SELECT 1").fetchall()
-        finally:
-            cursor.close()
-
-    checks = [_check("catalog", catalog), _check("duckdb", duckdb)]
+    checks = [_check("catalog", catalog), _check(reader.name, reader.probe)]
     ok = all(c.status == "ok" for c in checks) and breakers.open_count() == 0
     body = HealthResponse(
         status="ok" if ok else "unavailable",

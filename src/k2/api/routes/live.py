@@ -12,12 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from k2.api.degraded import capped
-from k2.api.deps import ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
+from k2.api.deps import ApiSettingsDep, CallerDep, MetricsDep, ReaderDep, TailDep
 from k2.api.models import OutputFormat, RowsResponse
 from k2.api.pages import live_page, run_page
 from k2.api.params import Exchange, Format, Symbols, checked_range
 from k2.lake.tables import QUOTES, TRADES
-from k2.query import TickQuery, quotes, trades
+from k2.query import TickQuery
+from k2.query.reader import duckdb_only
 
 router = APIRouter(prefix="/v1", tags=["live"])
 
@@ -47,7 +48,7 @@ def get_recent_trades(
     request: Request,
     _caller: CallerDep,
     settings: ApiSettingsDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     tail: TailDep,
     query: RecentQueryDep,
@@ -56,9 +57,10 @@ def get_recent_trades(
     """The newest trades of the last `minutes`, including those still in Kafka that the sink has
     not committed; `meta.lake_complete_until` says up to when the lake alone is complete.
     """
+    engine = duckdb_only(reader, "the live tail (/v1/trades/recent)")
     query = capped(request, query, format, settings.max_rows)
     page = run_page(
-        kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="trades", read=reader.trades, metrics=metrics, query=query, settings=settings, live=True
     )
     return live_page(request, engine, tail, TRADES, page, query, format)
 
@@ -68,15 +70,16 @@ def get_recent_quotes(
     request: Request,
     _caller: CallerDep,
     settings: ApiSettingsDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     tail: TailDep,
     query: RecentQueryDep,
     format: Format = OutputFormat.JSON,
 ) -> Response:
     """The newest quotes of the last `minutes`, Kafka's uncommitted tail included."""
+    engine = duckdb_only(reader, "the live tail (/v1/quotes/recent)")
     query = capped(request, query, format, settings.max_rows)
     page = run_page(
-        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="quotes", read=reader.quotes, metrics=metrics, query=query, settings=settings, live=True
     )
     return live_page(request, engine, tail, QUOTES, page, query, format)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from k2.api import formats
 from k2.api.degraded import capped
-from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep
+from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, MetricsDep, ReaderDep
 from k2.api.envelope import request_meta
 from k2.api.models import (
     Order,
@@ -25,9 +25,10 @@ from k2.api.models import (
 from k2.api.pages import cached_page
 from k2.api.params import as_of, checked_range
 from k2.lake.tables import table_spec
-from k2.query import TickQuery, quotes, replay, trades
+from k2.query import Page, TickQuery, replay
 from k2.query.engine import AsOf
 from k2.query.errors import InvalidQueryError
+from k2.query.reader import Reader, duckdb_only
 from k2.settings import ApiSettings
 
 router = APIRouter(prefix="/v1", tags=["queries"])
@@ -65,15 +66,18 @@ def _body_query(
     )
 
 
-def _post(table: TickTable) -> Callable[..., Response]:
-    read = trades if table is TickTable.TRADES else quotes
+def _read(reader: Reader, table: TickTable) -> Callable[[TickQuery], Page]:
+    """The read of ``table``'s pages."""
+    return reader.trades if table is TickTable.TRADES else reader.quotes
 
+
+def _post(table: TickTable) -> Callable[..., Response]:
     def endpoint(
         request: Request,
         body: TickQueryBody,
         _caller: CallerDep,
         settings: ApiSettingsDep,
-        engine: EngineDep,
+        reader: ReaderDep,
         metrics: MetricsDep,
         answers: AnswersDep,
     ) -> Response:
@@ -83,8 +87,8 @@ def _post(table: TickTable) -> Callable[..., Response]:
             request,
             kind=table.value,
             spec=table_spec(table.value),
-            read=read,
-            engine=engine,
+            read=_read(reader, table),
+            engine=reader.engine,
             metrics=metrics,
             settings=settings,
             answers=answers,
@@ -117,7 +121,7 @@ def query_snapshot(
     body: SnapshotQueryBody,
     _caller: CallerDep,
     settings: ApiSettingsDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     answers: AnswersDep,
 ) -> Response:
@@ -128,8 +132,8 @@ def query_snapshot(
         request,
         kind=kind,
         spec=table_spec(kind),
-        read=trades if body.data_type is TickTable.TRADES else quotes,
-        engine=engine,
+        read=_read(reader, body.data_type),
+        engine=reader.engine,
         metrics=metrics,
         settings=settings,
         answers=answers,
@@ -141,11 +145,12 @@ def query_snapshot(
 
 @router.post("/replay", response_model=RowsResponse)
 def replay_range(
-    request: Request, body: ReplayBody, _caller: CallerDep, settings: ApiSettingsDep, engine: EngineDep
+    request: Request, body: ReplayBody, _caller: CallerDep, settings: ApiSettingsDep, reader: ReaderDep
 ) -> Response:
     """Replay a time range in event order (timestamp, then exchange sequence), page by page from
     one snapshot, with progress. Pass `cursor` from the previous page to continue.
     """
+    engine = duckdb_only(reader, "replay")
     if body.batch_size > settings.max_rows:
         raise InvalidQueryError(f"batch_size may be at most {settings.max_rows}")
     names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from k2.api.degraded import INCLUDE_LIVE, WITH_QUOTES, cached_only, capped, enrichment
-from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, EngineDep, MetricsDep, TailDep
+from k2.api.deps import AnswersDep, ApiSettingsDep, CallerDep, MetricsDep, ReaderDep, TailDep
 from k2.api.envelope import overloaded_response
 from k2.api.models import Order, OutputFormat, RowsResponse
 from k2.api.pages import cached_page, live_page, respond, run_page
@@ -25,9 +25,10 @@ from k2.api.params import (
     checked_range,
 )
 from k2.lake.tables import QUOTES, TRADES
-from k2.query import Page, TickQuery, quotes, trades
+from k2.query import Page, TickQuery
 from k2.query.adjust import Adjustment, adjust
 from k2.query.enrich import with_prevailing_quotes
+from k2.query.reader import duckdb_only
 
 router = APIRouter(prefix="/v1", tags=["ticks"])
 
@@ -78,7 +79,7 @@ def get_trades(
     request: Request,
     _caller: CallerDep,
     settings: ApiSettingsDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     tail: TailDep,
     answers: AnswersDep,
@@ -112,18 +113,19 @@ def get_trades(
             request,
             kind="trades",
             spec=TRADES,
-            read=trades,
-            engine=engine,
+            read=reader.trades,
+            engine=reader.engine,
             metrics=metrics,
             settings=settings,
             answers=answers,
             query=query,
             fmt=format,
         )
+    engine = duckdb_only(reader, "with_quotes, adjustment and include_live")
     if cached_only(request):
         return overloaded_response(request.scope)
     page = run_page(
-        kind="trades", read=trades, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="trades", read=reader.trades, metrics=metrics, query=query, settings=settings, live=include_live
     )
     rows = adjust(engine, page.rows, adjustment, adjustment_as_of or datetime.now(UTC).date())
     if with_quotes:
@@ -139,7 +141,7 @@ def get_quotes(
     request: Request,
     _caller: CallerDep,
     settings: ApiSettingsDep,
-    engine: EngineDep,
+    reader: ReaderDep,
     metrics: MetricsDep,
     tail: TailDep,
     answers: AnswersDep,
@@ -154,15 +156,16 @@ def get_quotes(
             request,
             kind="quotes",
             spec=QUOTES,
-            read=quotes,
-            engine=engine,
+            read=reader.quotes,
+            engine=reader.engine,
             metrics=metrics,
             settings=settings,
             answers=answers,
             query=query,
             fmt=format,
         )
+    engine = duckdb_only(reader, "include_live")
     page = run_page(
-        kind="quotes", read=quotes, engine=engine, metrics=metrics, query=query, settings=settings
+        kind="quotes", read=reader.quotes, metrics=metrics, query=query, settings=settings, live=True
     )
     return live_page(request, engine, tail, QUOTES, page, query, format)
