@@ -16,13 +16,13 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from benchmarks.common import log
+from benchmarks.common import REPO_ROOT, log
 from k2.lake.catalog import catalog_properties, close_catalog, open_catalog
 from k2.lake.storage import file_system
 from k2.obs.logging import configure_logging
 from k2.platform import stack
 from k2.settings import K2Settings, LogLevel, ObsSettings, Profile
-from tests.fixtures.private_platform import on_free_ports, scratch_root
+from k2.testing.platforms import on_free_ports, scratch_root
 
 #: How long the clean-up waits for the broker to time a closed sink out of its group.
 GROUP_WAIT_S = 30.0
@@ -71,8 +71,10 @@ def private_platform_run(title: str, services: tuple[str, ...]) -> Iterator[Plat
     the repository's ``.k2``), then stop them and remove the folder, whatever happened.
     """
     configure_logging(ObsSettings(log_level=LogLevel.WARNING, log_format="console"))
-    with scratch_root("bench-") as root:
+    with scratch_root("bench-", REPO_ROOT / ".k2") as root:
         base = on_free_ports(root)
+        if "trino" in services:
+            base = base.model_copy(update={"platform": base.platform.model_copy(update={"trino": True})})
         started = []
         try:
             for service in stack.services(base):

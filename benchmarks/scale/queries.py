@@ -1,4 +1,5 @@
-"""Query latency on the scale benchmark's largest lake, at concurrency 1 and 8.
+"""Query latency on the scale benchmark's lakes, at concurrency 1 and 8, through K2's readers
+(``k2.query.reader``: DuckDB in process, or Trino).
 
 Three reads, each pick drawn at random (seeded) from the lake's symbols, days and session hours:
 a page of one symbol's trades in one hour, one symbol's 1-minute bars (with VWAP) over one day,
@@ -17,15 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
-from typing import Protocol
-
-import pyarrow as pa
 
 from benchmarks.common import log, percentile, timed_ms
 from benchmarks.picks import session_hours
 from k2.domain.bars import Interval
 from k2.domain.venues import Venue
-from k2.query import BarQuery, Page, QueryEngine, TickQuery, bars, trades
+from k2.query import BarQuery, TickQuery
+from k2.query.reader import Reader
 
 PAGE_ROWS = 5000
 CLIENTS = 8
@@ -34,35 +33,8 @@ DAY = Interval.parse("1d")
 SEED = 11
 
 
-class Reads(Protocol):
-    """What answers the benchmark's reads (the shape of the API's readers)."""
-
-    def trades(self, query: TickQuery) -> Page:
-        """One page of trades."""
-        ...
-
-    def bars(self, query: BarQuery) -> pa.Table:
-        """OHLCV bars with VWAP."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class InProcess:
-    """K2's DuckDB read path in this process."""
-
-    engine: QueryEngine
-
-    def trades(self, query: TickQuery) -> Page:
-        """``k2.query.trades``."""
-        return trades(self.engine, query)
-
-    def bars(self, query: BarQuery) -> pa.Table:
-        """``k2.query.bars``."""
-        return bars(self.engine, query)
-
-
 #: One read: a reader and a random source in, the rows answered out.
-Read = Callable[[Reads, random.Random], int]
+Read = Callable[[Reader, random.Random], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +61,17 @@ class Contents:
 def reads(lake: Contents) -> dict[str, Read]:
     """The three reads over the lake's symbols, days and session hours, by label."""
 
-    def page(reader: Reads, rng: random.Random) -> int:
+    def page(reader: Reader, rng: random.Random) -> int:
         start, end = lake.hour(rng)
         query = TickQuery(symbols=(rng.choice(lake.symbols),), start=start, end=end, limit=PAGE_ROWS)
         return int(reader.trades(query).rows.num_rows)
 
-    def symbol_day(reader: Reads, rng: random.Random) -> int:
+    def symbol_day(reader: Reader, rng: random.Random) -> int:
         start, end = lake.day(rng)
         query = BarQuery(MINUTE, symbols=(rng.choice(lake.symbols),), start=start, end=end)
         return int(reader.bars(query).num_rows)
 
-    def all_symbols(reader: Reads, rng: random.Random) -> int:
+    def all_symbols(reader: Reader, rng: random.Random) -> int:
         start, end = lake.day(rng)
         return int(reader.bars(BarQuery(DAY, start=start, end=end)).num_rows)
 
@@ -133,7 +105,7 @@ class Latencies:
         return len(self.ms) / self.seconds
 
 
-def series(reader: Reads, read: Read, clients: int, runs: int, warmup: int) -> Latencies:
+def series(reader: Reader, read: Read, clients: int, runs: int, warmup: int) -> Latencies:
     """``clients`` threads each asking ``runs`` times (after ``warmup`` unmeasured reads by one)."""
     rng = random.Random(SEED)
     for _ in range(warmup):
@@ -167,7 +139,7 @@ def series(reader: Reads, read: Read, clients: int, runs: int, warmup: int) -> L
     return Latencies(clients, [ms for mine in times for ms in mine], seconds, sum(answered))
 
 
-def measure(reader: Reads, lake: Contents, runs: int, warmup: int, what: str) -> dict[str, list[Latencies]]:
+def measure(reader: Reader, lake: Contents, runs: int, warmup: int, what: str) -> dict[str, list[Latencies]]:
     """Every read at concurrency 1 (``runs`` reads) and ``CLIENTS`` (``runs`` // 4 each), by label."""
     found: dict[str, list[Latencies]] = {}
     for label, read in reads(lake).items():

@@ -47,6 +47,8 @@ from k2.kafka.dead_letters import PARTITIONS as DEAD_LETTER_PARTITIONS
 from k2.kafka.topics import dlq_topic
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.query import QueryEngine
+from k2.query.reader import DuckDBReader, Reader
+from k2.query.trino import TrinoReader
 from k2.settings import K2Settings, KafkaSettings
 
 TITLE = "Scale"
@@ -57,8 +59,10 @@ ROWS = {"full": (1_000_000, 10_000_000, 100_000_000), "quick": (1_000_000, 2_000
 #: Trades through Kafka (producer, then sink), smallest first.
 KAFKA_ROWS = {"full": (1_000_000, 10_000_000), "quick": (1_000_000,)}
 QUERY_RUNS = {"full": 20, "quick": 4}
+#: Fewer for Trino, whose reads take seconds each on this machine.
+TRINO_RUNS = {"full": 8, "quick": 4}
 QUERY_WARMUP = 2
-PLATFORM_SERVICES = ("postgres", "minio", "kafka", "registry")
+PLATFORM_SERVICES = ("postgres", "minio", "kafka", "registry", "trino")
 #: The slowest sink pace the benchmark waits for before it calls the sink stuck.
 SLOWEST_SINK = 5_000
 HUNDRED_MILLION = 100_000_000
@@ -71,6 +75,7 @@ EMBEDDED = "embedded"
 PLATFORM = "platform"
 DUCKDB_LOCAL = "DuckDB (K2 in process), embedded lake"
 DUCKDB_MINIO = "DuckDB (K2 in process), platform lake (MinIO)"
+TRINO = "Trino (one node, K2's TrinoReader), platform lake (MinIO)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,16 +147,31 @@ class Queried:
     series: dict[str, list[queries.Latencies]]
 
 
-def _query(settings: K2Settings, engine_name: str, rows: int, sizes: Sizes) -> Queried:
+def _query(
+    settings: K2Settings,
+    engine_name: str,
+    rows: int,
+    sizes: Sizes,
+    *,
+    reader: Callable[[QueryEngine], Reader] = DuckDBReader,
+    runs: dict[str, int] = QUERY_RUNS,
+) -> Queried:
     log(f"{TITLE}: queries on the {_millions(rows)} lake: {engine_name}")
     engine = QueryEngine(open_catalog(settings), settings.lake.namespace, settings.query)
     try:
-        reader = queries.InProcess(engine)
-        found = queries.measure(reader, contents(rows), QUERY_RUNS[sizes.name], QUERY_WARMUP, engine_name)
+        lake = contents(rows)
+        found = queries.measure(reader(engine), lake, runs[sizes.name], QUERY_WARMUP, engine_name)
     finally:
         close_catalog(engine.catalog)
         engine.close()
     return Queried(engine_name, rows, found)
+
+
+def _trino(settings: K2Settings) -> Callable[[QueryEngine], Reader]:
+    def reader(engine: QueryEngine) -> Reader:
+        return TrinoReader(engine, settings.trino_url, settings.lake.catalog_name)
+
+    return reader
 
 
 def _stream(settings: K2Settings, source: Path, rows: int) -> Streamed:
@@ -191,9 +211,15 @@ class _Figures:
 def _on_platform(run: PlatformRun, source: Path, sizes: Sizes, figures: _Figures) -> None:
     for rows in ROWS[sizes.name]:
         settings = isolated(run.base, run.run_id, f"load{_millions(rows).lower()}")
+        if rows == ROWS[sizes.name][-1]:
+            # The catalog Trino was started on: the largest lake is the one it reads.
+            settings = settings.model_copy(
+                update={"lake": settings.lake.model_copy(update={"catalog_name": run.base.lake.catalog_name})}
+            )
         # pyarrow into MinIO at the largest size would add ten minutes here: its ratio is read at the others.
         figures.loads.append(_load(PLATFORM, settings, source, rows, limit=rows < PLATFORM_LIMIT_BELOW))
     figures.queried.append(_query(settings, DUCKDB_MINIO, rows, sizes))
+    figures.queried.append(_query(settings, TRINO, rows, sizes, reader=_trino(settings), runs=TRINO_RUNS))
     for rows in KAFKA_ROWS[sizes.name]:
         settings = isolated(run.base, run.run_id, f"kafka{_millions(rows).lower()}")
         figures.streamed.append(_stream(settings, source, rows))
@@ -401,13 +427,10 @@ def _notes(figures: _Figures, sizes: Sizes) -> list[str]:
             f"{HUNDRED_MILLION / last.sink.per_second / 60:,.0f} min to sink with one sink, if the pace held."
         )
     notes.append(
-        "Trino: not measured. Trino over K2's tables (`k2 platform up --with trino`, "
-        "`K2_QUERY_ENGINE=trino`) is another engineer's work on branch `trino`, not in `main` when this "
-        "benchmark was written and run; measuring it here would have meant merging that unfinished branch "
-        "into this one. The reads go through `queries.Reads` (the shape of "
-        "that branch's `Reader`: `trades(TickQuery) -> Page`, `bars(BarQuery) -> Table`), so its "
-        "`TrinoReader` is one more engine of the latency table once it is merged, on the platform lake "
-        "with Trino started beside it."
+        "Trino: Trino 476 as one node (coordinator and worker in one JVM) on the same 2 cores, started with "
+        "the private platform over its JDBC catalog and MinIO; each read is K2's `TrinoReader` (what the "
+        "API and CLI use under `K2_QUERY_ENGINE=trino`) sending SQL to it. One node measures what a Trino "
+        "query costs here, not Trino's scale-out, which comes from adding workers on other machines."
     )
     return notes + _one_machine(figures)
 
@@ -462,12 +485,33 @@ def _one_machine(figures: _Figures) -> list[str]:
                 f"last {large.rows // before_q.rows}x of the lake; {eight.clients} callers got "
                 f"{eight.rate / one.rate:.1f}x the requests/s of one"
             )
+        on_minio = {q.engine: q for q in figures.queried if q.rows == large.rows and q.engine != DUCKDB_LOCAL}
+        if DUCKDB_MINIO in on_minio and TRINO in on_minio:
+            duck, trino = on_minio[DUCKDB_MINIO].series, on_minio[TRINO].series
+            lines.append(
+                "on the platform lake, Trino's p50 against DuckDB's in process: "
+                + ", ".join(
+                    f"{trino[label][0].p50:,.0f} and {duck[label][0].p50:,.0f} ms ({label.split(':')[0]})"
+                    for label in large.series
+                )
+                + (
+                    " (on one node sharing these 2 cores Trino is the slower for every read: it takes over "
+                    "with workers of its own, beyond this machine, not on it)"
+                    if all(trino[label][0].p50 > duck[label][0].p50 for label in large.series)
+                    else ""
+                )
+            )
         found.append(
-            "**Queries** (DuckDB in process, embedded lake). "
+            "**Queries** (DuckDB in process, embedded lake, unless said). "
             + "; ".join(lines)
-            + f". From {_millions(before_q.rows)} on, each read covers the same amount of data at every "
-            "size (at 1M a day holds 20 symbols, not 100); where its time grows with the lake is not broken "
-            "down here (planning over more manifests and files is the likely part). Eight callers share this "
+            + (
+                f". From {_millions(before_q.rows)} on, each read covers the same amount of data at every "
+                "size (at 1M a day holds 20 symbols, not 100)"
+                if before_q.rows >= SYMBOLS * TRADES_PER_DAY
+                else ""
+            )
+            + ". Where a read's time grows with the lake is not broken down here (planning over more "
+            "manifests and files is the likely part). Eight callers share this "
             f"machine's {CORES} cores, so they cannot get much more than {CORES}x the requests/s of one. "
             "More concurrent callers, or more data per read than one machine answers in time, are where a "
             "distributed engine takes over: Trino (issue 13), a coordinator and workers reading the same "
@@ -527,7 +571,8 @@ def section_of(figures: _Figures, sizes: Sizes) -> Section:
             "The cost of K2 as the lake grows: trades loaded into a fresh lake at each size on the embedded "
             "path (SQLite catalog, local warehouse) and on the platform's storage (PostgreSQL JDBC catalog, "
             "MinIO), beside plain pyarrow writing the same rows; trades through Kafka (producer and sink); "
-            f"and query latency at concurrency 1 and {queries.CLIENTS} on the {_millions(largest)} lakes. "
+            f"and query latency at concurrency 1 and {queries.CLIENTS}: DuckDB in process on the embedded "
+            f"lake of every size, DuckDB and Trino on the {_millions(largest)} platform lake. "
             "Run by `make bench-scale` (`python -m benchmarks.run --only scale`), not by the full "
             "`make bench`; this section carries its own date and machine."
         ),
