@@ -1,0 +1,320 @@
+// The console's page: pickers, chart, bar table and trade tape, driven by the K2 JSON API. The
+// URL carries the view (symbol, venue, day, interval, snapshot, overlays) so it can be shared.
+
+import * as api from "./api";
+import { MarketChart, type Overlays } from "./chart";
+import { clock, dayBounds, local, minute } from "./time";
+
+const TAPE_PAGE = 50;
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) {
+    throw new Error(`the page has no #${id}`);
+  }
+  return found as T;
+}
+
+const ui = {
+  alert: element<HTMLDivElement>("alert"),
+  keyForm: element<HTMLFormElement>("key-form"),
+  keyInput: element<HTMLInputElement>("key-input"),
+  keyReason: element<HTMLParagraphElement>("key-reason"),
+  changeKey: element<HTMLButtonElement>("change-key"),
+  market: element<HTMLElement>("market"),
+  empty: element<HTMLParagraphElement>("empty"),
+  views: element<HTMLDivElement>("views"),
+  symbol: element<HTMLSelectElement>("symbol"),
+  day: element<HTMLSelectElement>("day"),
+  interval: element<HTMLSelectElement>("interval"),
+  snapshot: element<HTMLSelectElement>("snapshot"),
+  vwap: element<HTMLInputElement>("vwap"),
+  twap: element<HTMLInputElement>("twap"),
+  chartTitle: element<HTMLHeadingElement>("chart-title"),
+  chart: element<HTMLDivElement>("chart"),
+  bars: element<HTMLTableSectionElement>("bars-rows"),
+  tape: element<HTMLTableSectionElement>("tape-rows"),
+  tapeStatus: element<HTMLParagraphElement>("tape-status"),
+  more: element<HTMLButtonElement>("more"),
+};
+
+let venues: Record<string, api.Venue> = {};
+let chart: MarketChart | null = null;
+let shown: { bars: api.Bar[]; zone: string } | null = null;
+let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
+/** Bumped by every new load, so an answer to a superseded one is dropped. */
+let generation = 0;
+
+const wanted = new URLSearchParams(location.search);
+
+function say(message: string | null): void {
+  ui.alert.textContent = message ?? "";
+  ui.alert.hidden = message === null;
+}
+
+function fail(error: unknown): void {
+  if (error instanceof api.ApiError && error.refusedKey) {
+    askKey(`The API refused the key: ${error.message}`);
+  } else if (error instanceof api.ApiError) {
+    const reference = error.correlationId ? ` (${error.code}, correlation id ${error.correlationId})` : "";
+    say(`${error.message}${reference}`);
+  } else {
+    say(`The console failed: ${String(error)}`);
+  }
+}
+
+function askKey(reason: string | null): void {
+  ui.market.hidden = true;
+  ui.keyForm.hidden = false;
+  ui.keyReason.textContent = reason ?? "";
+  ui.keyReason.hidden = reason === null;
+  say(null);
+  ui.keyInput.value = "";
+  ui.keyInput.focus();
+}
+
+function showEmpty(message: string | null): void {
+  ui.empty.textContent = message ?? "";
+  ui.empty.hidden = message === null;
+  ui.views.hidden = message !== null;
+}
+
+function fill(select: HTMLSelectElement, options: [string, string][], preferred: (string | null)[]): void {
+  select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
+  const values = new Set(options.map(([value]) => value));
+  const pick = preferred.find((value) => value !== null && values.has(value));
+  if (pick !== undefined && pick !== null) {
+    select.value = pick;
+  }
+}
+
+function chosenSymbol(): api.SymbolRow | null {
+  const [exchange, symbol] = ui.symbol.value.split(":");
+  return exchange && symbol ? { exchange, symbol } : null;
+}
+
+function snapshot(): api.SnapshotId | null {
+  return ui.snapshot.value || null;
+}
+
+function overlays(): Overlays {
+  return { vwap: ui.vwap.checked, twap: ui.twap.checked };
+}
+
+function zoneOf(exchange: string): string {
+  return venues[exchange]?.timezone ?? "UTC";
+}
+
+function keepInUrl(): void {
+  const row = chosenSymbol();
+  const state = new URLSearchParams();
+  if (row) {
+    state.set("symbol", row.symbol);
+    state.set("exchange", row.exchange);
+  }
+  for (const [name, value] of [
+    ["day", ui.day.value],
+    ["interval", ui.interval.value],
+    ["snapshot", ui.snapshot.value],
+  ] as const) {
+    if (value) {
+      state.set(name, value);
+    }
+  }
+  if (!ui.vwap.checked) state.set("vwap", "off");
+  if (!ui.twap.checked) state.set("twap", "off");
+  history.replaceState(null, "", `?${state.toString()}`);
+}
+
+function cell(row: HTMLTableRowElement, text: string, iso?: string): void {
+  const td = row.insertCell();
+  if (iso === undefined) {
+    td.textContent = text;
+  } else {
+    const time = document.createElement("time");
+    time.dateTime = iso;
+    time.textContent = text;
+    td.append(time);
+  }
+}
+
+function showBars(bars: api.Bar[], zone: string): void {
+  shown = { bars, zone };
+  chart ??= new MarketChart(ui.chart);
+  chart.show(bars, zone, overlays());
+  ui.chart.dataset.candles = String(bars.length);
+  ui.bars.replaceChildren(
+    ...bars.map((bar) => {
+      const row = document.createElement("tr");
+      cell(row, minute(Date.parse(bar.interval_start) / 1000, zone), bar.interval_start);
+      for (const value of [bar.open, bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.twap]) {
+        cell(row, value ?? "");
+      }
+      return row;
+    }),
+  );
+}
+
+function appendTrades(trades: api.Trade[], zone: string): void {
+  ui.tape.append(
+    ...trades.map((trade) => {
+      const row = document.createElement("tr");
+      cell(row, clock(trade.timestamp, zone), trade.timestamp);
+      cell(row, trade.price);
+      cell(row, trade.quantity);
+      cell(row, (trade.trade_conditions ?? []).join(" "));
+      return row;
+    }),
+  );
+}
+
+function tapePage(page: api.Page<api.Trade>, read: api.DayRead): void {
+  appendTrades(page.rows, zoneOf(read.exchange));
+  tapeCursor = page.nextCursor ? { read, cursor: page.nextCursor } : null;
+  ui.more.hidden = tapeCursor === null;
+  const count = ui.tape.rows.length;
+  ui.tapeStatus.textContent = tapeCursor
+    ? `The first ${count} trades of the day.`
+    : `All ${count} trades of the day.`;
+}
+
+async function loadMarket(): Promise<void> {
+  const row = chosenSymbol();
+  if (!row || !ui.day.value) {
+    return;
+  }
+  const mine = ++generation;
+  const zone = zoneOf(row.exchange);
+  const read: api.DayRead = { ...row, ...dayBounds(ui.day.value, zone), snapshot: snapshot() };
+  keepInUrl();
+  const [bars, page] = await Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
+  if (mine !== generation) {
+    return;
+  }
+  say(null);
+  const intervalLabel = ui.interval.selectedOptions[0]?.textContent ?? ui.interval.value;
+  ui.chartTitle.textContent = `${row.symbol} on ${row.exchange}, ${ui.day.value}: ${bars.length} ${intervalLabel} bars`;
+  showBars(bars, zone);
+  ui.tape.replaceChildren();
+  tapePage(page, read);
+}
+
+async function loadDays(): Promise<void> {
+  const row = chosenSymbol();
+  if (!row) {
+    return;
+  }
+  const mine = ++generation;
+  const days = (await api.coverage(row, snapshot())).filter((day) => day.rows > 0);
+  if (mine !== generation) {
+    return;
+  }
+  const previous = ui.day.value || wanted.get("day");
+  fill(
+    ui.day,
+    days.map((day) => [day.day, `${day.day} (${day.rows} trades)`]),
+    [previous, days.at(-1)?.day ?? null],
+  );
+  if (days.length === 0) {
+    showEmpty(`${row.symbol} has no trades in this snapshot.`);
+    return;
+  }
+  showEmpty(null);
+  await loadMarket();
+}
+
+async function loadSymbols(): Promise<void> {
+  const mine = ++generation;
+  const rows = await api.symbols(snapshot());
+  if (mine !== generation) {
+    return;
+  }
+  const fromUrl = wanted.has("symbol") ? `${wanted.get("exchange") ?? ""}:${wanted.get("symbol") ?? ""}` : null;
+  fill(
+    ui.symbol,
+    rows.map((r) => [`${r.exchange}:${r.symbol}`, `${r.symbol} · ${r.exchange}`]),
+    [ui.symbol.value || null, fromUrl],
+  );
+  if (rows.length === 0) {
+    showEmpty(
+      "The lake holds no trades yet. Load some with `k2 ingest asx <directory>` or `make demo`, then reload this page.",
+    );
+    return;
+  }
+  await loadDays();
+}
+
+async function start(): Promise<void> {
+  ui.keyForm.hidden = true;
+  ui.market.hidden = false;
+  say(null);
+  // A lake no trade was ever loaded into has no trades table: no snapshots, and no symbols below.
+  const noSnapshots = (error: unknown): api.Snapshot[] => {
+    if (error instanceof api.ApiError && error.code === "NO_DATA") {
+      return [];
+    }
+    throw error;
+  };
+  const [known, listed] = await Promise.all([api.venues(), api.snapshots().catch(noSnapshots)]);
+  venues = known;
+  fill(
+    ui.snapshot,
+    [
+      ["", "Latest"],
+      ...listed.map((s): [string, string] => [
+        s.snapshot_id,
+        `${local(s.committed_at)} · +${s.added_records ?? "?"} rows${s.tags.length ? ` · ${s.tags.join(", ")}` : ""}`,
+      ]),
+    ],
+    [wanted.get("snapshot")],
+  );
+  await loadSymbols();
+}
+
+function run(step: () => Promise<void>): void {
+  step().catch(fail);
+}
+
+function fromUrl(): void {
+  const interval = wanted.get("interval");
+  if (interval && [...ui.interval.options].some((option) => option.value === interval)) {
+    ui.interval.value = interval;
+  }
+  ui.vwap.checked = wanted.get("vwap") !== "off";
+  ui.twap.checked = wanted.get("twap") !== "off";
+}
+
+ui.keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  api.apiKey.set(ui.keyInput.value.trim());
+  run(start);
+});
+ui.changeKey.addEventListener("click", () => {
+  api.apiKey.forget();
+  askKey(null);
+});
+ui.snapshot.addEventListener("change", () => run(loadSymbols));
+ui.symbol.addEventListener("change", () => run(loadDays));
+ui.day.addEventListener("change", () => run(loadMarket));
+ui.interval.addEventListener("change", () => run(loadMarket));
+for (const box of [ui.vwap, ui.twap]) {
+  box.addEventListener("change", () => {
+    if (shown && chart) {
+      chart.show(shown.bars, shown.zone, overlays());
+    }
+    keepInUrl();
+  });
+}
+ui.more.addEventListener("click", () => {
+  const next = tapeCursor;
+  if (next) {
+    run(async () => tapePage(await api.trades(next.read, TAPE_PAGE, next.cursor), next.read));
+  }
+});
+
+fromUrl();
+if (api.apiKey.get()) {
+  run(start);
+} else {
+  askKey(null);
+}

@@ -1,0 +1,229 @@
+"""The web console at /ui in a real browser, against a real `k2 serve` over the ASX sample: what a
+user sees on the page equals what the API answers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from k2.lake.tables import TRADES
+from k2.testing import EmbeddedLake, make_trade_rows, trade_row
+from tests.fixtures.servers import k2_serve
+
+pytestmark = pytest.mark.e2e
+
+KEY = "console-key"
+SYDNEY = ZoneInfo("Australia/Sydney")
+#: Trades per page of the tape (the console's TAPE_PAGE).
+TAPE_PAGE = 50
+#: BHP's first day in the sample, as the venue's (Sydney, UTC+11 then) midnight to midnight.
+DAY = "2014-03-10"
+DAY_START, DAY_END = "2014-03-09T13:00:00Z", "2014-03-10T13:00:00Z"
+#: A late BHP trade loaded after the sample: the lake's latest snapshot has one more minute bar
+#: than the one before it.
+LATE = datetime(2014, 3, 10, 6, 30, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Console:
+    """A served lake: the server's URL and a client of its API with the right key."""
+
+    url: str
+    api: httpx.Client
+
+    def bars(self, interval: str = "1m", snapshot: int | None = None) -> list[dict[str, Any]]:
+        body = {
+            "symbols": ["BHP"],
+            "exchange": "ASX",
+            "interval": interval,
+            "metrics": ["ohlcv", "vwap", "twap"],
+            "start_time": DAY_START,
+            "end_time": DAY_END,
+            "as_of_snapshot": snapshot,
+        }
+        answer = self.api.post("/v1/aggregations", json=body)
+        answer.raise_for_status()
+        rows: list[dict[str, Any]] = answer.json()["data"]
+        return rows
+
+    def trades(self, limit: int) -> list[dict[str, Any]]:
+        params = {"symbol": "BHP", "exchange": "ASX", "start_time": DAY_START, "end_time": DAY_END}
+        answer = self.api.get("/v1/trades", params={**params, "limit": limit})
+        answer.raise_for_status()
+        rows: list[dict[str, Any]] = answer.json()["data"]
+        return rows
+
+    def snapshots(self) -> list[int]:
+        answer = self.api.get("/v1/snapshots", params={"table": "trades"})
+        answer.raise_for_status()
+        return [s["snapshot_id"] for s in answer.json()["data"]]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, asx_sample: Path) -> Iterator[Console]:
+    data_dir = tmp_path_factory.mktemp("console") / "lake"
+    lake = EmbeddedLake.create(data_dir)
+    try:
+        lake.load_asx(asx_sample)
+        late = trade_row("BHP", LATE, "36.5", "1000", sequence=999_999, trade_conditions=["XT"])
+        lake.writer.append(TRADES, make_trade_rows([late]), {"k2.load.id": "late-trade"})
+    finally:
+        lake.close()
+    with (
+        k2_serve(data_dir, {"K2_API_KEYS": f"console:{KEY}"}) as server,
+        httpx.Client(base_url=server.url, headers={"X-API-Key": KEY}, timeout=30) as api,
+    ):
+        yield Console(server.url, api)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def _sign_in(page: Page, url: str, key: str = KEY) -> None:
+    page.goto(f"{url}/ui/")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Use this key").click()
+
+
+def _open_bhp(page: Page, served: Console) -> None:
+    _sign_in(page, served.url)
+    page.get_by_label("Symbol").select_option("ASX:BHP")
+    page.get_by_label("Day (venue time)").select_option(DAY)
+    expect(page.locator("#chart-title")).to_contain_text(f"BHP on ASX, {DAY}")
+
+
+def _clock(iso: str) -> str:
+    """What the page shows for an API time: the venue's (Sydney) wall clock to the millisecond."""
+    return datetime.fromisoformat(iso).astimezone(SYDNEY).strftime("%H:%M:%S.%f")[:12]
+
+
+def _tape_rows(trades: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [_clock(t["timestamp"]), t["price"], t["quantity"], " ".join(t["trade_conditions"])] for t in trades
+    ]
+
+
+def _expect_tape(page: Page, trades: list[dict[str, Any]], offset: int = 0) -> None:
+    rows = page.locator("#tape-rows tr")
+    for index, expected in enumerate(_tape_rows(trades)):
+        row = rows.nth(offset + index)
+        expect(row.locator("td")).to_have_text(expected)
+        expect(row.locator("time")).to_have_attribute("datetime", trades[index]["timestamp"])
+
+
+def test_market_view_shows_the_apis_bars_and_trades(page: Page, served: Console, screenshots: Path) -> None:
+    """BHP on 2014-03-10 in 1-minute bars: as many candles as the API has bars, the first with the
+    API's OHLC, and a tape starting with the API's first trades, on the venue's clock.
+    """
+    bars = served.bars()
+    trades = served.trades(limit=5)
+    _open_bhp(page, served)
+
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(bars)))
+    page.get_by_text("Bars as a table").click()
+    expect(page.locator("#bars-rows tr")).to_have_count(len(bars))
+    first = bars[0]
+    expect(page.locator("#bars-rows tr").first.locator("td")).to_have_text(
+        [
+            datetime.fromisoformat(first["interval_start"]).astimezone(SYDNEY).strftime("%Y-%m-%d %H:%M"),
+            *(first[k] for k in ("open", "high", "low", "close", "volume", "vwap", "twap")),
+        ]
+    )
+    _expect_tape(page, trades)
+    page.screenshot(path=screenshots / "market.png")
+
+
+def test_the_tape_pages_through_the_cursor(page: Page, served: Console) -> None:
+    """ "More trades" appends the API's next page after the first."""
+    trades = served.trades(limit=TAPE_PAGE + 3)
+    _open_bhp(page, served)
+    expect(page.locator("#tape-rows tr")).to_have_count(TAPE_PAGE)
+    page.get_by_role("button", name="More trades").click()
+    expect(page.locator("#tape-rows tr")).to_have_count(2 * TAPE_PAGE)
+    _expect_tape(page, trades[TAPE_PAGE:], offset=TAPE_PAGE)
+
+
+def test_pickers_work_from_the_keyboard(page: Page, served: Console) -> None:
+    """Tabbing to the bar interval and pressing the down arrow shows 5-minute bars."""
+    five_minute = served.bars("5m")
+    _open_bhp(page, served)
+    page.get_by_label("Bars", exact=True).focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#chart-title")).to_contain_text(f"{len(five_minute)} 5-minute bars")
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(five_minute)))
+    assert "interval=5m" in page.url
+
+
+def test_an_older_snapshot_changes_the_view_and_the_url_shares_it(
+    page: Page, served: Console, screenshots: Path
+) -> None:
+    """Choosing the snapshot before the late trade shows that snapshot's bars (one fewer), and the
+    page's URL opened in a new tab shows the same view once given the key.
+    """
+    latest, older = served.snapshots()[:2]
+    then = served.bars(snapshot=older)
+    assert len(then) == len(served.bars(snapshot=latest)) - 1
+    _open_bhp(page, served)
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(then) + 1))
+
+    page.get_by_label("As of snapshot").select_option(str(older))
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(then)))
+    expect(page.locator("#chart-title")).to_contain_text(f"{len(then)} 1-minute bars")
+    page.screenshot(path=screenshots / "older-snapshot.png")
+
+    shared = page.url
+    assert f"snapshot={older}" in shared
+    again = page.context.new_page()  # a new tab: its session storage holds no key yet
+    again.goto(shared)
+    again.get_by_label("API key").fill(KEY)
+    again.get_by_role("button", name="Use this key").click()
+    expect(again.get_by_label("As of snapshot")).to_have_value(str(older))
+    expect(again.get_by_label("Day (venue time)")).to_have_value(DAY)
+    expect(again.locator("#chart")).to_have_attribute("data-candles", str(len(then)))
+
+
+def test_a_wrong_key_says_so(page: Page, served: Console, screenshots: Path) -> None:
+    """A key the API refuses brings the key form back with the API's message."""
+    _sign_in(page, served.url, key="not-a-key")
+    expect(page.locator("#key-reason")).to_have_text(
+        "The API refused the key: the X-API-Key header does not hold a valid key"
+    )
+    expect(page.get_by_label("API key")).to_be_focused()
+    page.screenshot(path=screenshots / "wrong-key.png")
+
+
+def test_a_failed_call_shows_the_error_bodys_message(page: Page, served: Console, screenshots: Path) -> None:
+    """When the bars call fails, the page shows the message and correlation id of its error body."""
+    _sign_in(page, served.url)
+    expect(page.locator("#chart")).to_have_attribute("data-candles", re.compile(r"\d+"))
+    body = {"error": {"code": "RETRY_LATER", "message": "the lake is busy", "correlation_id": "c0ffee"}}
+    page.route("**/v1/aggregations", lambda route: route.fulfill(status=503, json=body))
+    page.get_by_label("Bars", exact=True).select_option("1h")
+    expect(page.get_by_role("alert")).to_have_text("the lake is busy (RETRY_LATER, correlation id c0ffee)")
+    page.screenshot(path=screenshots / "failed-call.png")
+
+
+def test_an_empty_lake_says_how_to_fill_it(page: Page, tmp_path: Path, screenshots: Path) -> None:
+    """On a lake with no trades the page says how to load some instead of a blank chart."""
+    data_dir = tmp_path / "lake"
+    EmbeddedLake.create(data_dir).close()
+    with k2_serve(data_dir, {"K2_API_KEYS": f"console:{KEY}"}) as server:
+        _sign_in(page, server.url)
+        expect(page.locator("#empty")).to_contain_text("The lake holds no trades yet")
+        expect(page.locator("#views")).to_be_hidden()
+        page.screenshot(path=screenshots / "empty-lake.png")
