@@ -26,6 +26,18 @@ export interface CoverageDay {
   rows: number;
 }
 
+export interface Gap {
+  symbol: string;
+  exchange: string;
+  day: string;
+  missing: number;
+}
+
+export interface Readiness {
+  status: string;
+  dependencies: { name: string; status: string; latency_ms: number; message: string | null }[];
+}
+
 export interface Bar {
   interval_start: string;
   open: string;
@@ -163,9 +175,20 @@ export async function snapshots(): Promise<Snapshot[]> {
   return (await call<Rows<Snapshot>>(`/v1/snapshots?${query({ table: "trades", limit: 50 })}`)).data;
 }
 
-export async function coverage(row: SymbolRow, snapshot: SnapshotId | null): Promise<CoverageDay[]> {
-  const search = query({ symbol: row.symbol, exchange: row.exchange, as_of_snapshot: snapshot });
+/** Days with trades (and weekdays without) of one symbol, or of every symbol when ``row`` is null. */
+export async function coverage(row: SymbolRow | null, snapshot: SnapshotId | null): Promise<CoverageDay[]> {
+  const search = query({ symbol: row?.symbol, exchange: row?.exchange, as_of_snapshot: snapshot });
   return (await call<Rows<CoverageDay>>(`/v1/coverage?${search}`)).data;
+}
+
+export async function gaps(snapshot: SnapshotId | null): Promise<Gap[]> {
+  return (await call<Rows<Gap>>(`/v1/coverage/gaps?${query({ as_of_snapshot: snapshot })}`)).data;
+}
+
+/** Whether the API can serve reads now (no key needed); a 503 still carries the same body. */
+export async function readiness(): Promise<Readiness> {
+  const response = await fetch("/health/ready", { headers: { Accept: "application/json" } });
+  return (await response.json()) as Readiness;
 }
 
 export async function bars(read: DayRead, interval: string): Promise<Bar[]> {

@@ -3,6 +3,7 @@
 
 import * as api from "./api";
 import { MarketChart, type Overlays } from "./chart";
+import { renderCoverage } from "./coverage";
 import { clock, dayBounds, local, minute } from "./time";
 
 const TAPE_PAGE = 50;
@@ -36,6 +37,8 @@ const ui = {
   tape: element<HTMLTableSectionElement>("tape-rows"),
   tapeStatus: element<HTMLParagraphElement>("tape-status"),
   more: element<HTMLButtonElement>("more"),
+  coverage: element<HTMLTableElement>("coverage"),
+  health: element<HTMLParagraphElement>("health"),
 };
 
 let venues: Record<string, api.Venue> = {};
@@ -44,6 +47,7 @@ let shown: { bars: api.Bar[]; zone: string } | null = null;
 let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
 /** Bumped by every new load, so an answer to a superseded one is dropped. */
 let generation = 0;
+let coverageGeneration = 0;
 
 const wanted = new URLSearchParams(location.search);
 
@@ -199,7 +203,7 @@ async function loadMarket(): Promise<void> {
   tapePage(page, read);
 }
 
-async function loadDays(): Promise<void> {
+async function loadDays(day: string | null = null): Promise<void> {
   const row = chosenSymbol();
   if (!row) {
     return;
@@ -209,7 +213,7 @@ async function loadDays(): Promise<void> {
   if (mine !== generation) {
     return;
   }
-  const previous = ui.day.value || wanted.get("day");
+  const previous = day ?? (ui.day.value || wanted.get("day"));
   fill(
     ui.day,
     days.map((day) => [day.day, `${day.day} (${day.rows} trades)`]),
@@ -241,7 +245,32 @@ async function loadSymbols(): Promise<void> {
     );
     return;
   }
+  run(loadCoverage);
   await loadDays();
+}
+
+async function loadCoverage(): Promise<void> {
+  const mine = ++coverageGeneration;
+  const [days, gaps] = await Promise.all([api.coverage(null, snapshot()), api.gaps(snapshot())]);
+  if (mine === coverageGeneration) {
+    renderCoverage(ui.coverage, days, gaps, (row, day) => {
+      ui.symbol.value = `${row.exchange}:${row.symbol}`;
+      ui.chartTitle.scrollIntoView();
+      run(() => loadDays(day));
+    });
+  }
+}
+
+async function showHealth(): Promise<void> {
+  try {
+    const ready = await api.readiness();
+    const parts = ready.dependencies.map(
+      (d) => `${d.name} ${d.status === "ok" ? `${d.latency_ms.toFixed(1)} ms` : `failing: ${d.message ?? ""}`}`,
+    );
+    ui.health.textContent = `${ready.status === "ok" ? "Ready" : "Not ready"}: ${parts.join(" · ")}`;
+  } catch (failure) {
+    ui.health.textContent = `Readiness unknown: ${String(failure)}`;
+  }
 }
 
 async function start(): Promise<void> {
@@ -313,6 +342,7 @@ ui.more.addEventListener("click", () => {
 });
 
 fromUrl();
+void showHealth();
 if (api.apiKey.get()) {
   run(start);
 } else {

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,12 +26,17 @@ KEY = "console-key"
 SYDNEY = ZoneInfo("Australia/Sydney")
 #: Trades per page of the tape (the console's TAPE_PAGE).
 TAPE_PAGE = 50
-#: BHP's first day in the sample, as the venue's (Sydney, UTC+11 then) midnight to midnight.
+#: BHP's first day in the sample.
 DAY = "2014-03-10"
-DAY_START, DAY_END = "2014-03-09T13:00:00Z", "2014-03-10T13:00:00Z"
 #: A late BHP trade loaded after the sample: the lake's latest snapshot has one more minute bar
 #: than the one before it.
 LATE = datetime(2014, 3, 10, 6, 30, tzinfo=UTC)
+
+
+def _sydney_day(day: str) -> tuple[str, str]:
+    """The UTC bounds of a venue-local (Sydney) day, midnight to midnight."""
+    midnight = datetime.combine(date.fromisoformat(day), time(0), SYDNEY)
+    return midnight.isoformat(), (midnight + timedelta(days=1)).astimezone(SYDNEY).isoformat()
 
 
 @dataclass(frozen=True)
@@ -41,14 +46,17 @@ class Console:
     url: str
     api: httpx.Client
 
-    def bars(self, interval: str = "1m", snapshot: int | None = None) -> list[dict[str, Any]]:
+    def bars(
+        self, interval: str = "1m", snapshot: int | None = None, symbol: str = "BHP", day: str = DAY
+    ) -> list[dict[str, Any]]:
+        start, end = _sydney_day(day)
         body = {
-            "symbols": ["BHP"],
+            "symbols": [symbol],
             "exchange": "ASX",
             "interval": interval,
             "metrics": ["ohlcv", "vwap", "twap"],
-            "start_time": DAY_START,
-            "end_time": DAY_END,
+            "start_time": start,
+            "end_time": end,
             "as_of_snapshot": snapshot,
         }
         answer = self.api.post("/v1/aggregations", json=body)
@@ -57,7 +65,8 @@ class Console:
         return rows
 
     def trades(self, limit: int) -> list[dict[str, Any]]:
-        params = {"symbol": "BHP", "exchange": "ASX", "start_time": DAY_START, "end_time": DAY_END}
+        start, end = _sydney_day(DAY)
+        params = {"symbol": "BHP", "exchange": "ASX", "start_time": start, "end_time": end}
         answer = self.api.get("/v1/trades", params={**params, "limit": limit})
         answer.raise_for_status()
         rows: list[dict[str, Any]] = answer.json()["data"]
@@ -75,7 +84,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, asx_sample: Path) -> Iterat
     lake = EmbeddedLake.create(data_dir)
     try:
         lake.load_asx(asx_sample)
-        late = trade_row("BHP", LATE, "36.5", "1000", sequence=999_999, trade_conditions=["XT"])
+        late = trade_row("BHP", LATE, "36.5", "1000", sequence=17_001, trade_conditions=["XT"])
         lake.writer.append(TRADES, make_trade_rows([late]), {"k2.load.id": "late-trade"})
     finally:
         lake.close()
@@ -145,6 +154,7 @@ def test_market_view_shows_the_apis_bars_and_trades(page: Page, served: Console,
         ]
     )
     _expect_tape(page, trades)
+    expect(page.get_by_role("status")).to_contain_text("Ready: catalog")
     page.screenshot(path=screenshots / "market.png")
 
 
@@ -227,3 +237,32 @@ def test_an_empty_lake_says_how_to_fill_it(page: Page, tmp_path: Path, screensho
         expect(page.locator("#empty")).to_contain_text("The lake holds no trades yet")
         expect(page.locator("#views")).to_be_hidden()
         page.screenshot(path=screenshots / "empty-lake.png")
+
+
+def test_the_coverage_calendar_lists_the_apis_days_and_opens_one(
+    page: Page, served: Console, screenshots: Path
+) -> None:
+    """Every symbol's days with trades are buttons naming the API's count, weekdays without trades
+    say missing, and choosing a day shows that symbol's day in the market view.
+    """
+    answer = served.api.get("/v1/coverage")
+    answer.raise_for_status()
+    days = answer.json()["data"]
+    traded = [d for d in days if d["rows"] > 0]
+    _sign_in(page, served.url)
+    calendar = page.locator("#coverage")
+    expect(calendar.locator("tbody tr")).to_have_count(len({(d["exchange"], d["symbol"]) for d in days}))
+    expect(calendar.get_by_role("button")).to_have_count(len(traded))
+    expect(calendar.locator("td.missing")).to_have_count(len(days) - len(traded))
+    for day in traded:
+        name = f"{day['symbol']} on {day['day']}: {day['rows']} trades"
+        expect(calendar.get_by_role("button", name=name, exact=True)).to_have_count(1)
+
+    rio = next(d for d in reversed(traded) if d["symbol"] == "RIO")
+    calendar.get_by_role("button", name=f"RIO on {rio['day']}:").click()
+    expect(page.locator("#chart-title")).to_contain_text(f"RIO on ASX, {rio['day']}")
+    expect(page.locator("#chart")).to_have_attribute(
+        "data-candles", str(len(served.bars(symbol="RIO", day=rio["day"])))
+    )
+    calendar.scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / "coverage.png")
