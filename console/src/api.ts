@@ -40,6 +40,7 @@ export interface Readiness {
 
 export interface Bar {
   interval_start: string;
+  interval_end: string;
   open: string;
   high: string;
   low: string;
@@ -54,6 +55,14 @@ export interface Trade {
   price: string;
   quantity: string;
   trade_conditions: string[] | null;
+  bid_price: string | null;
+  ask_price: string | null;
+}
+
+export interface Quote {
+  timestamp: string;
+  bid_price: string | null;
+  ask_price: string | null;
 }
 
 export interface Venue {
@@ -213,7 +222,33 @@ export async function trades(read: DayRead, limit: number, cursor: string | null
     limit,
     cursor,
     as_of_snapshot: read.snapshot,
+    with_quotes: "true",
   });
   const answer = await call<Rows<Trade>>(`/v1/trades?${search}`);
   return { rows: answer.data, nextCursor: answer.pagination?.next_cursor ?? null };
+}
+
+const QUOTE_PAGE = 50_000;
+
+/** The day's best bid/ask updates (time and both sides only), every page, from the quotes table's
+ * latest snapshot: a trades snapshot id names nothing in the quotes table.
+ */
+export async function quotes(read: DayRead): Promise<Quote[]> {
+  const rows: Quote[] = [];
+  let cursor: string | null = null;
+  do {
+    const body = {
+      symbols: [read.symbol],
+      exchange: read.exchange,
+      start_time: read.start,
+      end_time: read.end,
+      fields: ["timestamp", "bid_price", "ask_price"],
+      limit: QUOTE_PAGE,
+      cursor,
+    };
+    const page: Rows<Quote> = await call<Rows<Quote>>("/v1/quotes/query", body);
+    rows.push(...page.data);
+    cursor = page.pagination?.next_cursor ?? null;
+  } while (cursor !== null);
+  return rows;
 }

@@ -14,11 +14,13 @@ import {
 } from "lightweight-charts";
 
 import type { Bar } from "./api";
+import type { QuoteAtBar } from "./quotes";
 import { minute } from "./time";
 
 export interface Overlays {
   vwap: boolean;
   twap: boolean;
+  quotes: boolean;
 }
 
 const UP = "#26a69a";
@@ -28,11 +30,11 @@ function seconds(iso: string): UTCTimestamp {
   return Math.floor(Date.parse(iso) / 1000) as UTCTimestamp;
 }
 
-function line(bars: Bar[], pick: (bar: Bar) => string | null): LineData[] {
+function line(bars: Bar[], pick: (bar: Bar, index: number) => string | null | undefined): LineData[] {
   const points: LineData[] = [];
-  for (const bar of bars) {
-    const value = pick(bar);
-    if (value !== null) {
+  for (const [index, bar] of bars.entries()) {
+    const value = pick(bar, index);
+    if (value !== null && value !== undefined) {
       points.push({ time: seconds(bar.interval_start), value: Number(value) });
     }
   }
@@ -45,6 +47,8 @@ export class MarketChart {
   private readonly volume: ISeriesApi<"Histogram">;
   private readonly vwap: ISeriesApi<"Line">;
   private readonly twap: ISeriesApi<"Line">;
+  private readonly mid: ISeriesApi<"Line">;
+  private readonly spread: ISeriesApi<"Line">;
   private zone = "UTC";
 
   constructor(host: HTMLElement) {
@@ -71,11 +75,14 @@ export class MarketChart {
     });
     this.vwap = this.chart.addSeries(LineSeries, { color: "#2962ff", lineWidth: 1, title: "VWAP" });
     this.twap = this.chart.addSeries(LineSeries, { color: "#ff9800", lineWidth: 1, title: "TWAP" });
+    this.mid = this.chart.addSeries(LineSeries, { color: "#7e57c2", lineWidth: 1, lineStyle: 2, title: "mid" });
     this.volume = this.chart.addSeries(HistogramSeries, { priceFormat: { type: "volume" } }, 1);
-    this.chart.panes()[1]?.setStretchFactor(0.3);
+    this.spread = this.chart.addSeries(LineSeries, { color: "#7e57c2", lineWidth: 1, title: "spread" }, 2);
+    this.chart.panes()[1]?.setStretchFactor(0.25);
+    this.chart.panes()[2]?.setStretchFactor(0.2);
   }
 
-  show(bars: Bar[], zone: string, overlays: Overlays): void {
+  show(bars: Bar[], quoted: (QuoteAtBar | null)[], zone: string, overlays: Overlays): void {
     this.zone = zone;
     this.candles.setData(
       bars.map((bar) => ({
@@ -95,6 +102,8 @@ export class MarketChart {
     );
     this.vwap.setData(overlays.vwap ? line(bars, (bar) => bar.vwap) : []);
     this.twap.setData(overlays.twap ? line(bars, (bar) => bar.twap) : []);
+    this.mid.setData(overlays.quotes ? line(bars, (_, index) => quoted[index]?.mid) : []);
+    this.spread.setData(overlays.quotes ? line(bars, (_, index) => quoted[index]?.spread) : []);
     this.chart.timeScale().fitContent();
   }
 }

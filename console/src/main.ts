@@ -4,6 +4,7 @@
 import * as api from "./api";
 import { MarketChart, type Overlays } from "./chart";
 import { renderCoverage } from "./coverage";
+import { type QuoteAtBar, quotesAtBars } from "./quotes";
 import { clock, dayBounds, local, minute } from "./time";
 
 const TAPE_PAGE = 50;
@@ -31,6 +32,7 @@ const ui = {
   snapshot: element<HTMLSelectElement>("snapshot"),
   vwap: element<HTMLInputElement>("vwap"),
   twap: element<HTMLInputElement>("twap"),
+  quotes: element<HTMLInputElement>("quotes"),
   chartTitle: element<HTMLHeadingElement>("chart-title"),
   chart: element<HTMLDivElement>("chart"),
   bars: element<HTMLTableSectionElement>("bars-rows"),
@@ -43,13 +45,21 @@ const ui = {
 
 let venues: Record<string, api.Venue> = {};
 let chart: MarketChart | null = null;
-let shown: { bars: api.Bar[]; zone: string } | null = null;
+let shown: { bars: api.Bar[]; quoted: (QuoteAtBar | null)[]; zone: string } | null = null;
 let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
 /** Bumped by every new load, so an answer to a superseded one is dropped. */
 let generation = 0;
 let coverageGeneration = 0;
 
 const wanted = new URLSearchParams(location.search);
+
+/** No rows, when the table was never loaded (the API's NO_DATA); any other failure stands. */
+function noData<T>(error: unknown): T[] {
+  if (error instanceof api.ApiError && error.code === "NO_DATA") {
+    return [];
+  }
+  throw error;
+}
 
 function say(message: string | null): void {
   ui.alert.textContent = message ?? "";
@@ -102,7 +112,7 @@ function snapshot(): api.SnapshotId | null {
 }
 
 function overlays(): Overlays {
-  return { vwap: ui.vwap.checked, twap: ui.twap.checked };
+  return { vwap: ui.vwap.checked, twap: ui.twap.checked, quotes: ui.quotes.checked };
 }
 
 function zoneOf(exchange: string): string {
@@ -127,6 +137,7 @@ function keepInUrl(): void {
   }
   if (!ui.vwap.checked) state.set("vwap", "off");
   if (!ui.twap.checked) state.set("twap", "off");
+  if (!ui.quotes.checked) state.set("quotes", "off");
   history.replaceState(null, "", `?${state.toString()}`);
 }
 
@@ -142,16 +153,18 @@ function cell(row: HTMLTableRowElement, text: string, iso?: string): void {
   }
 }
 
-function showBars(bars: api.Bar[], zone: string): void {
-  shown = { bars, zone };
+function showBars(bars: api.Bar[], quoted: (QuoteAtBar | null)[], zone: string): void {
+  shown = { bars, quoted, zone };
   chart ??= new MarketChart(ui.chart);
-  chart.show(bars, zone, overlays());
+  chart.show(bars, quoted, zone, overlays());
   ui.chart.dataset.candles = String(bars.length);
   ui.bars.replaceChildren(
-    ...bars.map((bar) => {
+    ...bars.map((bar, index) => {
       const row = document.createElement("tr");
       cell(row, minute(Date.parse(bar.interval_start) / 1000, zone), bar.interval_start);
-      for (const value of [bar.open, bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.twap]) {
+      const quote = quoted[index];
+      const values = [bar.open, bar.high, bar.low, bar.close, bar.volume, bar.vwap, bar.twap, quote?.mid, quote?.spread];
+      for (const value of values) {
         cell(row, value ?? "");
       }
       return row;
@@ -167,6 +180,8 @@ function appendTrades(trades: api.Trade[], zone: string): void {
       cell(row, trade.price);
       cell(row, trade.quantity);
       cell(row, (trade.trade_conditions ?? []).join(" "));
+      cell(row, trade.bid_price ?? "");
+      cell(row, trade.ask_price ?? "");
       return row;
     }),
   );
@@ -191,14 +206,18 @@ async function loadMarket(): Promise<void> {
   const zone = zoneOf(row.exchange);
   const read: api.DayRead = { ...row, ...dayBounds(ui.day.value, zone), snapshot: snapshot() };
   keepInUrl();
-  const [bars, page] = await Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
+  const [bars, page, quotes] = await Promise.all([
+    api.bars(read, ui.interval.value),
+    api.trades(read, TAPE_PAGE, null),
+    api.quotes(read).catch(noData<api.Quote>),
+  ]);
   if (mine !== generation) {
     return;
   }
   say(null);
   const intervalLabel = ui.interval.selectedOptions[0]?.textContent ?? ui.interval.value;
   ui.chartTitle.textContent = `${row.symbol} on ${row.exchange}, ${ui.day.value}: ${bars.length} ${intervalLabel} bars`;
-  showBars(bars, zone);
+  showBars(bars, quotesAtBars(bars, quotes), zone);
   ui.tape.replaceChildren();
   tapePage(page, read);
 }
@@ -278,13 +297,7 @@ async function start(): Promise<void> {
   ui.market.hidden = false;
   say(null);
   // A lake no trade was ever loaded into has no trades table: no snapshots, and no symbols below.
-  const noSnapshots = (error: unknown): api.Snapshot[] => {
-    if (error instanceof api.ApiError && error.code === "NO_DATA") {
-      return [];
-    }
-    throw error;
-  };
-  const [known, listed] = await Promise.all([api.venues(), api.snapshots().catch(noSnapshots)]);
+  const [known, listed] = await Promise.all([api.venues(), api.snapshots().catch(noData<api.Snapshot>)]);
   venues = known;
   fill(
     ui.snapshot,
@@ -310,6 +323,7 @@ function fromUrl(): void {
     ui.interval.value = interval;
   }
   ui.vwap.checked = wanted.get("vwap") !== "off";
+  ui.quotes.checked = wanted.get("quotes") !== "off";
   ui.twap.checked = wanted.get("twap") !== "off";
 }
 
@@ -326,10 +340,10 @@ ui.snapshot.addEventListener("change", () => run(loadSymbols));
 ui.symbol.addEventListener("change", () => run(loadDays));
 ui.day.addEventListener("change", () => run(loadMarket));
 ui.interval.addEventListener("change", () => run(loadMarket));
-for (const box of [ui.vwap, ui.twap]) {
+for (const box of [ui.vwap, ui.twap, ui.quotes]) {
   box.addEventListener("change", () => {
     if (shown && chart) {
-      chart.show(shown.bars, shown.zone, overlays());
+      chart.show(shown.bars, shown.quoted, shown.zone, overlays());
     }
     keepInUrl();
   });

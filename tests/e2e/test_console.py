@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,10 +68,23 @@ class Console:
     def trades(self, limit: int) -> list[dict[str, Any]]:
         start, end = _sydney_day(DAY)
         params = {"symbol": "BHP", "exchange": "ASX", "start_time": start, "end_time": end}
-        answer = self.api.get("/v1/trades", params={**params, "limit": limit})
+        answer = self.api.get("/v1/trades", params={**params, "limit": limit, "with_quotes": True})
         answer.raise_for_status()
         rows: list[dict[str, Any]] = answer.json()["data"]
         return rows
+
+    def quote_at(self, instant: str) -> tuple[str, str]:
+        """The mid and spread of the last two-sided BHP quote before ``instant``, as the page
+        writes them: the mid with one place more than the prices, the spread with theirs.
+        """
+        start, _ = _sydney_day(DAY)
+        body = {"symbols": ["BHP"], "exchange": "ASX", "start_time": start, "end_time": instant}
+        answer = self.api.post("/v1/quotes/query", json={**body, "limit": 100_000})
+        answer.raise_for_status()
+        last = [q for q in answer.json()["data"] if q["bid_price"] and q["ask_price"]][-1]
+        bid, ask = Decimal(last["bid_price"]), Decimal(last["ask_price"])
+        unit = Decimal(1).scaleb(min(bid.as_tuple().exponent, ask.as_tuple().exponent))  # type: ignore[arg-type]
+        return str(((bid + ask) / 2).quantize(unit / 10)), str((ask - bid).quantize(unit))
 
     def snapshots(self) -> list[int]:
         answer = self.api.get("/v1/snapshots", params={"table": "trades"})
@@ -123,7 +137,15 @@ def _clock(iso: str) -> str:
 
 def _tape_rows(trades: list[dict[str, Any]]) -> list[list[str]]:
     return [
-        [_clock(t["timestamp"]), t["price"], t["quantity"], " ".join(t["trade_conditions"])] for t in trades
+        [
+            _clock(t["timestamp"]),
+            t["price"],
+            t["quantity"],
+            " ".join(t["trade_conditions"]),
+            t["bid_price"] or "",
+            t["ask_price"] or "",
+        ]
+        for t in trades
     ]
 
 
@@ -151,6 +173,7 @@ def test_market_view_shows_the_apis_bars_and_trades(page: Page, served: Console,
         [
             datetime.fromisoformat(first["interval_start"]).astimezone(SYDNEY).strftime("%Y-%m-%d %H:%M"),
             *(first[k] for k in ("open", "high", "low", "close", "volume", "vwap", "twap")),
+            *served.quote_at(first["interval_end"]),
         ]
     )
     _expect_tape(page, trades)
