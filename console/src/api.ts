@@ -252,3 +252,25 @@ export async function quotes(read: DayRead): Promise<Quote[]> {
   } while (cursor !== null);
   return rows;
 }
+
+export interface ReplayPage {
+  rows: Trade[];
+  nextCursor: string | null;
+  total: number;
+}
+
+/** The next page of a replay of the day's trades in event order, from one snapshot. */
+export async function replay(read: DayRead, batch: number, cursor: string | null): Promise<ReplayPage> {
+  const body = {
+    data_type: "trades",
+    symbols: [read.symbol],
+    exchange: read.exchange,
+    start_time: read.start,
+    end_time: read.end,
+    batch_size: batch,
+    snapshot_id: read.snapshot,
+    cursor,
+  };
+  const answer = await call<Rows<Trade> & { progress: { total: number } }>("/v1/replay", body);
+  return { rows: answer.data, nextCursor: answer.pagination?.next_cursor ?? null, total: answer.progress.total };
+}

@@ -15,6 +15,7 @@ import {
 
 import type { Bar } from "./api";
 import type { QuoteAtBar } from "./quotes";
+import type { FormingBar } from "./replay";
 import { minute } from "./time";
 
 export interface Overlays {
@@ -105,5 +106,20 @@ export class MarketChart {
     this.mid.setData(overlays.quotes ? line(bars, (_, index) => quoted[index]?.mid) : []);
     this.spread.setData(overlays.quotes ? line(bars, (_, index) => quoted[index]?.spread) : []);
     this.chart.timeScale().fitContent();
+  }
+
+  /** Empty every series for a replay, which then adds its candles one trade at a time. */
+  startReplay(zone: string): void {
+    this.zone = zone;
+    for (const series of [this.candles, this.volume, this.vwap, this.twap, this.mid, this.spread]) {
+      series.setData([]);
+    }
+  }
+
+  replayBar(bar: FormingBar): void {
+    const time = bar.start as UTCTimestamp;
+    this.candles.update({ time, open: bar.open, high: bar.high, low: bar.low, close: bar.close });
+    const rising = bar.close >= bar.open;
+    this.volume.update({ time, value: bar.volume, color: rising ? `${UP}80` : `${DOWN}80` });
   }
 }

@@ -5,6 +5,7 @@ import * as api from "./api";
 import { MarketChart, type Overlays } from "./chart";
 import { renderCoverage } from "./coverage";
 import { type QuoteAtBar, quotesAtBars } from "./quotes";
+import { Replay } from "./replay";
 import { clock, dayBounds, local, minute } from "./time";
 
 const TAPE_PAGE = 50;
@@ -40,6 +41,10 @@ const ui = {
   tapeStatus: element<HTMLParagraphElement>("tape-status"),
   more: element<HTMLButtonElement>("more"),
   coverage: element<HTMLTableElement>("coverage"),
+  speed: element<HTMLSelectElement>("speed"),
+  play: element<HTMLButtonElement>("play"),
+  replayProgress: element<HTMLProgressElement>("replay-progress"),
+  replayStatus: element<HTMLParagraphElement>("replay-status"),
   health: element<HTMLParagraphElement>("health"),
 };
 
@@ -50,6 +55,7 @@ let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
 /** Bumped by every new load, so an answer to a superseded one is dropped. */
 let generation = 0;
 let coverageGeneration = 0;
+let replaying: Replay | null = null;
 
 const wanted = new URLSearchParams(location.search);
 
@@ -172,19 +178,19 @@ function showBars(bars: api.Bar[], quoted: (QuoteAtBar | null)[], zone: string):
   );
 }
 
+function tradeRow(trade: api.Trade, zone: string): HTMLTableRowElement {
+  const row = document.createElement("tr");
+  cell(row, clock(trade.timestamp, zone), trade.timestamp);
+  cell(row, trade.price);
+  cell(row, trade.quantity);
+  cell(row, (trade.trade_conditions ?? []).join(" "));
+  cell(row, trade.bid_price ?? "");
+  cell(row, trade.ask_price ?? "");
+  return row;
+}
+
 function appendTrades(trades: api.Trade[], zone: string): void {
-  ui.tape.append(
-    ...trades.map((trade) => {
-      const row = document.createElement("tr");
-      cell(row, clock(trade.timestamp, zone), trade.timestamp);
-      cell(row, trade.price);
-      cell(row, trade.quantity);
-      cell(row, (trade.trade_conditions ?? []).join(" "));
-      cell(row, trade.bid_price ?? "");
-      cell(row, trade.ask_price ?? "");
-      return row;
-    }),
-  );
+  ui.tape.append(...trades.map((trade) => tradeRow(trade, zone)));
 }
 
 function tapePage(page: api.Page<api.Trade>, read: api.DayRead): void {
@@ -197,14 +203,97 @@ function tapePage(page: api.Page<api.Trade>, read: api.DayRead): void {
     : `All ${count} trades of the day.`;
 }
 
-async function loadMarket(): Promise<void> {
+function currentRead(): api.DayRead | null {
   const row = chosenSymbol();
   if (!row || !ui.day.value) {
+    return null;
+  }
+  return { ...row, ...dayBounds(ui.day.value, zoneOf(row.exchange)), snapshot: snapshot() };
+}
+
+function stopReplay(): void {
+  replaying?.pause();
+  replaying = null;
+  ui.play.textContent = "Play";
+  ui.replayProgress.value = 0;
+  ui.replayStatus.textContent = "";
+}
+
+function startReplay(read: api.DayRead): Replay {
+  const zone = zoneOf(read.exchange);
+  let candles = 0;
+  let lastStart: number | null = null;
+  return new Replay(
+    read,
+    ui.interval.value,
+    zone,
+    {
+      reset: () => {
+        chart?.startReplay(zone);
+        ui.tape.replaceChildren();
+        ui.more.hidden = true;
+        ui.tapeStatus.textContent = "The latest trades of the replay, newest first.";
+        ui.chart.dataset.candles = "0";
+      },
+      trade: (trade) => {
+        ui.tape.prepend(tradeRow(trade, zone));
+        ui.tape.rows[TAPE_PAGE]?.remove();
+      },
+      bar: (bar) => {
+        chart?.replayBar(bar);
+        if (bar.start !== lastStart) {
+          lastStart = bar.start;
+          candles += 1;
+          ui.chart.dataset.candles = String(candles);
+        }
+      },
+      progress: (played, total, clockMs, done) => {
+        ui.replayProgress.value = total ? played / total : 1;
+        const at = clock(new Date(clockMs).toISOString(), zone);
+        ui.replayStatus.textContent = done
+          ? `Replay finished: ${played} of ${total} trades.`
+          : `${played} of ${total} trades played; venue clock ${at}.`;
+        if (done) {
+          replaying = null;
+          ui.play.textContent = "Play";
+        }
+      },
+      failed: (error) => {
+        stopReplay();
+        fail(error);
+      },
+    },
+    Number(ui.speed.value),
+  );
+}
+
+function togglePlay(): void {
+  if (replaying?.playing) {
+    replaying.pause();
+    ui.play.textContent = "Resume";
+  } else if (replaying) {
+    replaying.resume();
+    ui.play.textContent = "Pause";
+  } else {
+    const read = currentRead();
+    if (read) {
+      const started = startReplay(read);
+      replaying = started;
+      ui.play.textContent = "Pause";
+      run(() => started.start());
+    }
+  }
+}
+
+async function loadMarket(): Promise<void> {
+  const read = currentRead();
+  if (!read) {
     return;
   }
+  stopReplay();
   const mine = ++generation;
+  const row = { symbol: read.symbol, exchange: read.exchange };
   const zone = zoneOf(row.exchange);
-  const read: api.DayRead = { ...row, ...dayBounds(ui.day.value, zone), snapshot: snapshot() };
   keepInUrl();
   const [bars, page, quotes] = await Promise.all([
     api.bars(read, ui.interval.value),
@@ -342,12 +431,18 @@ ui.day.addEventListener("change", () => run(loadMarket));
 ui.interval.addEventListener("change", () => run(loadMarket));
 for (const box of [ui.vwap, ui.twap, ui.quotes]) {
   box.addEventListener("change", () => {
-    if (shown && chart) {
+    if (shown && chart && !replaying) {
       chart.show(shown.bars, shown.quoted, shown.zone, overlays());
     }
     keepInUrl();
   });
 }
+ui.play.addEventListener("click", togglePlay);
+ui.speed.addEventListener("change", () => {
+  if (replaying) {
+    replaying.speed = Number(ui.speed.value);
+  }
+});
 ui.more.addEventListener("click", () => {
   const next = tapeCursor;
   if (next) {
