@@ -295,20 +295,23 @@ async function loadMarket(): Promise<void> {
   const row = { symbol: read.symbol, exchange: read.exchange };
   const zone = zoneOf(row.exchange);
   keepInUrl();
-  const [bars, page, quotes] = await Promise.all([
-    api.bars(read, ui.interval.value),
-    api.trades(read, TAPE_PAGE, null),
-    api.quotes(read).catch(noData<api.Quote>),
-  ]);
+  const [bars, page] = await Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
   if (mine !== generation) {
     return;
   }
   say(null);
   const intervalLabel = ui.interval.selectedOptions[0]?.textContent ?? ui.interval.value;
   ui.chartTitle.textContent = `${row.symbol} on ${row.exchange}, ${ui.day.value}: ${bars.length} ${intervalLabel} bars`;
-  showBars(bars, quotesAtBars(bars, quotes), zone);
+  showBars(bars, [], zone);
   ui.tape.replaceChildren();
   tapePage(page, read);
+  // The chart and the tape show first; mid and spread join them once the day's quotes are in.
+  run(async () => {
+    const quoted = quotesAtBars(bars, await api.quotes(read).catch(noData<api.Quote>));
+    if (mine === generation && !replaying) {
+      showBars(bars, quoted, zone);
+    }
+  });
 }
 
 async function loadDays(day: string | null = null): Promise<void> {
@@ -353,8 +356,8 @@ async function loadSymbols(): Promise<void> {
     );
     return;
   }
-  run(loadCoverage);
   await loadDays();
+  run(loadCoverage); // below the market view: read once that view is up
 }
 
 async function loadCoverage(): Promise<void> {
