@@ -384,6 +384,14 @@ async function showHealth(): Promise<void> {
   }
 }
 
+/** A snapshot as the picker lists it: when, what it did, how many rows, which load, its tags. */
+function snapshotLabel(s: api.Snapshot): string {
+  const parts = [local(s.committed_at), `${s.operation} +${s.added_records ?? "?"} rows`];
+  if (s.load_id) parts.push(`load ${s.load_id}`);
+  if (s.tags.length) parts.push(`tags ${s.tags.join(", ")}`);
+  return parts.join(" · ");
+}
+
 async function start(): Promise<void> {
   ui.keyForm.hidden = true;
   ui.market.hidden = false;
@@ -395,10 +403,7 @@ async function start(): Promise<void> {
     ui.snapshot,
     [
       ["", "Latest"],
-      ...listed.map((s): [string, string] => [
-        s.snapshot_id,
-        `${local(s.committed_at)} · +${s.added_records ?? "?"} rows${s.tags.length ? ` · ${s.tags.join(", ")}` : ""}`,
-      ]),
+      ...listed.map((s): [string, string] => [s.snapshot_id, snapshotLabel(s)]),
     ],
     [wanted.get("snapshot")],
   );

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from k2.lake.maintenance import tag
 from k2.lake.tables import TRADES
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 from tests.fixtures.servers import k2_serve
@@ -94,10 +95,12 @@ class Console:
         unit = Decimal(1).scaleb(min(bid.as_tuple().exponent, ask.as_tuple().exponent))  # type: ignore[arg-type]
         return str(((bid + ask) / 2).quantize(unit / 10)), str((ask - bid).quantize(unit))
 
-    def snapshots(self) -> list[int]:
+    def snapshots(self) -> list[dict[str, Any]]:
+        """The trades table's snapshots, newest first."""
         answer = self.api.get("/v1/snapshots", params={"table": "trades"})
         answer.raise_for_status()
-        return [s["snapshot_id"] for s in answer.json()["data"]]
+        listed: list[dict[str, Any]] = answer.json()["data"]
+        return listed
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, asx_sample: Path) -> Iterat
     lake = EmbeddedLake.create(data_dir)
     try:
         lake.load_asx(asx_sample)
+        tag(lake.writer.table(TRADES), "sample")
         late = trade_row("BHP", LATE, "36.5", "1000", sequence=17_001, trade_conditions=["XT"])
         lake.writer.append(TRADES, make_trade_rows([late]), {"k2.load.id": "late-trade"})
     finally:
@@ -216,12 +220,17 @@ def test_an_older_snapshot_changes_the_view_and_the_url_shares_it(
     """Choosing the snapshot before the late trade shows that snapshot's bars (one fewer), and the
     page's URL opened in a new tab shows the same view once given the key.
     """
-    latest, older = served.snapshots()[:2]
+    latest, before = served.snapshots()[:2]
+    older = before["snapshot_id"]
     then = served.bars(snapshot=older)
-    assert len(then) == len(served.bars(snapshot=latest)) - 1
+    assert len(then) == len(served.bars(snapshot=latest["snapshot_id"])) - 1
     _open_bhp(page, served)
     expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(then) + 1))
 
+    listed = page.get_by_label("As of snapshot").locator("option")
+    expect(listed).to_have_count(3)  # the latest, and each snapshot
+    expect(listed.nth(2)).to_contain_text(f"append +{before['added_records']} rows")
+    expect(listed.nth(2)).to_contain_text(f"load {before['load_id']} · tags sample")
     page.get_by_label("As of snapshot").select_option(str(older))
     expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(then)))
     expect(page.locator("#chart-title")).to_contain_text(f"{len(then)} 1-minute bars")
