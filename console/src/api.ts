@@ -36,6 +36,7 @@ export interface Gap {
 export interface Readiness {
   status: string;
   dependencies: { name: string; status: string; latency_ms: number; message: string | null }[];
+  breakers: Record<string, string>;
 }
 
 export interface Bar {

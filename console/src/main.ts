@@ -378,6 +378,8 @@ async function showHealth(): Promise<void> {
     const parts = ready.dependencies.map(
       (d) => `${d.name} ${d.status === "ok" ? `${d.latency_ms.toFixed(1)} ms` : `failing: ${d.message ?? ""}`}`,
     );
+    const open = Object.entries(ready.breakers).filter(([, state]) => state !== "closed");
+    parts.push(open.length ? `breakers ${open.map(([name, state]) => `${name} ${state}`).join(", ")}` : "breakers closed");
     ui.health.textContent = `${ready.status === "ok" ? "Ready" : "Not ready"}: ${parts.join(" · ")}`;
   } catch (failure) {
     ui.health.textContent = `Readiness unknown: ${String(failure)}`;

@@ -190,6 +190,7 @@ def test_market_view_shows_the_apis_bars_and_trades(page: Page, served: Console,
     )
     _expect_tape(page, trades)
     expect(page.locator("#health")).to_contain_text("Ready: catalog")
+    expect(page.locator("#health")).to_contain_text("breakers closed")
     page.screenshot(path=screenshots / "market.png")
 
 
