@@ -58,4 +58,4 @@ platform-status: install  ## health of each platform service
 	@$(UV) run --frozen k2 platform status
 
 clean:
-	rm -rf .k2 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .k2 .pytest_cache .mypy_cache .ruff_cache .artifacts

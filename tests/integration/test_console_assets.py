@@ -47,6 +47,16 @@ def test_ui_redirects_to_the_page_which_loads_only_its_own_files(client: TestCli
         assert client.get(f"/ui/{asset}").status_code == 200
 
 
+def test_the_page_may_talk_only_to_its_server(client: TestClient) -> None:
+    """The content security policy keeps scripts and calls to the page's own server."""
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in client.get("/ui/").headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == policy["script-src"] == policy["connect-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'"
+
+
 def test_the_script_is_served_as_javascript(client: TestClient) -> None:
     """Browsers run a module script only when it is served with a JavaScript type."""
     served = client.get("/ui/console.js")
