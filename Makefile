@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: install demo demo-live test test-quick lint bench bench-scale schemas dashboards platform-up platform-down platform-status clean
+.PHONY: install demo demo-live test test-quick lint console console-check browser bench bench-scale schemas dashboards platform-up platform-down platform-status clean
 
 install:  ## install uv when missing, then the locked environment
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -28,6 +28,17 @@ lint: install  ## ruff, mypy strict, import layers
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen lint-imports
 
+console:  ## build the web console (console/, TypeScript) into src/k2/api/console/console.js, from the locked packages
+	@cd console && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+
+console-check: console  ## rebuild the console and fail if the committed bundle differs from the build
+	@git diff --exit-code --stat -- src/k2/api/console || { echo "src/k2/api/console differs from a rebuild of console/: run make console and commit"; exit 1; }
+
+browser:  ## Debian's chromium for the browser tests (Playwright drives /usr/bin/chromium; it never downloads a browser)
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
 bench: install  ## benchmarks (not part of the test run; with the `bench` group's peers); a full run rewrites docs/benchmarks.md
 	@$(UV) run --frozen --group bench python -m benchmarks.run
 
@@ -50,4 +61,4 @@ platform-status: install  ## health of each platform service
 	@$(UV) run --frozen k2 platform status
 
 clean:
-	rm -rf .k2 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .k2 .pytest_cache .mypy_cache .ruff_cache .artifacts

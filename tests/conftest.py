@@ -4,6 +4,7 @@ import pytest
 from hypothesis import settings
 
 pytest_plugins = [
+    "tests.fixtures.browser",
     "tests.fixtures.lakes",
     "tests.fixtures.platform",
     "tests.fixtures.private_platform",

@@ -17,7 +17,7 @@ from k2.api import exception_handlers
 from k2.api.answers import AnswerCache
 from k2.api.middleware import RequestMiddleware
 from k2.api.probes import keep_probing
-from k2.api.routes import aggregations, coverage, health, live, metadata, queries, summary, ticks
+from k2.api.routes import aggregations, console, coverage, health, live, metadata, queries, summary, ticks
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.obs.exposition import exported, process_metrics
@@ -84,6 +84,16 @@ def server_app() -> FastAPI:
     return create_app(freeze_startup_objects=True)
 
 
+def _count_from_zero(metrics: K2Metrics) -> None:
+    """The shed and degraded counters of every reason and level at zero until the first, so a
+    rate over them reads 0, not "no data".
+    """
+    for reason in SHED_REASONS:
+        metrics.http_shed.labels(reason=reason)
+    for level in range(1, 5):
+        metrics.http_degraded.labels(level=str(level))
+
+
 def create_app(
     settings: K2Settings | None = None,
     *,
@@ -101,10 +111,7 @@ def create_app(
     """
     settings = settings or K2Settings()
     metrics = K2Metrics(registry) if registry is not None else process_metrics(settings, COMPONENT)
-    for reason in SHED_REASONS:  # zero until the first: a rate over them reads 0, not "no data"
-        metrics.http_shed.labels(reason=reason)
-    for level in range(1, 5):
-        metrics.http_degraded.labels(level=str(level))
+    _count_from_zero(metrics)
     # One controller per app, so per uvicorn worker process: each decides from its own load.
     breakers = Breakers(settings.resilience, metrics)
     degradation = DegradationController(settings.degradation, metrics, breakers=breakers)
@@ -183,6 +190,8 @@ def create_app(
         metadata.router,
         coverage.router,
         live.router,
+        console.router,
     ):
         app.include_router(router)
+    app.mount(console.PATH, console.assets(), name="console")
     return app

@@ -98,6 +98,7 @@ def _serve(settings: K2Settings, out: Console) -> None:
     key = key_file.read_text().strip()
     url = f"http://{settings.api.host}:{settings.api.port}"
     out.rule("Serving")
+    out.print(f"Console:   [cyan]{url}/ui/[/cyan]   (it asks for the API key below)")
     out.print(f"API docs:  [cyan]{url}/docs[/cyan]")
     out.print(f"API key:   [bold]{key}[/bold]   (header X-API-Key; kept in {key_file})")
     out.print(f"Try:       curl -H 'X-API-Key: {key}' '{url}/v1/trades?limit=5'")

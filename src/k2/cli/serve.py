@@ -48,5 +48,5 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port (K2_API_PORT).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (K2_API_WORKERS).")] = None,
 ) -> None:
-    """Serve the lake over HTTP; open /docs for the interactive reference."""
+    """Serve the lake over HTTP; open /ui for the web console, /docs for the interactive reference."""
     run_server(context(ctx).settings, host=host, port=port, workers=workers)

@@ -1,0 +1,277 @@
+// The K2 JSON API as the console calls it: the key from this tab's session storage in
+// X-API-Key, every failure turned into an ApiError carrying the error body's message.
+
+/** Snapshot ids are 64-bit integers: kept as their exact decimal text, never as a JS number. */
+export type SnapshotId = string;
+
+export interface SymbolRow {
+  exchange: string;
+  symbol: string;
+}
+
+export interface Snapshot {
+  snapshot_id: SnapshotId;
+  committed_at: string;
+  operation: string;
+  added_records: number | null;
+  total_records: number | null;
+  load_id: string | null;
+  tags: string[];
+}
+
+export interface CoverageDay {
+  symbol: string;
+  exchange: string;
+  day: string;
+  rows: number;
+}
+
+export interface Gap {
+  symbol: string;
+  exchange: string;
+  day: string;
+  missing: number;
+}
+
+export interface Readiness {
+  status: string;
+  dependencies: { name: string; status: string; latency_ms: number; message: string | null }[];
+  breakers: Record<string, string>;
+}
+
+export interface Bar {
+  interval_start: string;
+  interval_end: string;
+  open: string;
+  high: string;
+  low: string;
+  close: string;
+  volume: string;
+  vwap: string | null;
+  twap: string | null;
+}
+
+export interface Trade {
+  timestamp: string;
+  price: string;
+  quantity: string;
+  trade_conditions: string[] | null;
+  bid_price: string | null;
+  ask_price: string | null;
+}
+
+export interface Quote {
+  timestamp: string;
+  bid_price: string | null;
+  ask_price: string | null;
+}
+
+export interface Venue {
+  name: string;
+  timezone: string;
+}
+
+interface Rows<T> {
+  data: T[];
+  pagination?: { next_cursor: string | null };
+}
+
+export interface Page<T> {
+  rows: T[];
+  nextCursor: string | null;
+}
+
+/** A refused or failed call: the HTTP status and the API's error code and message. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly correlationId: string | null,
+  ) {
+    super(message);
+  }
+
+  /** Whether the key is what the API refused (missing or not a valid key). */
+  get refusedKey(): boolean {
+    return this.status === 401 || this.status === 403;
+  }
+}
+
+const KEY = "k2.api-key";
+
+export const apiKey = {
+  get: (): string | null => sessionStorage.getItem(KEY),
+  set: (key: string): void => sessionStorage.setItem(KEY, key),
+  forget: (): void => sessionStorage.removeItem(KEY),
+};
+
+const BIG_INTEGERS = new Set(["snapshot_id", "parent_id"]);
+
+// JSON.parse with source text access (Chrome 114, Firefox 135, Safari 18.4) keeps the exact
+// digits of the 64-bit ids, which a double would round.
+type Reviver = (key: string, value: unknown, context?: { source?: string }) => unknown;
+const exactIds: Reviver = (key, value, context) =>
+  BIG_INTEGERS.has(key) && typeof value === "number" ? (context?.source ?? String(value)) : value;
+
+function parse(text: string): unknown {
+  try {
+    return JSON.parse(text, exactIds as (key: string, value: unknown) => unknown);
+  } catch {
+    return null;
+  }
+}
+
+function errorOf(status: number, statusText: string, body: unknown): ApiError {
+  const error = (body as { error?: { code?: unknown; message?: unknown; correlation_id?: unknown } } | null)
+    ?.error;
+  if (error && typeof error.message === "string") {
+    const code = typeof error.code === "string" ? error.code : `HTTP_${status}`;
+    const correlation = typeof error.correlation_id === "string" ? error.correlation_id : null;
+    return new ApiError(status, code, error.message, correlation);
+  }
+  return new ApiError(status, `HTTP_${status}`, `the API answered ${status} ${statusText}`.trim(), null);
+}
+
+async function call<T>(path: string, body?: object): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", "X-API-Key": apiKey.get() ?? "" };
+  const init: RequestInit = { headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.method = "POST";
+    init.body = JSON.stringify(body);
+  }
+  let response: Response;
+  try {
+    response = await fetch(path, init);
+  } catch (failure) {
+    throw new ApiError(0, "UNREACHABLE", `the API did not answer (${String(failure)})`, null);
+  }
+  const parsed = parse(await response.text());
+  if (!response.ok) {
+    throw errorOf(response.status, response.statusText, parsed);
+  }
+  return parsed as T;
+}
+
+function query(params: Record<string, string | number | null | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") {
+      search.set(name, String(value));
+    }
+  }
+  return search.toString();
+}
+
+/** A read of one venue-local day, optionally as of a trades snapshot. */
+export interface DayRead {
+  symbol: string;
+  exchange: string;
+  start: string;
+  end: string;
+  snapshot: SnapshotId | null;
+}
+
+export async function venues(): Promise<Record<string, Venue>> {
+  return call<Record<string, Venue>>("venues.json");
+}
+
+export async function symbols(snapshot: SnapshotId | null): Promise<SymbolRow[]> {
+  return (await call<Rows<SymbolRow>>(`/v1/symbols?${query({ as_of_snapshot: snapshot })}`)).data;
+}
+
+export async function snapshots(): Promise<Snapshot[]> {
+  return (await call<Rows<Snapshot>>(`/v1/snapshots?${query({ table: "trades", limit: 50 })}`)).data;
+}
+
+/** Days with trades (and weekdays without) of one symbol, or of every symbol when ``row`` is null. */
+export async function coverage(row: SymbolRow | null, snapshot: SnapshotId | null): Promise<CoverageDay[]> {
+  const search = query({ symbol: row?.symbol, exchange: row?.exchange, as_of_snapshot: snapshot });
+  return (await call<Rows<CoverageDay>>(`/v1/coverage?${search}`)).data;
+}
+
+export async function gaps(snapshot: SnapshotId | null): Promise<Gap[]> {
+  return (await call<Rows<Gap>>(`/v1/coverage/gaps?${query({ as_of_snapshot: snapshot })}`)).data;
+}
+
+/** Whether the API can serve reads now (no key needed); a 503 still carries the same body. */
+export async function readiness(): Promise<Readiness> {
+  const response = await fetch("/health/ready", { headers: { Accept: "application/json" } });
+  return (await response.json()) as Readiness;
+}
+
+export async function bars(read: DayRead, interval: string): Promise<Bar[]> {
+  const body = {
+    symbols: [read.symbol],
+    exchange: read.exchange,
+    interval,
+    metrics: ["ohlcv", "vwap", "twap"],
+    start_time: read.start,
+    end_time: read.end,
+    as_of_snapshot: read.snapshot,
+  };
+  return (await call<Rows<Bar>>("/v1/aggregations", body)).data;
+}
+
+export async function trades(read: DayRead, limit: number, cursor: string | null): Promise<Page<Trade>> {
+  const search = query({
+    symbol: read.symbol,
+    exchange: read.exchange,
+    start_time: read.start,
+    end_time: read.end,
+    limit,
+    cursor,
+    as_of_snapshot: read.snapshot,
+    with_quotes: "true",
+  });
+  const answer = await call<Rows<Trade>>(`/v1/trades?${search}`);
+  return { rows: answer.data, nextCursor: answer.pagination?.next_cursor ?? null };
+}
+
+const QUOTE_PAGE = 50_000;
+
+/** The day's best bid/ask updates (time and both sides only), every page, from the quotes table's
+ * latest snapshot: a trades snapshot id names nothing in the quotes table.
+ */
+export async function quotes(read: DayRead): Promise<Quote[]> {
+  const rows: Quote[] = [];
+  let cursor: string | null = null;
+  do {
+    const body = {
+      symbols: [read.symbol],
+      exchange: read.exchange,
+      start_time: read.start,
+      end_time: read.end,
+      fields: ["timestamp", "bid_price", "ask_price"],
+      limit: QUOTE_PAGE,
+      cursor,
+    };
+    const page: Rows<Quote> = await call<Rows<Quote>>("/v1/quotes/query", body);
+    rows.push(...page.data);
+    cursor = page.pagination?.next_cursor ?? null;
+  } while (cursor !== null);
+  return rows;
+}
+
+export interface ReplayPage {
+  rows: Trade[];
+  nextCursor: string | null;
+  total: number;
+}
+
+/** The next page of a replay of the day's trades in event order, from one snapshot. */
+export async function replay(read: DayRead, batch: number, cursor: string | null): Promise<ReplayPage> {
+  const body = {
+    data_type: "trades",
+    symbols: [read.symbol],
+    exchange: read.exchange,
+    start_time: read.start,
+    end_time: read.end,
+    batch_size: batch,
+    snapshot_id: read.snapshot,
+    cursor,
+  };
+  const answer = await call<Rows<Trade> & { progress: { total: number } }>("/v1/replay", body);
+  return { rows: answer.data, nextCursor: answer.pagination?.next_cursor ?? null, total: answer.progress.total };
+}
