@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 
-import orjson
 import pyarrow as pa
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -41,6 +40,7 @@ from k2.kafka.clients import admin_client, client_config
 from k2.kafka.correlation import correlation_ids
 from k2.kafka.dead_letters import DeadLetterWriter, Origin
 from k2.kafka.errors import KafkaUnavailableError
+from k2.kafka.lag import consumer_lags
 from k2.kafka.schema_registry import WriterSchemas
 from k2.kafka.topics import DataType, dlq_topic, market_topic_pattern, parse_market_topic
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError
@@ -194,12 +194,10 @@ class Sink:
                 except KafkaException as exc:
                     if not _fenced(exc.args[0]):
                         raise SinkError(f"Kafka: {exc}") from exc
-                    log.warning("sink_fenced")
-                    self._rejoin()
+                    self._rejoin("fenced")
                     continue
                 except _FencedError:
-                    log.warning("sink_fenced")
-                    self._rejoin()
+                    self._rejoin("fenced")
                     continue
                 self._commit_due(force=False)
                 if self._kafka_suspect_since is not None:
@@ -248,9 +246,8 @@ class Sink:
         except (BreakerOpenError, KafkaUnavailableError):
             since = self._kafka_suspect_since
             if since is not None and time.monotonic() - since >= STUCK_CONSUMER_S and self._cluster_answers():
-                log.warning("sink_consumer_cut_off_rejoining", suspect_s=round(time.monotonic() - since, 1))
                 self._kafka_suspect_since = time.monotonic()
-                self._rejoin()
+                self._rejoin("cut_off")
             return
         self._kafka_suspect_since = None
 
@@ -262,12 +259,12 @@ class Sink:
             return False
         return True
 
-    def _rejoin(self) -> None:
-        """After the group fenced this member (a broker restart can), or its consumer stayed cut
-        off, commit what was consumed, which the lake's offsets make safe, and join again with a
-        fresh consumer.
+    def _rejoin(self, why: str) -> None:
+        """After the group fenced this member (``fenced``: a broker restart can), or its consumer
+        stayed cut off from a cluster that is back (``cut_off``), commit what was consumed, which
+        the lake's offsets make safe, and join again with a fresh consumer.
         """
-        log.warning("sink_rejoining")
+        log.warning("sink_rejoining", why=why)
         self._commit_due(force=True)
         with contextlib.suppress(KafkaException):
             self._consumer.close()
@@ -496,19 +493,6 @@ class Sink:
             log.info("sink_compacted", table=spec.name, files_before=compacted.files_before)
             self._metrics.iceberg_compactions.labels(spec.name).inc()
             self._metrics.iceberg_compaction_files.labels(spec.name).inc(compacted.files_before)
-
-
-def consumer_lags(statistics: str) -> dict[tuple[str, int], int]:
-    """Each assigned partition's consumer lag (messages) in a librdkafka statistics document;
-    partitions whose lag is not known yet (``-1``) are left out.
-    """
-    lags: dict[tuple[str, int], int] = {}
-    for topic, about in orjson.loads(statistics).get("topics", {}).items():
-        for partition, numbers in about.get("partitions", {}).items():
-            lag = numbers.get("consumer_lag", -1)
-            if int(partition) >= 0 and lag >= 0:
-                lags[topic, int(partition)] = lag
-    return lags
 
 
 def _fenced(error: KafkaError) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from k2.stream.sink import consumer_lags
+from k2.kafka.lag import consumer_lags
 
 
 def test_lag_of_each_assigned_partition_leaving_out_unknown_and_internal_ones() -> None:
