@@ -22,8 +22,9 @@ from pyiceberg.types import StringType
 
 from k2.domain.bars import Interval
 from k2.domain.identity import message_id
+from k2.lake.catalog import close_catalog
 from k2.lake.maintenance import compact, expire
-from k2.lake.rollup import refresh
+from k2.lake.rollup import Refresher, refresh
 from k2.lake.tables import BARS_1M, TRADES
 from k2.query import CURRENT, AsOf, BarQuery, QueryEngine, bars, daily_summary
 from k2.settings import QuerySettings
@@ -170,6 +171,33 @@ def test_a_rollup_behind_the_trades_is_not_used_until_it_catches_up(tmp_path: Pa
         finally:
             without.close()
     finally:
+        lake.close()
+
+
+def test_the_sinks_refresher_rides_out_a_catalog_outage(tmp_path: Path) -> None:
+    """A refresh that finds the catalog down is left to the next request (it once killed the
+    refresher's thread, and no refresh ran again): once the catalog is back the rollup catches up.
+    """
+    lake = EmbeddedLake.create(tmp_path / "lake")
+    catalog_file = tmp_path / "lake" / "catalog.db"
+    refresher = Refresher(lake.writer)
+    try:
+        lake.writer.append(TRADES, _trades(random.Random(4), 400, "a"), {"k2.load.id": "a"})
+        close_catalog(lake.catalog)  # no pooled connection to the file outlives its move
+        catalog_file.rename(tmp_path / "away.db")
+        catalog_file.mkdir()  # SQLite cannot open a directory: the catalog is down
+        refresher.request()
+        refresher.close()
+        catalog_file.rmdir()
+        (tmp_path / "away.db").rename(catalog_file)
+        assert not _uses_rollup(lake.engine)
+        refresher.request()
+        refresher.close()
+        assert _uses_rollup(lake.engine)
+        query = BarQuery(Interval.parse("1m"))
+        assert bars(lake.engine, query).to_pylist() == _from_ticks(lake, query)
+    finally:
+        refresher.close()
         lake.close()
 
 

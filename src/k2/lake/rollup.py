@@ -37,6 +37,7 @@ from pyiceberg.table.snapshots import Operation, Snapshot
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError, TableNotFoundError
 from k2.lake.files import DataFileEntry, ManifestIndex, describe
 from k2.lake.layout import arrange
+from k2.lake.outages import classified
 from k2.lake.partials import PARTIAL_SCHEMA, partials_of_files
 from k2.lake.storage import attach_warehouse
 from k2.lake.tables import BARS_1M, TRADES, committing, ensure_table, load_table
@@ -115,7 +116,8 @@ def refresh_after(writer: LakeWriter) -> RefreshResult | None:
     one, which catches up, and reads use the ticks meanwhile.
     """
     try:
-        return refresh(writer.catalog, writer.namespace, writer.target_file_size_bytes)
+        with classified("refresh the rollup"):
+            return refresh(writer.catalog, writer.namespace, writer.target_file_size_bytes)
     except (LakeCommitConflictError, LakeUnavailableError) as error:
         log.warning("rollup_refresh_deferred", error=str(error))
         return None
@@ -152,7 +154,10 @@ class Refresher:
         while True:
             self._wanted.wait()
             self._wanted.clear()
-            refresh_after(self._writer)
+            try:
+                refresh_after(self._writer)
+            except Exception:  # the thread must outlive a bug: the next request tries again
+                log.exception("rollup_refresh_failed")
             if self._closing and not self._wanted.is_set():
                 return
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 
 import structlog
 
@@ -11,7 +12,8 @@ from k2.settings import ObsSettings
 
 
 def configure_logging(settings: ObsSettings) -> None:
-    """Send structured log lines to stderr: console lines on a terminal, JSON otherwise.
+    """Send structured log lines to stderr: console lines on a terminal, JSON otherwise; a thread's
+    uncaught exception is one of them.
 
     Args:
         settings: the level and format to use.
@@ -32,6 +34,20 @@ def configure_logging(settings: ObsSettings) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
+    )
+    threading.excepthook = _log_thread_crash
+
+
+def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
+    """A thread's uncaught exception as one log event: a traceback printed to stderr by Python's
+    own hook would land between (and inside) the JSON lines other threads write.
+    """
+    if args.exc_type is SystemExit:
+        return
+    structlog.get_logger(__name__).error(
+        "thread_crashed",
+        thread=args.thread.name if args.thread is not None else None,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
     )
 
 
