@@ -73,12 +73,15 @@ export interface Venue {
 
 interface Rows<T> {
   data: T[];
+  meta?: { snapshot_id?: SnapshotId | null };
   pagination?: { next_cursor: string | null };
 }
 
 export interface Page<T> {
   rows: T[];
   nextCursor: string | null;
+  /** The trades snapshot the page was read from (what a tag or a time resolved to). */
+  snapshotId: SnapshotId | null;
 }
 
 /** A refused or failed call: the HTTP status and the API's error code and message. */
@@ -164,21 +167,33 @@ function query(params: Record<string, string | number | null | undefined>): stri
   return search.toString();
 }
 
-/** A read of one venue-local day, optionally as of a trades snapshot. */
+/** Which version of the trades table a view reads: a snapshot, the snapshot a tag names, or the
+ * one current at an instant (ISO-8601 UTC); null for the latest. */
+export type AsOf = { snapshot: SnapshotId } | { tag: string } | { time: string } | null;
+
+/** The API's time-travel parameters for ``asOf`` (at most one is set). */
+export function asOfParams(asOf: AsOf): { as_of_snapshot?: SnapshotId; as_of_tag?: string; as_of_time?: string } {
+  if (asOf === null) return {};
+  if ("snapshot" in asOf) return { as_of_snapshot: asOf.snapshot };
+  if ("tag" in asOf) return { as_of_tag: asOf.tag };
+  return { as_of_time: asOf.time };
+}
+
+/** A read of a time range (a venue-local day, or part of one), as of a version of the trades table. */
 export interface DayRead {
   symbol: string;
   exchange: string;
   start: string;
   end: string;
-  snapshot: SnapshotId | null;
+  asOf: AsOf;
 }
 
 export async function venues(): Promise<Record<string, Venue>> {
   return call<Record<string, Venue>>("venues.json");
 }
 
-export async function symbols(snapshot: SnapshotId | null): Promise<SymbolRow[]> {
-  return (await call<Rows<SymbolRow>>(`/v1/symbols?${query({ as_of_snapshot: snapshot })}`)).data;
+export async function symbols(asOf: AsOf): Promise<SymbolRow[]> {
+  return (await call<Rows<SymbolRow>>(`/v1/symbols?${query(asOfParams(asOf))}`)).data;
 }
 
 export async function snapshots(): Promise<Snapshot[]> {
@@ -186,13 +201,13 @@ export async function snapshots(): Promise<Snapshot[]> {
 }
 
 /** Days with trades (and weekdays without) of one symbol, or of every symbol when ``row`` is null. */
-export async function coverage(row: SymbolRow | null, snapshot: SnapshotId | null): Promise<CoverageDay[]> {
-  const search = query({ symbol: row?.symbol, exchange: row?.exchange, as_of_snapshot: snapshot });
+export async function coverage(row: SymbolRow | null, asOf: AsOf): Promise<CoverageDay[]> {
+  const search = query({ symbol: row?.symbol, exchange: row?.exchange, ...asOfParams(asOf) });
   return (await call<Rows<CoverageDay>>(`/v1/coverage?${search}`)).data;
 }
 
-export async function gaps(snapshot: SnapshotId | null): Promise<Gap[]> {
-  return (await call<Rows<Gap>>(`/v1/coverage/gaps?${query({ as_of_snapshot: snapshot })}`)).data;
+export async function gaps(asOf: AsOf): Promise<Gap[]> {
+  return (await call<Rows<Gap>>(`/v1/coverage/gaps?${query(asOfParams(asOf))}`)).data;
 }
 
 /** Whether the API can serve reads now (no key needed); a 503 still carries the same body. */
@@ -209,7 +224,7 @@ export async function bars(read: DayRead, interval: string): Promise<Bar[]> {
     metrics: ["ohlcv", "vwap", "twap"],
     start_time: read.start,
     end_time: read.end,
-    as_of_snapshot: read.snapshot,
+    ...asOfParams(read.asOf),
   };
   return (await call<Rows<Bar>>("/v1/aggregations", body)).data;
 }
@@ -222,11 +237,15 @@ export async function trades(read: DayRead, limit: number, cursor: string | null
     end_time: read.end,
     limit,
     cursor,
-    as_of_snapshot: read.snapshot,
+    ...asOfParams(read.asOf),
     with_quotes: "true",
   });
   const answer = await call<Rows<Trade>>(`/v1/trades?${search}`);
-  return { rows: answer.data, nextCursor: answer.pagination?.next_cursor ?? null };
+  return {
+    rows: answer.data,
+    nextCursor: answer.pagination?.next_cursor ?? null,
+    snapshotId: answer.meta?.snapshot_id ?? null,
+  };
 }
 
 const QUOTE_PAGE = 50_000;
@@ -260,8 +279,14 @@ export interface ReplayPage {
   total: number;
 }
 
-/** The next page of a replay of the day's trades in event order, from one snapshot. */
-export async function replay(read: DayRead, batch: number, cursor: string | null): Promise<ReplayPage> {
+/** The next page of a replay of the day's trades in event order, from one snapshot (``pinned``:
+ * the one the market view read, whatever tag or time named it). */
+export async function replay(
+  read: DayRead,
+  pinned: SnapshotId | null,
+  batch: number,
+  cursor: string | null,
+): Promise<ReplayPage> {
   const body = {
     data_type: "trades",
     symbols: [read.symbol],
@@ -269,7 +294,7 @@ export async function replay(read: DayRead, batch: number, cursor: string | null
     start_time: read.start,
     end_time: read.end,
     batch_size: batch,
-    snapshot_id: read.snapshot,
+    snapshot_id: pinned,
     cursor,
   };
   const answer = await call<Rows<Trade> & { progress: { total: number } }>("/v1/replay", body);

@@ -16,7 +16,13 @@ import {
 import type { Bar } from "./api";
 import type { QuoteAtBar } from "./quotes";
 import type { FormingBar } from "./replay";
-import { minute } from "./time";
+import { minute, second } from "./time";
+
+/** A span of the time axis, in seconds since the epoch. */
+export interface Span {
+  from: number;
+  to: number;
+}
 
 export interface Overlays {
   vwap: boolean;
@@ -51,19 +57,28 @@ export class MarketChart {
   private readonly mid: ISeriesApi<"Line">;
   private readonly spread: ISeriesApi<"Line">;
   private zone = "UTC";
+  /** Whether the bars shown are shorter than a minute (the crosshair then shows seconds). */
+  private fine = false;
+  /** Visible-range changes before this time (performance.now()) are the chart's own, not a zoom. */
+  private quietUntil = 0;
 
   constructor(host: HTMLElement) {
     const zoneOf = (): string => this.zone;
+    const label = (time: Time): string => {
+      const at = time as number;
+      return this.fine ? `${minute(at, zoneOf()).slice(0, 10)} ${second(at, zoneOf())}` : minute(at, zoneOf());
+    };
     this.chart = createChart(host, {
       autoSize: true,
       layout: { attributionLogo: true },
-      localization: { timeFormatter: (time: Time) => minute(time as number, zoneOf()) },
+      localization: { timeFormatter: label },
       timeScale: {
         timeVisible: true,
         // Ticks fall on UTC boundaries; labelled on the venue's clock, a day shows at its midnight.
         tickMarkFormatter: (time: Time) => {
           const text = minute(time as number, zoneOf());
-          return text.endsWith(" 00:00") ? text.slice(0, 10) : text.slice(11);
+          if (text.endsWith(" 00:00")) return text.slice(0, 10);
+          return this.fine ? second(time as number, zoneOf()) : text.slice(11);
         },
       },
     });
@@ -83,8 +98,27 @@ export class MarketChart {
     this.chart.panes()[2]?.setStretchFactor(0.2);
   }
 
-  show(bars: Bar[], quoted: (QuoteAtBar | null)[], zone: string, overlays: Overlays): void {
+  /** Call ``listener`` with the visible span when the user zooms or scrolls the time axis. */
+  onZoom(listener: (span: Span) => void): void {
+    this.chart.timeScale().subscribeVisibleTimeRangeChange((range) => {
+      if (range && performance.now() >= this.quietUntil) {
+        listener({ from: range.from as number, to: range.to as number });
+      }
+    });
+  }
+
+  /** Show ``bars``, fitted to the chart or, with ``visible``, keeping that span in view. */
+  show(
+    bars: Bar[],
+    quoted: (QuoteAtBar | null)[],
+    zone: string,
+    overlays: Overlays,
+    fine = false,
+    visible: Span | null = null,
+  ): void {
+    this.quietUntil = performance.now() + 400;
     this.zone = zone;
+    this.fine = fine;
     this.candles.setData(
       bars.map((bar) => ({
         time: seconds(bar.interval_start),
@@ -105,11 +139,16 @@ export class MarketChart {
     this.twap.setData(overlays.twap ? line(bars, (bar) => bar.twap) : []);
     this.mid.setData(overlays.quotes ? line(bars, (_, index) => quoted[index]?.mid) : []);
     this.spread.setData(overlays.quotes ? line(bars, (_, index) => quoted[index]?.spread) : []);
-    this.chart.timeScale().fitContent();
+    if (visible) {
+      this.chart.timeScale().setVisibleRange({ from: visible.from as UTCTimestamp, to: visible.to as UTCTimestamp });
+    } else {
+      this.chart.timeScale().fitContent();
+    }
   }
 
   /** Empty every series for a replay, which then adds its candles one trade at a time. */
   startReplay(zone: string): void {
+    this.quietUntil = Number.POSITIVE_INFINITY; // a replay's candles are not a zoom
     this.zone = zone;
     for (const series of [this.candles, this.volume, this.vwap, this.twap, this.mid, this.spread]) {
       series.setData([]);

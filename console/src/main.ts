@@ -2,13 +2,30 @@
 // URL carries the view (symbol, venue, day, interval, snapshot, overlays) so it can be shared.
 
 import * as api from "./api";
-import { MarketChart, type Overlays } from "./chart";
+import { MarketChart, type Overlays, type Span } from "./chart";
 import { renderCoverage } from "./coverage";
 import { type QuoteAtBar, quotesAtBars } from "./quotes";
 import { Replay } from "./replay";
-import { clock, dayBounds, local, minute } from "./time";
+import { AsOfPicker, renderHistory } from "./timetravel";
+import { clock, dayBounds, intervalSeconds, minute, second } from "./time";
 
 const TAPE_PAGE = 50;
+/** Bar intervals a zoomed chart steps through, finest first. */
+const ZOOM_LADDER = ["1s", "5s", "15s", "30s", "1m", "5m", "15m", "30m", "1h"];
+/** A zoom fetches the finest bars that put at most this many candles in view. */
+const MOST_CANDLES = 240;
+const INTERVAL_NAMES: Record<string, string> = {
+  "1s": "1-second",
+  "5s": "5-second",
+  "15s": "15-second",
+  "30s": "30-second",
+  "1m": "1-minute",
+  "5m": "5-minute",
+  "15m": "15-minute",
+  "30m": "30-minute",
+  "1h": "1-hour",
+  "1d": "daily",
+};
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -31,6 +48,9 @@ const ui = {
   day: element<HTMLSelectElement>("day"),
   interval: element<HTMLSelectElement>("interval"),
   snapshot: element<HTMLSelectElement>("snapshot"),
+  asOfTime: element<HTMLInputElement>("as-of-time"),
+  wholeDay: element<HTMLButtonElement>("whole-day"),
+  history: element<HTMLTableSectionElement>("history-rows"),
   vwap: element<HTMLInputElement>("vwap"),
   twap: element<HTMLInputElement>("twap"),
   quotes: element<HTMLInputElement>("quotes"),
@@ -49,8 +69,18 @@ const ui = {
 };
 
 let venues: Record<string, api.Venue> = {};
+const versions = new AsOfPicker(ui.snapshot, ui.asOfTime);
 let chart: MarketChart | null = null;
-let shown: { bars: api.Bar[]; quoted: (QuoteAtBar | null)[]; zone: string } | null = null;
+let shown: { bars: api.Bar[]; quoted: (QuoteAtBar | null)[]; zone: string; interval: string } | null = null;
+/** The day's quotes, once read (mid and spread of any bars of the day, zoomed or not). */
+let dayQuotes: api.Quote[] | null = null;
+/** The trades snapshot the market view read (what a tag or a time resolved to); replays use it. */
+let pinned: api.SnapshotId | null = null;
+/** The part of the day the chart shows in bars finer than the chosen interval; null: the whole day. */
+let detail: { interval: string; span: Span } | null = null;
+let zoomTimer: number | undefined;
+let zoomGeneration = 0;
+let zoomsStarted = 0;
 let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
 /** Bumped by every new load, so an answer to a superseded one is dropped. */
 let generation = 0;
@@ -113,8 +143,9 @@ function chosenSymbol(): api.SymbolRow | null {
   return exchange && symbol ? { exchange, symbol } : null;
 }
 
-function snapshot(): api.SnapshotId | null {
-  return ui.snapshot.value || null;
+/** The version of the trades table the "As of" picker names. */
+function asOf(): api.AsOf {
+  return versions.asOf();
 }
 
 function overlays(): Overlays {
@@ -135,12 +166,15 @@ function keepInUrl(): void {
   for (const [name, value] of [
     ["day", ui.day.value],
     ["interval", ui.interval.value],
-    ["snapshot", ui.snapshot.value],
   ] as const) {
     if (value) {
       state.set(name, value);
     }
   }
+  const version = asOf();
+  if (version && "snapshot" in version) state.set("snapshot", version.snapshot);
+  else if (version && "tag" in version) state.set("tag", version.tag);
+  else if (version) state.set("at", version.time);
   if (!ui.vwap.checked) state.set("vwap", "off");
   if (!ui.twap.checked) state.set("twap", "off");
   if (!ui.quotes.checked) state.set("quotes", "off");
@@ -159,11 +193,21 @@ function cell(row: HTMLTableRowElement, text: string, iso?: string): void {
   }
 }
 
-function showBars(bars: api.Bar[], quoted: (QuoteAtBar | null)[], zone: string): void {
-  shown = { bars, quoted, zone };
-  chart ??= new MarketChart(ui.chart);
-  chart.show(bars, quoted, zone, overlays());
+function showBars(
+  bars: api.Bar[],
+  quoted: (QuoteAtBar | null)[],
+  zone: string,
+  interval: string,
+  visible: Span | null = null,
+): void {
+  shown = { bars, quoted, zone, interval };
+  if (!chart) {
+    chart = new MarketChart(ui.chart);
+    chart.onZoom(zoomed);
+  }
+  chart.show(bars, quoted, zone, overlays(), (intervalSeconds(interval) ?? 86400) < 60, visible);
   ui.chart.dataset.candles = String(bars.length);
+  ui.chart.dataset.interval = interval;
   ui.bars.replaceChildren(
     ...bars.map((bar, index) => {
       const row = document.createElement("tr");
@@ -208,7 +252,7 @@ function currentRead(): api.DayRead | null {
   if (!row || !ui.day.value) {
     return null;
   }
-  return { ...row, ...dayBounds(ui.day.value, zoneOf(row.exchange)), snapshot: snapshot() };
+  return { ...row, ...dayBounds(ui.day.value, zoneOf(row.exchange)), asOf: asOf() };
 }
 
 function stopReplay(): void {
@@ -223,8 +267,11 @@ function startReplay(read: api.DayRead): Replay {
   const zone = zoneOf(read.exchange);
   let candles = 0;
   let lastStart: number | null = null;
+  detail = null;
+  ui.wholeDay.hidden = true;
   return new Replay(
     read,
+    pinned,
     ui.interval.value,
     zone,
     {
@@ -292,26 +339,127 @@ async function loadMarket(): Promise<void> {
   }
   stopReplay();
   const mine = ++generation;
-  const row = { symbol: read.symbol, exchange: read.exchange };
-  const zone = zoneOf(row.exchange);
   keepInUrl();
   const [bars, page] = await Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
   if (mine !== generation) {
     return;
   }
   say(null);
-  const intervalLabel = ui.interval.selectedOptions[0]?.textContent ?? ui.interval.value;
-  ui.chartTitle.textContent = `${row.symbol} on ${row.exchange}, ${ui.day.value}: ${bars.length} ${intervalLabel} bars`;
-  showBars(bars, [], zone);
+  pinned = page.snapshotId;
+  dayQuotes = null;
+  detail = null;
+  ui.wholeDay.hidden = true;
+  display(bars, ui.interval.value, null);
   ui.tape.replaceChildren();
   tapePage(page, read);
   // The chart and the tape show first; mid and spread join them once the day's quotes are in.
   run(async () => {
-    const quoted = quotesAtBars(bars, await api.quotes(read).catch(noData<api.Quote>));
-    if (mine === generation && !replaying) {
-      showBars(bars, quoted, zone);
+    const quotes = await api.quotes(read).catch(noData<api.Quote>);
+    if (mine === generation) {
+      dayQuotes = quotes;
+      if (shown && !replaying) {
+        display(shown.bars, shown.interval, detail?.span ?? null);
+      }
     }
   });
+}
+
+/** Show ``bars`` of ``interval`` with the day's quotes (once read), and title the chart. */
+function display(bars: api.Bar[], interval: string, visible: Span | null): void {
+  const row = chosenSymbol();
+  if (!row) {
+    return;
+  }
+  const zone = zoneOf(row.exchange);
+  const name = INTERVAL_NAMES[interval] ?? interval;
+  let title = `${row.symbol} on ${row.exchange}, ${ui.day.value}: ${bars.length} ${name} bars`;
+  if (detail) {
+    const { from, to } = detail.span;
+    title += ` from ${second(from, zone)} to ${second(to, zone)} (zoomed in; "Whole day" goes back)`;
+    ui.chart.dataset.start = new Date(from * 1000).toISOString();
+    ui.chart.dataset.end = new Date(to * 1000).toISOString();
+  } else {
+    delete ui.chart.dataset.start;
+    delete ui.chart.dataset.end;
+  }
+  ui.chartTitle.textContent = title;
+  showBars(bars, dayQuotes ? quotesAtBars(bars, dayQuotes) : [], zone, interval, visible);
+}
+
+/** The user zoomed or scrolled the chart: after a pause, fetch finer bars for what is in view.
+ * The chart is ``aria-busy`` from the first wheel step until the last fetch it asked for is in. */
+function zoomed(span: Span): void {
+  window.clearTimeout(zoomTimer);
+  ui.chart.setAttribute("aria-busy", "true");
+  zoomTimer = window.setTimeout(() => {
+    zoomTimer = undefined;
+    const mine = ++zoomsStarted;
+    run(async () => {
+      try {
+        await zoomTo(span);
+      } finally {
+        if (zoomTimer === undefined && mine === zoomsStarted) {
+          ui.chart.removeAttribute("aria-busy");
+        }
+      }
+    });
+  }, 300);
+}
+
+/** Show the bars for ``span`` in the finest interval that keeps at most ``MOST_CANDLES`` in view,
+ * never coarser than the chosen interval; zoomed back out to that interval, show the whole day. */
+async function zoomTo(span: Span): Promise<void> {
+  const read = currentRead();
+  if (!read || !shown || replaying) {
+    return;
+  }
+  const chosen = intervalSeconds(ui.interval.value) ?? 86400;
+  const width = Math.max(span.to - span.from, 1);
+  const want = ZOOM_LADDER.find((interval) => width / (intervalSeconds(interval) ?? 86400) <= MOST_CANDLES);
+  const wantSeconds = want ? (intervalSeconds(want) ?? 86400) : chosen;
+  const mine = ++zoomGeneration;
+  if (!want || wantSeconds >= chosen) {
+    if (detail) {
+      await wholeDay(span);
+    }
+    return;
+  }
+  const inside = detail !== null && span.from >= detail.span.from && span.to <= detail.span.to;
+  if (inside && wantSeconds >= (intervalSeconds(shown.interval) ?? 86400)) {
+    return; // the bars shown are fine enough
+  }
+  const dayFrom = Date.parse(read.start) / 1000;
+  const dayTo = Date.parse(read.end) / 1000;
+  const from = Math.max(dayFrom, Math.floor((span.from - width / 2) / wantSeconds) * wantSeconds);
+  const to = Math.min(dayTo, Math.ceil((span.to + width / 2) / wantSeconds) * wantSeconds);
+  const loaded = generation;
+  const bars = await api.bars(
+    { ...read, start: new Date(from * 1000).toISOString(), end: new Date(to * 1000).toISOString() },
+    want,
+  );
+  if (loaded !== generation || mine !== zoomGeneration || replaying) {
+    return;
+  }
+  detail = { interval: want, span: { from, to } };
+  ui.wholeDay.hidden = false;
+  display(bars, want, span);
+}
+
+/** Back to the whole day in the chosen interval (keeping ``visible`` in view, if given). */
+async function wholeDay(visible: Span | null = null): Promise<void> {
+  const read = currentRead();
+  if (!read) {
+    return;
+  }
+  const loaded = generation;
+  const mine = ++zoomGeneration;
+  const bars = await api.bars(read, ui.interval.value);
+  if (loaded !== generation || mine !== zoomGeneration || replaying) {
+    return;
+  }
+  detail = null;
+  ui.wholeDay.hidden = true;
+  display(bars, ui.interval.value, visible);
 }
 
 async function loadDays(day: string | null = null): Promise<void> {
@@ -320,7 +468,7 @@ async function loadDays(day: string | null = null): Promise<void> {
     return;
   }
   const mine = ++generation;
-  const days = (await api.coverage(row, snapshot())).filter((day) => day.rows > 0);
+  const days = (await api.coverage(row, asOf())).filter((day) => day.rows > 0);
   if (mine !== generation) {
     return;
   }
@@ -340,7 +488,7 @@ async function loadDays(day: string | null = null): Promise<void> {
 
 async function loadSymbols(): Promise<void> {
   const mine = ++generation;
-  const rows = await api.symbols(snapshot());
+  const rows = await api.symbols(asOf());
   if (mine !== generation) {
     return;
   }
@@ -362,7 +510,7 @@ async function loadSymbols(): Promise<void> {
 
 async function loadCoverage(): Promise<void> {
   const mine = ++coverageGeneration;
-  const [days, gaps] = await Promise.all([api.coverage(null, snapshot()), api.gaps(snapshot())]);
+  const [days, gaps] = await Promise.all([api.coverage(null, asOf()), api.gaps(asOf())]);
   if (mine === coverageGeneration) {
     renderCoverage(ui.coverage, days, gaps, (row, day) => {
       ui.symbol.value = `${row.exchange}:${row.symbol}`;
@@ -386,14 +534,6 @@ async function showHealth(): Promise<void> {
   }
 }
 
-/** A snapshot as the picker lists it: when, what it did, how many rows, which load, its tags. */
-function snapshotLabel(s: api.Snapshot): string {
-  const parts = [local(s.committed_at), `${s.operation} +${s.added_records ?? "?"} rows`];
-  if (s.load_id) parts.push(`load ${s.load_id}`);
-  if (s.tags.length) parts.push(`tags ${s.tags.join(", ")}`);
-  return parts.join(" · ");
-}
-
 async function start(): Promise<void> {
   ui.keyForm.hidden = true;
   ui.market.hidden = false;
@@ -401,14 +541,12 @@ async function start(): Promise<void> {
   // A lake no trade was ever loaded into has no trades table: no snapshots, and no symbols below.
   const [known, listed] = await Promise.all([api.venues(), api.snapshots().catch(noData<api.Snapshot>)]);
   venues = known;
-  fill(
-    ui.snapshot,
-    [
-      ["", "Latest"],
-      ...listed.map((s): [string, string] => [s.snapshot_id, snapshotLabel(s)]),
-    ],
-    [wanted.get("snapshot")],
-  );
+  versions.fill(listed, wanted);
+  renderHistory(ui.history, listed, (snapshot) => {
+    versions.choose(snapshot);
+    ui.market.scrollIntoView();
+    run(loadSymbols);
+  });
   await loadSymbols();
 }
 
@@ -435,7 +573,14 @@ ui.changeKey.addEventListener("click", () => {
   api.apiKey.forget();
   askKey(null);
 });
-ui.snapshot.addEventListener("change", () => run(loadSymbols));
+ui.snapshot.addEventListener("change", () => {
+  versions.changed();
+  if (versions.complete) {
+    run(loadSymbols);
+  }
+});
+ui.asOfTime.addEventListener("change", () => run(loadSymbols));
+ui.wholeDay.addEventListener("click", () => run(() => wholeDay()));
 ui.symbol.addEventListener("change", () => run(loadDays));
 ui.day.addEventListener("change", () => run(loadMarket));
 ui.interval.addEventListener("change", () => run(loadMarket));

@@ -2,11 +2,10 @@
 // venue clock at a chosen speed; each trade goes to the tape and into the forming candle.
 
 import * as api from "./api";
-import { dayBounds, minute } from "./time";
+import { dayBounds, intervalSeconds, minute } from "./time";
 
 const BATCH = 2000;
 const TICK_MS = 100;
-const INTERVAL_SECONDS: Record<string, number> = { "1m": 60, "5m": 300, "15m": 900, "1h": 3600 };
 
 /** A candle as the replay forms it: prices as numbers, the chart's unit. */
 export interface FormingBar {
@@ -41,12 +40,13 @@ export class Replay {
 
   constructor(
     private readonly read: api.DayRead,
+    private readonly pinned: api.SnapshotId | null,
     interval: string,
     zone: string,
     private readonly view: ReplayView,
     public speed: number,
   ) {
-    const seconds = INTERVAL_SECONDS[interval];
+    const seconds = intervalSeconds(interval);
     // Bars of up to an hour line up on UTC (venues' offsets are whole hours); a day is the venue's.
     this.bucketOf = seconds
       ? (ms) => Math.floor(ms / (seconds * 1000)) * seconds
@@ -59,7 +59,7 @@ export class Replay {
 
   async start(): Promise<void> {
     this.view.reset();
-    const first = await api.replay(this.read, BATCH, null);
+    const first = await api.replay(this.read, this.pinned, BATCH, null);
     this.take(first);
     this.total = first.total;
     this.clockMs = first.rows[0] ? Date.parse(first.rows[0].timestamp) : Date.parse(this.read.start);
@@ -97,7 +97,7 @@ export class Replay {
     if (!done && this.cursor !== null && !this.fetching && this.queue.length - this.next < BATCH / 2) {
       this.fetching = true;
       api
-        .replay(this.read, BATCH, this.cursor)
+        .replay(this.read, this.pinned, BATCH, this.cursor)
         .then((page) => this.take(page))
         .catch((error: unknown) => {
           this.pause();

@@ -74,3 +74,16 @@ export function local(iso: string): string {
   const wall = wallTime(Date.parse(iso), Intl.DateTimeFormat().resolvedOptions().timeZone);
   return `${wall.day} ${wall.clock}`;
 }
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600 };
+
+/** The length of a sub-day bar interval such as ``5s`` or ``15m`` in seconds; null for a day. */
+export function intervalSeconds(interval: string): number | null {
+  const match = /^(\d+)([smh])$/.exec(interval);
+  return match ? Number(match[1]) * (UNIT_SECONDS[match[2] ?? ""] ?? 0) : null;
+}
+
+/** ``HH:MM:SS`` on the venue's clock for a time in seconds since the epoch. */
+export function second(epochSeconds: number, zone: string): string {
+  return wallTime(epochSeconds * 1000, zone).clock;
+}

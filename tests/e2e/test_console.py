@@ -57,9 +57,14 @@ class Console:
     api: httpx.Client
 
     def bars(
-        self, interval: str = "1m", snapshot: int | None = None, symbol: str = "BHP", day: str = DAY
+        self,
+        interval: str = "1m",
+        snapshot: int | None = None,
+        symbol: str = "BHP",
+        day: str = DAY,
+        span: tuple[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        start, end = _sydney_day(day)
+        start, end = span or _sydney_day(day)
         body = {
             "symbols": [symbol],
             "exchange": "ASX",
@@ -228,11 +233,11 @@ def test_an_older_snapshot_changes_the_view_and_the_url_shares_it(
     _open_bhp(page, served)
     expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(then) + 1))
 
-    listed = page.get_by_label("As of snapshot").locator("option")
-    expect(listed).to_have_count(3)  # the latest, and each snapshot
+    listed = page.get_by_label("As of", exact=True).locator("option")
+    expect(listed).to_have_count(5)  # the latest, each snapshot, the tag, a point in time
     expect(listed.nth(2)).to_contain_text(f"append +{before['added_records']} rows")
     expect(listed.nth(2)).to_contain_text(f"load {before['load_id']} · tags sample")
-    page.get_by_label("As of snapshot").select_option(str(older))
+    page.get_by_label("As of", exact=True).select_option(str(older))
     expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(then)))
     expect(page.locator("#chart-title")).to_contain_text(f"{len(then)} 1-minute bars")
     page.screenshot(path=screenshots / "older-snapshot.png")
@@ -243,9 +248,82 @@ def test_an_older_snapshot_changes_the_view_and_the_url_shares_it(
     again.goto(shared)
     again.get_by_label("API key").fill(KEY)
     again.get_by_role("button", name="Use this key").click()
-    expect(again.get_by_label("As of snapshot")).to_have_value(str(older))
+    expect(again.get_by_label("As of", exact=True)).to_have_value(str(older))
     expect(again.get_by_label("Day (venue time)")).to_have_value(DAY)
     expect(again.locator("#chart")).to_have_attribute("data-candles", str(len(then)))
+
+
+def test_a_tag_a_time_and_the_timeline_travel_like_a_snapshot(page: Page, served: Console) -> None:
+    """The tag on the sample's snapshot, a time between the two commits, and the timeline's button
+    for the older snapshot all show that snapshot's bars; the URL names the tag or the time.
+    """
+    latest, before = served.snapshots()[:2]
+    then = len(served.bars(snapshot=before["snapshot_id"]))
+    _open_bhp(page, served)
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(then + 1))
+    timeline = page.locator("#history-rows tr")
+    expect(timeline).to_have_count(2)
+    expect(timeline.nth(1).locator("td").nth(1)).to_have_text(str(before["snapshot_id"]))
+    expect(timeline.nth(1).locator("td").nth(6)).to_have_text("sample")
+
+    page.get_by_label("As of", exact=True).select_option("tag:sample")
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(then))
+    assert "tag=sample" in page.url
+
+    page.get_by_label("As of", exact=True).select_option("Latest")
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(then + 1))
+    committed = [datetime.fromisoformat(s["committed_at"]) for s in (before, latest)]
+    between = committed[0] + (committed[1] - committed[0]) / 2
+    page.get_by_label("As of", exact=True).select_option("A point in time…")
+    typed = between.astimezone().strftime("%Y-%m-%dT%H:%M:%S.%f")[:23]  # the browser's clock is this one
+    page.get_by_label("As of this time (your clock)").fill(typed)
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(then))
+    assert "at=" in page.url
+
+    page.get_by_label("As of", exact=True).select_option("Latest")
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(then + 1))
+    timeline.nth(1).get_by_role("button", name="View as of this").click()
+    expect(page.get_by_label("As of", exact=True)).to_have_value(str(before["snapshot_id"]))
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(then))
+
+
+def test_zooming_into_the_chart_fetches_finer_bars(page: Page, served: Console, screenshots: Path) -> None:
+    """Wheeling into the 1-minute chart shows bars shorter than a minute for the range in view:
+    as many candles as the API has bars of that interval over that range, the first with its OHLC;
+    "Whole day" goes back to the day's 1-minute bars.
+    """
+    day_bars = served.bars()
+    _open_bhp(page, served)
+    chart = page.locator("#chart")
+    expect(chart).to_have_attribute("data-candles", str(len(day_bars)))
+    box = chart.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 3)
+    for _ in range(40):
+        page.mouse.wheel(0, -600)
+        page.wait_for_timeout(50)
+        if (chart.get_attribute("data-interval") or "").endswith("s"):
+            break
+    expect(chart).to_have_attribute("data-interval", re.compile(r"^\d+s$"))
+    expect(page.get_by_role("button", name="Whole day")).to_be_visible()
+    expect(chart).not_to_have_attribute("aria-busy", "true")  # the last fetch the zoom asked for is in
+    interval, start, end = (chart.get_attribute(name) for name in ("data-interval", "data-start", "data-end"))
+    assert interval is not None
+    assert start is not None
+    assert end is not None
+    finer = served.bars(interval, span=(start, end))
+    assert finer, "the zoomed range holds trades"
+    expect(chart).to_have_attribute("data-candles", str(len(finer)))
+    page.get_by_text("Bars as a table").click()
+    first = finer[0]
+    expect(page.locator("#bars-rows tr").first.locator("td").nth(1)).to_have_text(first["open"])
+    expect(page.locator("#bars-rows tr").first.locator("td").nth(4)).to_have_text(first["close"])
+    expect(page.locator("#chart-title")).to_contain_text(f"{len(finer)} ")
+    page.screenshot(path=screenshots / "zoomed.png")
+
+    page.get_by_role("button", name="Whole day").click()
+    expect(chart).to_have_attribute("data-interval", "1m")
+    expect(chart).to_have_attribute("data-candles", str(len(day_bars)))
 
 
 def test_a_wrong_key_says_so(page: Page, served: Console, screenshots: Path) -> None:

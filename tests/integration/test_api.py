@@ -15,10 +15,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from k2.api import create_app
-from k2.lake.tables import DIVIDENDS, SPLITS, TRADES
+from k2.lake.maintenance import tag
+from k2.lake.tables import DIVIDENDS, QUOTES, SPLITS, TRADES
 from k2.schemas.market import DIVIDEND, SPLIT
 from k2.settings import ApiSettings
-from k2.testing import EmbeddedLake, make_trade_rows, trade_row
+from k2.testing import EmbeddedLake, make_quote_rows, make_trade_rows, quote_row, trade_row
 
 pytestmark = pytest.mark.integration
 
@@ -340,6 +341,30 @@ def test_aggregations_ohlcv_vwap_and_time_weighted_twap(lake: EmbeddedLake) -> N
     assert bucket["interval_start"] == "2024-01-08T00:00:00.000000Z"
 
 
+def test_second_bars_split_a_minute_where_its_trades_fall(lake: EmbeddedLake) -> None:
+    """A chart zoomed into minutes asks for 5-second bars: each holds only its own trades, and
+    together they make the minute's bar."""
+    t0 = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
+    prices = {0: "10", 3: "12", 7: "11", 31: "9", 59: "13"}
+    rows = [
+        trade_row("BHP", t0 + timedelta(seconds=at), price, sequence=i)
+        for i, (at, price) in enumerate(prices.items())
+    ]
+    lake.writer.append(TRADES, make_trade_rows(rows), {"k2.load.id": "s"})
+    body = {"symbols": ["BHP"], "start_time": "2024-01-08T00:00:00Z", "end_time": "2024-01-08T00:01:00Z"}
+    with _client(lake) as api:
+        seconds = api.post("/v1/aggregations", json={**body, "interval": "5s"}, headers=KEY).json()["data"]
+        (minute,) = api.post("/v1/aggregations", json={**body, "interval": "1m"}, headers=KEY).json()["data"]
+    assert [(b["interval_start"][17:19], b["open"], b["close"]) for b in seconds] == [
+        ("00", "10", "12"),
+        ("05", "11", "11"),
+        ("30", "9", "9"),
+        ("55", "13", "13"),
+    ]
+    assert (seconds[0]["open"], seconds[-1]["close"]) == (minute["open"], minute["close"])
+    assert max(Decimal(b["high"]) for b in seconds) == Decimal(minute["high"])
+
+
 def test_aggregations_refuse_huge_bucket_counts(client: TestClient) -> None:
     """Asking for millions of buckets is a 400, not a slow death."""
     body = {
@@ -399,6 +424,25 @@ def test_trades_with_prevailing_quotes(client: TestClient) -> None:
         headers=KEY,
     ).json()["data"][0]
     assert pre_open["bid_price"] is None
+
+
+def test_a_tag_on_the_trades_alone_reads_the_quotes_of_its_time(lake: EmbeddedLake) -> None:
+    """Trades read as of a tag the quotes table lacks carry the quote that prevailed when the tagged
+    trades were committed (once a 404: "quotes has no tag"), not one corrected later."""
+    at = datetime(2024, 1, 8, 1, tzinfo=UTC)
+    lake.writer.append(QUOTES, make_quote_rows([quote_row("BHP", at, "9.98", "10.02")]), {"k2.load.id": "q1"})
+    lake.writer.append(
+        TRADES, make_trade_rows([trade_row("BHP", at + timedelta(seconds=1))]), {"k2.load.id": "t"}
+    )
+    tag(lake.writer.table(TRADES), "audit")
+    corrected = quote_row("BHP", at + timedelta(milliseconds=500), "9.99", "10.01", sequence=2)
+    lake.writer.append(QUOTES, make_quote_rows([corrected]), {"k2.load.id": "q2"})
+    params = {"symbol": "BHP", "with_quotes": "true"}
+    with _client(lake) as api:
+        (tagged,) = api.get("/v1/trades", params={**params, "as_of_tag": "audit"}, headers=KEY).json()["data"]
+        (latest,) = api.get("/v1/trades", params=params, headers=KEY).json()["data"]
+    assert (tagged["bid_price"], tagged["ask_price"]) == ("9.98", "10.02")
+    assert (latest["bid_price"], latest["ask_price"]) == ("9.99", "10.01")
 
 
 def test_coverage_lists_days_and_missing_weekdays(client: TestClient, lake: EmbeddedLake) -> None:

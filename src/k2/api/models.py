@@ -179,8 +179,12 @@ class ReplayBody(BaseModel):
 
 
 class BarInterval(StrEnum):
-    """Bucket sizes of aggregations."""
+    """Bucket sizes of aggregations (seconds for a chart zoomed into minutes)."""
 
+    S1 = "1s"
+    S5 = "5s"
+    S15 = "15s"
+    S30 = "30s"
     M1 = "1m"
     M5 = "5m"
     M15 = "15m"

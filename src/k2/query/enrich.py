@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from k2.lake import decimals
-from k2.lake.errors import TableNotFoundError
-from k2.lake.tables import QUOTES
+from k2.lake.errors import SnapshotNotFoundError, TableNotFoundError
+from k2.lake.tables import QUOTES, TRADES
 from k2.query import ranges
 from k2.query.engine import CURRENT, AsOf, QueryEngine, Scan, Selection
 
@@ -40,11 +40,11 @@ def with_prevailing_quotes(
     ``spread`` is ask minus bid and may be zero or negative while the book is locked or crossed
     (auctions); ``mid_price`` is their mean, rounded half to even to 8 decimals. Quotes are read
     at ``as_of`` when it names a time or a tag, otherwise at the quotes table's current snapshot
-    (snapshot ids belong to one table).
+    (snapshot ids belong to one table); a tag only the trades carry reads the quotes as they were
+    when the tagged trades were committed, and a time before the first quotes reads none.
     """
     if trades.num_rows == 0:
         return _append_empty(trades)
-    quotes_as_of = AsOf(time=as_of.time, tag=as_of.tag) if as_of.snapshot_id is None else AsOf()
     symbol_codes = trades["symbol"].combine_chunks().dictionary_encode()
     symbols = tuple(sorted(symbol_codes.dictionary.to_pylist()))
     bounds = pc.min_max(trades["timestamp"])
@@ -52,8 +52,8 @@ def with_prevailing_quotes(
         symbols, None, bounds["min"].as_py() - tolerance, bounds["max"].as_py() + timedelta(microseconds=1)
     )
     try:
-        scan = engine.scan(QUOTES, selection, quotes_as_of)
-    except TableNotFoundError:
+        scan = engine.scan(QUOTES, selection, _quotes_as_of(engine, as_of))
+    except (TableNotFoundError, SnapshotNotFoundError):
         return _append_empty(trades)
     books = _books(engine, scan, selection)
     if not books:
@@ -70,6 +70,17 @@ def with_prevailing_quotes(
             fresh = (at >= 0) & (times - book.times[np.maximum(at, 0)] <= window)
             picked.take(book, rows[fresh], at[fresh])
     return _append(trades, picked)
+
+
+def _quotes_as_of(engine: QueryEngine, as_of: AsOf) -> AsOf:
+    """The quotes' version for trades read ``as_of`` (see :func:`with_prevailing_quotes`)."""
+    if as_of.snapshot_id is not None:
+        return CURRENT
+    if as_of.tag is not None and engine.table(QUOTES).snapshot_by_name(as_of.tag) is None:
+        tagged = engine.table(TRADES).snapshot_by_name(as_of.tag)
+        if tagged is not None:
+            return AsOf(time=datetime.fromtimestamp(tagged.timestamp_ms / 1000, UTC))
+    return AsOf(time=as_of.time, tag=as_of.tag)
 
 
 def _rows_by_book(

@@ -32,7 +32,7 @@ def aggregate(
     metrics: MetricsDep,
     answers: AnswersDep,
 ) -> Response:
-    """Buckets of 1m … 1d per symbol: `ohlcv`, `vwap`, `twap` (each price weighted by the time
+    """Buckets of 1s … 1d per symbol: `ohlcv`, `vwap`, `twap` (each price weighted by the time
     it stood) and `trade_count`. Daily buckets are the venue's trading days.
     """
     names, start, end = checked_range(settings, body.symbols, body.start_time, body.end_time)
