@@ -52,6 +52,7 @@ export interface Bar {
 }
 
 export interface Trade {
+  message_id: string;
   timestamp: string;
   price: string;
   quantity: string;
@@ -73,7 +74,7 @@ export interface Venue {
 
 interface Rows<T> {
   data: T[];
-  meta?: { snapshot_id?: SnapshotId | null };
+  meta?: { snapshot_id?: SnapshotId | null; live_rows?: number; lake_complete_until?: string | null };
   pagination?: { next_cursor: string | null };
 }
 
@@ -245,6 +246,32 @@ export async function trades(read: DayRead, limit: number, cursor: string | null
     rows: answer.data,
     nextCursor: answer.pagination?.next_cursor ?? null,
     snapshotId: answer.meta?.snapshot_id ?? null,
+  };
+}
+
+/** Trades of a range from the lake and Kafka's live tail together (``include_live``), in time order. */
+export interface LivePage {
+  rows: Trade[];
+  /** How many of them came from the tail, not yet in the lake. */
+  liveRows: number;
+  /** The lake holds every trade before this time; null when it holds none of the tail's partitions. */
+  lakeCompleteUntil: string | null;
+}
+
+export async function liveTrades(read: DayRead, limit: number): Promise<LivePage> {
+  const search = query({
+    symbol: read.symbol,
+    exchange: read.exchange,
+    start_time: read.start,
+    end_time: read.end,
+    limit,
+    include_live: "true",
+  });
+  const answer = await call<Rows<Trade>>(`/v1/trades?${search}`);
+  return {
+    rows: answer.data,
+    liveRows: answer.meta?.live_rows ?? 0,
+    lakeCompleteUntil: answer.meta?.lake_complete_until ?? null,
   };
 }
 

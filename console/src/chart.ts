@@ -15,7 +15,7 @@ import {
 
 import type { Bar } from "./api";
 import type { QuoteAtBar } from "./quotes";
-import type { FormingBar } from "./replay";
+import type { FormingBar } from "./candles";
 import { minute, second } from "./time";
 
 /** A span of the time axis, in seconds since the epoch. */
@@ -155,7 +155,8 @@ export class MarketChart {
     }
   }
 
-  replayBar(bar: FormingBar): void {
+  /** Update the candle ``bar`` (the last one, or a new one after it), as a replay or the live tail forms it. */
+  updateBar(bar: FormingBar): void {
     const time = bar.start as UTCTimestamp;
     this.candles.update({ time, open: bar.open, high: bar.high, low: bar.low, close: bar.close });
     const rising = bar.close >= bar.open;

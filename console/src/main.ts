@@ -5,6 +5,7 @@ import * as api from "./api";
 import { MarketChart, type Overlays, type Span } from "./chart";
 import { renderCoverage } from "./coverage";
 import { type QuoteAtBar, quotesAtBars } from "./quotes";
+import { LiveFollow } from "./live";
 import { Replay } from "./replay";
 import { AsOfPicker, renderHistory } from "./timetravel";
 import { clock, dayBounds, intervalSeconds, minute, second } from "./time";
@@ -54,6 +55,8 @@ const ui = {
   vwap: element<HTMLInputElement>("vwap"),
   twap: element<HTMLInputElement>("twap"),
   quotes: element<HTMLInputElement>("quotes"),
+  live: element<HTMLInputElement>("live"),
+  liveStatus: element<HTMLParagraphElement>("live-status"),
   chartTitle: element<HTMLHeadingElement>("chart-title"),
   chart: element<HTMLDivElement>("chart"),
   bars: element<HTMLTableSectionElement>("bars-rows"),
@@ -86,6 +89,7 @@ let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
 let generation = 0;
 let coverageGeneration = 0;
 let replaying: Replay | null = null;
+let following: LiveFollow | null = null;
 
 const wanted = new URLSearchParams(location.search);
 
@@ -255,6 +259,66 @@ function currentRead(): api.DayRead | null {
   return { ...row, ...dayBounds(ui.day.value, zoneOf(row.exchange)), asOf: asOf() };
 }
 
+function stopLive(): void {
+  following?.stop();
+  following = null;
+  ui.liveStatus.textContent = "";
+}
+
+/** Follow the day's live tail from the chart's last candle (the whole day's, latest snapshot). */
+function startLive(): void {
+  const read = currentRead();
+  if (!read || !shown || detail || read.asOf !== null) {
+    return;
+  }
+  stopLive();
+  const zone = zoneOf(read.exchange);
+  const last = shown.bars.at(-1);
+  let candles = shown.bars.length;
+  let lastStart = last ? Date.parse(last.interval_start) / 1000 : null;
+  ui.tape.replaceChildren();
+  ui.more.hidden = true;
+  ui.tapeStatus.textContent = "The latest trades, newest first, as they arrive.";
+  const from = last?.interval_start ?? read.start;
+  let arrived = 0;
+  let newestAt = from;
+  const started = new LiveFollow(read, from, ui.interval.value, zone, {
+    trades: (trades) => {
+      arrived += trades.length;
+      newestAt = trades.at(-1)?.timestamp ?? newestAt;
+      ui.tape.prepend(...trades.map((trade) => tradeRow(trade, zone)).reverse());
+      while (ui.tape.rows.length > TAPE_PAGE) {
+        ui.tape.rows[ui.tape.rows.length - 1]?.remove();
+      }
+    },
+    bar: (bar) => {
+      chart?.updateBar(bar);
+      if (lastStart === null || bar.start > lastStart) {
+        lastStart = bar.start;
+        candles += 1;
+        ui.chart.dataset.candles = String(candles);
+      }
+    },
+    status: (page) => {
+      const lake = page.lakeCompleteUntil
+        ? `the lake holds every trade before ${clock(page.lakeCompleteUntil, zone)}`
+        : "no sink has committed any of Kafka's tail to the lake yet";
+      const newest = arrived ? `, the newest at ${clock(newestAt, zone)}` : "";
+      ui.liveStatus.textContent =
+        `Following live from ${clock(from, zone)}: ${arrived} trades arrived${newest}; ` +
+        `${page.liveRows} of the last answer's came from Kafka's tail; ${lake}.`;
+    },
+    failed: (error) => {
+      following = null;
+      ui.live.checked = false;
+      ui.liveStatus.textContent = "";
+      fail(error);
+    },
+  });
+  following = started;
+  started.start();
+}
+
 function stopReplay(): void {
   replaying?.pause();
   replaying = null;
@@ -267,6 +331,8 @@ function startReplay(read: api.DayRead): Replay {
   const zone = zoneOf(read.exchange);
   let candles = 0;
   let lastStart: number | null = null;
+  stopLive();
+  ui.live.checked = false;
   detail = null;
   ui.wholeDay.hidden = true;
   return new Replay(
@@ -287,7 +353,7 @@ function startReplay(read: api.DayRead): Replay {
         ui.tape.rows[TAPE_PAGE]?.remove();
       },
       bar: (bar) => {
-        chart?.replayBar(bar);
+        chart?.updateBar(bar);
         if (bar.start !== lastStart) {
           lastStart = bar.start;
           candles += 1;
@@ -338,6 +404,7 @@ async function loadMarket(): Promise<void> {
     return;
   }
   stopReplay();
+  stopLive();
   const mine = ++generation;
   keepInUrl();
   const [bars, page] = await Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
@@ -352,6 +419,9 @@ async function loadMarket(): Promise<void> {
   display(bars, ui.interval.value, null);
   ui.tape.replaceChildren();
   tapePage(page, read);
+  if (ui.live.checked) {
+    startLive();
+  }
   // The chart and the tape show first; mid and spread join them once the day's quotes are in.
   run(async () => {
     const quotes = await api.quotes(read).catch(noData<api.Quote>);
@@ -410,7 +480,7 @@ function zoomed(span: Span): void {
  * never coarser than the chosen interval; zoomed back out to that interval, show the whole day. */
 async function zoomTo(span: Span): Promise<void> {
   const read = currentRead();
-  if (!read || !shown || replaying) {
+  if (!read || !shown || replaying || following) {
     return;
   }
   const chosen = intervalSeconds(ui.interval.value) ?? 86400;
@@ -593,6 +663,17 @@ for (const box of [ui.vwap, ui.twap, ui.quotes]) {
   });
 }
 ui.play.addEventListener("click", togglePlay);
+ui.live.addEventListener("change", () => {
+  if (!ui.live.checked) {
+    stopLive();
+    run(loadMarket);
+  } else if (asOf() !== null || detail) {
+    versions.choose(""); // the live tail goes on from the latest snapshot, over the whole day
+    run(loadSymbols);
+  } else {
+    startLive();
+  }
+});
 ui.speed.addEventListener("change", () => {
   if (replaying) {
     replaying.speed = Number(ui.speed.value);

@@ -2,20 +2,10 @@
 // venue clock at a chosen speed; each trade goes to the tape and into the forming candle.
 
 import * as api from "./api";
-import { dayBounds, intervalSeconds, minute } from "./time";
+import { bucketer, CandleFolder, type FormingBar } from "./candles";
 
 const BATCH = 2000;
 const TICK_MS = 100;
-
-/** A candle as the replay forms it: prices as numbers, the chart's unit. */
-export interface FormingBar {
-  start: number;
-  open: number;
-  high: number;
-  low: number;
-  close: number;
-  volume: number;
-}
 
 export interface ReplayView {
   /** Called once at the start, to clear the chart and the tape. */
@@ -35,8 +25,7 @@ export class Replay {
   private played = 0;
   private clockMs = 0;
   private timer: number | null = null;
-  private forming: FormingBar | null = null;
-  private readonly bucketOf: (ms: number) => number;
+  private readonly candles: CandleFolder;
 
   constructor(
     private readonly read: api.DayRead,
@@ -46,11 +35,7 @@ export class Replay {
     private readonly view: ReplayView,
     public speed: number,
   ) {
-    const seconds = intervalSeconds(interval);
-    // Bars of up to an hour line up on UTC (venues' offsets are whole hours); a day is the venue's.
-    this.bucketOf = seconds
-      ? (ms) => Math.floor(ms / (seconds * 1000)) * seconds
-      : (ms) => Date.parse(dayBounds(minute(ms / 1000, zone).slice(0, 10), zone).start) / 1000;
+    this.candles = new CandleFolder(bucketer(interval, zone));
   }
 
   get playing(): boolean {
@@ -116,19 +101,6 @@ export class Replay {
   private play(trade: api.Trade): void {
     this.played += 1;
     this.view.trade(trade);
-    const [price, size] = [Number(trade.price), Number(trade.quantity)];
-    const start = this.bucketOf(Date.parse(trade.timestamp));
-    const bar = this.forming;
-    if (bar && bar.start === start) {
-      bar.high = Math.max(bar.high, price);
-      bar.low = Math.min(bar.low, price);
-      bar.close = price;
-      bar.volume += size;
-    } else {
-      this.forming = { start, open: price, high: price, low: price, close: price, volume: size };
-    }
-    if (this.forming) {
-      this.view.bar(this.forming);
-    }
+    this.view.bar(this.candles.add(trade));
   }
 }
