@@ -230,18 +230,25 @@ export async function bars(read: DayRead, interval: string): Promise<Bar[]> {
   return (await call<Rows<Bar>>("/v1/aggregations", body)).data;
 }
 
-export async function trades(read: DayRead, limit: number, cursor: string | null): Promise<Page<Trade>> {
+/** GET /v1/trades of ``read``'s symbol and range, with ``extra`` parameters. */
+async function tradesOf(
+  read: DayRead,
+  limit: number,
+  extra: Record<string, string | null | undefined>,
+): Promise<Rows<Trade>> {
   const search = query({
     symbol: read.symbol,
     exchange: read.exchange,
     start_time: read.start,
     end_time: read.end,
     limit,
-    cursor,
-    ...asOfParams(read.asOf),
-    with_quotes: "true",
+    ...extra,
   });
-  const answer = await call<Rows<Trade>>(`/v1/trades?${search}`);
+  return call<Rows<Trade>>(`/v1/trades?${search}`);
+}
+
+export async function trades(read: DayRead, limit: number, cursor: string | null): Promise<Page<Trade>> {
+  const answer = await tradesOf(read, limit, { cursor, ...asOfParams(read.asOf), with_quotes: "true" });
   return {
     rows: answer.data,
     nextCursor: answer.pagination?.next_cursor ?? null,
@@ -259,15 +266,7 @@ export interface LivePage {
 }
 
 export async function liveTrades(read: DayRead, limit: number): Promise<LivePage> {
-  const search = query({
-    symbol: read.symbol,
-    exchange: read.exchange,
-    start_time: read.start,
-    end_time: read.end,
-    limit,
-    include_live: "true",
-  });
-  const answer = await call<Rows<Trade>>(`/v1/trades?${search}`);
+  const answer = await tradesOf(read, limit, { include_live: "true" });
   return {
     rows: answer.data,
     liveRows: answer.meta?.live_rows ?? 0,

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from k2.lake.maintenance import tag
 from k2.lake.tables import TRADES
@@ -124,14 +124,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, asx_sample: Path) -> Iterat
         httpx.Client(base_url=server.url, headers={"X-API-Key": KEY}, timeout=30) as api,
     ):
         yield Console(server.url, api)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def _sign_in(page: Page, url: str, key: str = KEY) -> None:

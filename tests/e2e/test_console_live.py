@@ -4,13 +4,12 @@ Kafka that no sink has committed reach the page's tape and candles without a rel
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from k2.domain.venues import venue
 from k2.ingest.producer import MarketProducer
@@ -27,14 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.platform, pytest.mark.kafka]
 KEY = "live-key"
 SYMBOL = "LIVE"
 EXCHANGE = "SYN"
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    yield opened
-    context.close()
 
 
 def _trades(start: datetime, count: int, first_sequence: int, price: str) -> list[dict[str, object]]:
