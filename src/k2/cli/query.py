@@ -293,3 +293,18 @@ def snapshots(
     from k2.query import snapshots as list_snapshots
 
     render(list_snapshots(context(ctx).engine, table_spec(table))[:limit], fmt, title=f"{table} snapshots")
+
+
+@app.command()
+@catch_errors
+def loads(
+    ctx: typer.Context,
+    table: TableOption = "trades",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """The loads that committed to a table, newest first, with their rejected rows and reject file."""
+    from k2.lake.tables import table_spec
+    from k2.query import loads as list_loads
+
+    render(list_loads(context(ctx).engine, table_spec(table), limit), fmt, title=f"{table} loads")
