@@ -27,6 +27,9 @@ SnapshotOption = Annotated[int | None, typer.Option("--as-of-snapshot", help="Re
 TagOption = Annotated[str | None, typer.Option("--as-of-tag", help="Read the snapshot this tag names.")]
 TimeOption = Annotated[str | None, typer.Option("--as-of", help="Read the table as it was at this instant.")]
 TableOption = Annotated[str, typer.Option("--table", "-t", help="trades or quotes.")]
+ListLimitOption = Annotated[
+    int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")
+]
 
 
 def _as_of(snapshot: int | None, tag: str | None, at: str | None) -> AsOf:
@@ -285,7 +288,7 @@ def stats(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
 def snapshots(
     ctx: typer.Context,
     table: TableOption = "trades",
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    limit: ListLimitOption = 20,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """A table's snapshots, newest first, with their loads and tags."""
@@ -300,7 +303,7 @@ def snapshots(
 def loads(
     ctx: typer.Context,
     table: TableOption = "trades",
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    limit: ListLimitOption = 20,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
     """The loads that committed to a table, newest first, with their rejected rows and reject file."""

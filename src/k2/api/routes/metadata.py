@@ -22,6 +22,7 @@ router = APIRouter(prefix="/v1", tags=["metadata"])
 
 
 TableParam = Annotated[TickTable, Query(description="trades or quotes.")]
+ListLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many, newest first.")]
 
 
 def _meta(request: Request) -> dict[str, object]:
@@ -63,7 +64,7 @@ def get_snapshots(
     engine: EngineDep,
     metrics: MetricsDep,
     table: TableParam = TickTable.TRADES,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    limit: ListLimit = 20,
 ) -> Response:
     """A table's snapshots, newest first, with the writer and the load that made each, the Kafka
     offsets a stream commit records, and the tags on it.
@@ -80,7 +81,7 @@ def get_loads(
     engine: EngineDep,
     metrics: MetricsDep,
     table: TableParam = TickTable.TRADES,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    limit: ListLimit = 20,
 ) -> Response:
     """The loads that committed to a table, newest first: their commits, rows written, and the
     rows they rejected with the name of their reject file.
