@@ -291,7 +291,9 @@ def snapshots(
     limit: ListLimitOption = 20,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
-    """A table's snapshots, newest first, with their loads and tags."""
+    """A table's snapshots, newest first: the writer and load that made each, a stream commit's
+    Kafka offsets, the tags on it.
+    """
     from k2.lake.tables import table_spec
     from k2.query import snapshots as list_snapshots
 
