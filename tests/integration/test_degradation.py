@@ -176,7 +176,7 @@ def test_level_3_answers_from_cache_and_metadata(client: TestClient, load: Load,
     assert summary.headers["x-k2-degraded"] == "3"
     window = {"start_time": "2024-01-07T00:00:00Z", "end_time": "2024-01-09T00:00:00Z"}
     assert client.post("/v1/replay", json=window, headers=KEY).status_code == 503
-    for path in ("/v1/symbols", "/v1/stats", "/v1/snapshots", "/v1/coverage", "/health"):
+    for path in ("/v1/symbols", "/v1/stats", "/v1/snapshots", "/v1/loads", "/v1/coverage", "/health"):
         assert client.get(path, headers=KEY).status_code == 200, path
 
 

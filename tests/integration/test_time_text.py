@@ -43,6 +43,7 @@ ROUTES: list[tuple[str, str, dict[str, Any]]] = [
     ("GET", "/v1/summary/BHP/2014-03-10", {}),
     ("GET", "/v1/stats", {}),
     ("GET", "/v1/snapshots", {}),
+    ("GET", "/v1/loads", {}),
     ("GET", "/v1/coverage", {}),
     ("GET", "/v1/coverage/gaps", {}),
 ]
@@ -119,6 +120,7 @@ CLI_QUERIES = [
     ["summary", "BHP", "2014-03-10"],
     ["stats"],
     ["snapshots"],
+    ["loads"],
     ["coverage", "--symbol", "BHP"],
 ]
 

@@ -100,6 +100,7 @@ SHARED = [
     Shared("symbols", ["symbols"], "GET", "/v1/symbols", {}),
     Shared("stats", ["stats"], "GET", "/v1/stats", {}),
     Shared("snapshots", ["snapshots"], "GET", "/v1/snapshots", {}),
+    Shared("loads", ["loads"], "GET", "/v1/loads", {}),
     Shared("gaps", ["gaps", "-s", "BHP"], "GET", "/v1/coverage/gaps", {"symbol": "BHP"}),
     Shared("coverage", ["coverage", "-s", "BHP"], "GET", "/v1/coverage", {"symbol": "BHP"}),
 ]

@@ -27,6 +27,9 @@ SnapshotOption = Annotated[int | None, typer.Option("--as-of-snapshot", help="Re
 TagOption = Annotated[str | None, typer.Option("--as-of-tag", help="Read the snapshot this tag names.")]
 TimeOption = Annotated[str | None, typer.Option("--as-of", help="Read the table as it was at this instant.")]
 TableOption = Annotated[str, typer.Option("--table", "-t", help="trades or quotes.")]
+ListLimitOption = Annotated[
+    int, typer.Option("--limit", "-n", min=1, help="At most this many, newest first.")
+]
 
 
 def _as_of(snapshot: int | None, tag: str | None, at: str | None) -> AsOf:
@@ -285,11 +288,28 @@ def stats(ctx: typer.Context, fmt: FormatOption = Format.TEXT) -> None:
 def snapshots(
     ctx: typer.Context,
     table: TableOption = "trades",
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
+    limit: ListLimitOption = 20,
     fmt: FormatOption = Format.TEXT,
 ) -> None:
-    """A table's snapshots, newest first, with their loads and tags."""
+    """A table's snapshots, newest first: the writer and load that made each, a stream commit's
+    Kafka offsets, the tags on it.
+    """
     from k2.lake.tables import table_spec
     from k2.query import snapshots as list_snapshots
 
     render(list_snapshots(context(ctx).engine, table_spec(table))[:limit], fmt, title=f"{table} snapshots")
+
+
+@app.command()
+@catch_errors
+def loads(
+    ctx: typer.Context,
+    table: TableOption = "trades",
+    limit: ListLimitOption = 20,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """The loads that committed to a table, newest first, with their rejected rows and reject file."""
+    from k2.lake.tables import table_spec
+    from k2.query import loads as list_loads
+
+    render(list_loads(context(ctx).engine, table_spec(table), limit), fmt, title=f"{table} loads")

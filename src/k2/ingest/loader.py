@@ -2,13 +2,15 @@
 
 Trades and quotes go to the :class:`~k2.ingest.destinations.Destination` the load names;
 reference data (the small tables a source replaces per exchange) always replaces its exchange's
-rows in the lake. Every lake commit carries the load's identity in its snapshot summary
-(``k2.load.id``, ``k2.load.source``). The source is read on a worker thread while this one
-writes or produces.
+rows in the lake. Every lake commit carries the load's identity and its rejects so far in its
+snapshot summary (``k2.load.*``, :mod:`k2.lake.summary`); the last commit of the load to each table
+carries the final reject count. The source is read on a worker thread while this one writes or
+produces.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +25,13 @@ from k2.ingest.producer import MarketProducer
 from k2.ingest.rejects import RejectFile
 from k2.ingest.report import IngestReport
 from k2.ingest.sources.base import Source
+from k2.lake.summary import (
+    LOAD_ID,
+    LOAD_REJECT_FILE,
+    LOAD_ROWS_REJECTED,
+    LOAD_SOURCE,
+    LOAD_SOURCE_KIND,
+)
 from k2.lake.writer import LakeWriter
 from k2.obs.metrics import K2Metrics
 
@@ -41,9 +50,19 @@ def reject_file_for(reject_dir: Path, load_id: str) -> RejectFile:
     return RejectFile(reject_dir / f"{load_id}.rejects.csv")
 
 
-def load_properties(source: Source, load_id: str) -> dict[str, str]:
-    """The snapshot summary entries of every lake commit of a load."""
-    return {"k2.load.id": load_id, "k2.load.source": source.description}
+def load_properties(source: Source, load_id: str, rejects: RejectFile) -> dict[str, str]:
+    """The snapshot summary entries of a lake commit of a load made now: its identity, its source,
+    and the rows it rejected so far with the name of their reject file (once it has one).
+    """
+    properties = {
+        LOAD_ID: load_id,
+        LOAD_SOURCE: source.description,
+        LOAD_SOURCE_KIND: source.kind,
+        LOAD_ROWS_REJECTED: str(rejects.count),
+    }
+    if rejects.count:
+        properties[LOAD_REJECT_FILE] = rejects.path.name
+    return properties
 
 
 class Loader:
@@ -62,7 +81,7 @@ class Loader:
         self._producer = producer
         self._metrics = metrics
 
-    def _destination(self, properties: dict[str, str]) -> Destination:
+    def _destination(self, properties: Callable[[], dict[str, str]]) -> Destination:
         if self._producer is not None:
             return KafkaDestination(self._producer)
         return LakeDestination(self._writer, properties, commit_rows=self._commit_rows)
@@ -75,7 +94,8 @@ class Loader:
         Args:
             source: the input.
             rejects: where the source records rows it cannot take; closed before this returns.
-            load_id: the load's identity, recorded in every lake commit.
+            load_id: the load's identity, recorded in every lake commit with the rows rejected
+                so far.
             progress: called with the input bytes consumed by each batch.
 
         Returns:
@@ -85,7 +105,7 @@ class Loader:
             DeliveryFailedError: into Kafka, some message was not delivered.
         """
         started = time.perf_counter()
-        properties = load_properties(source, load_id)
+        properties = functools.partial(load_properties, source, load_id, rejects)
         destination = self._destination(properties)
         report = IngestReport(load_id=load_id, source=source.description, destination=destination.name)
         try:
@@ -94,7 +114,9 @@ class Loader:
                 counts = report.counts(name)
                 counts.rows_read += batch.rows_read
                 if batch.replace_exchange is not None:
-                    result = self._writer.replace(batch.table, batch.rows, batch.replace_exchange, properties)
+                    result = self._writer.replace(
+                        batch.table, batch.rows, batch.replace_exchange, properties()
+                    )
                     counts.rows_written += result.rows_written
                     counts.commits += 1
                     report.note_snapshot(name, result.snapshot_id)

@@ -28,6 +28,7 @@ from k2.domain.time import to_micros
 from k2.lake.errors import LakeCommitConflictError, MaintenanceError, SnapshotNotFoundError
 from k2.lake.layout import arrange
 from k2.lake.storage import file_system, path_within
+from k2.lake.summary import MAINTENANCE
 from k2.lake.tables import TableSpec, committing
 from k2.lake.writer import SYMBOLS_PROPERTY, merged_symbols, write_data_files
 
@@ -89,7 +90,7 @@ def compact(table: Table, spec: TableSpec, *, min_files: int = 2) -> CompactionR
     rows_rewritten = 0
     added = 0
     # Carried over, so a reader of the current snapshot finds them without walking back.
-    summary = {"k2.maintenance": "compaction", SYMBOLS_PROPERTY: merged_symbols(table, set())}
+    summary = {MAINTENANCE: "compaction", SYMBOLS_PROPERTY: merged_symbols(table, set())}
     table = committing(table)
     written: list[DataFile] = []
     try:

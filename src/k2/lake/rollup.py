@@ -40,11 +40,12 @@ from k2.lake.layout import arrange
 from k2.lake.outages import classified
 from k2.lake.partials import PARTIAL_SCHEMA, partials_of_files
 from k2.lake.storage import attach_warehouse
+from k2.lake.summary import MAINTENANCE, ROLLUP_TRADES_SNAPSHOT
 from k2.lake.tables import BARS_1M, TRADES, committing, ensure_table, load_table
 from k2.lake.writer import LakeWriter, write_data_files
 
-TRADES_SNAPSHOT = "k2.rollup.trades-snapshot"
-COMPACTION = ("k2.maintenance", "compaction")
+TRADES_SNAPSHOT = ROLLUP_TRADES_SNAPSHOT
+COMPACTION = (MAINTENANCE, "compaction")
 MINUTE_US = 60_000_000
 DAY_US = 86_400_000_000
 _LAST_SYMBOL = "\U0010ffff"

@@ -4,7 +4,17 @@ same :class:`~k2.query.reader.Reader` (:mod:`k2.query.reader`).
 
 from k2.query.bars import BarQuery, DailySummary, bars, daily_summary, twap
 from k2.query.engine import CURRENT, AsOf, QueryEngine
-from k2.query.metadata import SnapshotInfo, TableStats, snapshots, stats, symbols, table_stats
+from k2.query.metadata import (
+    KafkaOffset,
+    LoadInfo,
+    SnapshotInfo,
+    TableStats,
+    loads,
+    snapshots,
+    stats,
+    symbols,
+    table_stats,
+)
 from k2.query.replay import ReplayPage, replay
 from k2.query.ticks import Page, TickQuery, quotes, trades
 
@@ -13,6 +23,8 @@ __all__ = [
     "AsOf",
     "BarQuery",
     "DailySummary",
+    "KafkaOffset",
+    "LoadInfo",
     "Page",
     "QueryEngine",
     "ReplayPage",
@@ -21,6 +33,7 @@ __all__ = [
     "TickQuery",
     "bars",
     "daily_summary",
+    "loads",
     "quotes",
     "replay",
     "snapshots",

@@ -22,11 +22,22 @@ from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
-#: Snapshot summary property holding ``{topic: {partition: next offset}}`` as JSON.
-OFFSETS_PROPERTY = "k2.kafka.offsets"
+from k2.lake.summary import KAFKA_OFFSETS, SOURCE, Offsets, offsets_in
 
-#: Next offset to read, per topic and partition.
-Offsets = dict[str, dict[int, int]]
+#: Snapshot summary property holding ``{topic: {partition: next offset}}`` as JSON.
+OFFSETS_PROPERTY = KAFKA_OFFSETS
+
+__all__ = [
+    "EARLIER_KEPT",
+    "OFFSETS_PROPERTY",
+    "Offsets",
+    "committed_offsets",
+    "encode",
+    "last_sink_snapshot",
+    "merged",
+    "recorded_offsets",
+    "sink_summary",
+]
 
 #: What each earlier metadata file says (they never change once written), so that a table whose
 #: history was cut is searched once per file and process, not at every call.
@@ -36,11 +47,7 @@ EARLIER_KEPT = 4096
 
 def recorded_offsets(snapshot: Snapshot) -> Offsets | None:
     """The offsets ``snapshot`` recorded; None for a snapshot that recorded none."""
-    raw = snapshot.summary.additional_properties.get(OFFSETS_PROPERTY) if snapshot.summary else None
-    if not raw:
-        return None
-    decoded: dict[str, dict[str, int]] = orjson.loads(raw)
-    return {topic: {int(p): int(o) for p, o in parts.items()} for topic, parts in decoded.items()}
+    return offsets_in(snapshot.summary.additional_properties) if snapshot.summary else None
 
 
 def last_sink_snapshot(table: Table) -> Snapshot | None:
@@ -111,4 +118,4 @@ def sink_summary(consumed: Offsets, table: Table) -> dict[str, str]:
     """A sink commit's summary on ``table``'s head: the offsets recorded there (by any sink of the
     group) advanced by those ``consumed``.
     """
-    return {"k2.source": "kafka", OFFSETS_PROPERTY: encode(merged(committed_offsets(table), consumed))}
+    return {SOURCE: "kafka", OFFSETS_PROPERTY: encode(merged(committed_offsets(table), consumed))}

@@ -1,4 +1,6 @@
-"""``GET /v1/symbols``, ``/v1/stats`` and ``/v1/snapshots``: what the lake holds, from metadata."""
+"""``GET /v1/symbols``, ``/v1/stats``, ``/v1/snapshots`` and ``/v1/loads``: what the lake holds,
+from metadata.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from k2.api.models import TickTable
 from k2.api.params import AsOfSnapshot, AsOfTag, AsOfTime, Exchange, as_of
 from k2.api.timing import measured
 from k2.lake.tables import table_spec
-from k2.query import snapshots, stats, symbols
+from k2.query import loads, snapshots, stats, symbols
 
 router = APIRouter(prefix="/v1", tags=["metadata"])
 
 
 TableParam = Annotated[TickTable, Query(description="trades or quotes.")]
+ListLimit = Annotated[int, Query(ge=1, le=1000, description="At most this many, newest first.")]
 
 
 def _meta(request: Request) -> dict[str, object]:
@@ -61,9 +64,28 @@ def get_snapshots(
     engine: EngineDep,
     metrics: MetricsDep,
     table: TableParam = TickTable.TRADES,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+    limit: ListLimit = 20,
 ) -> Response:
-    """A table's snapshots, newest first, with the load that made each and the tags on it."""
+    """A table's snapshots, newest first, with the writer and the load that made each, the Kafka
+    offsets a stream commit records, and the tags on it.
+    """
     with measured(metrics, "snapshots"):
         listed = snapshots(engine, table_spec(table.value))[:limit]
     return formats.one({"data": [asdict(s) for s in listed], "meta": _meta(request)})
+
+
+@router.get("/loads")
+def get_loads(
+    request: Request,
+    _caller: CallerDep,
+    engine: EngineDep,
+    metrics: MetricsDep,
+    table: TableParam = TickTable.TRADES,
+    limit: ListLimit = 20,
+) -> Response:
+    """The loads that committed to a table, newest first: their commits, rows written, and the
+    rows they rejected with the name of their reject file.
+    """
+    with measured(metrics, "loads"):
+        listed = loads(engine, table_spec(table.value), limit)
+    return formats.one({"data": [asdict(load) for load in listed], "meta": _meta(request)})
