@@ -17,6 +17,22 @@ export interface Snapshot {
   total_records: number | null;
   load_id: string | null;
   tags: string[];
+  /** Which K2 writer made it: load, stream, compaction, rollup; null for another engine. */
+  source: string | null;
+  /** The next Kafka offset of each partition the sink had committed with it; null if not the sink's. */
+  kafka_offsets: { topic: string; partition: number; next_offset: number }[] | null;
+}
+
+/** One load (``k2 ingest``) of a table: its commits, rows written and rows rejected. */
+export interface Load {
+  load_id: string;
+  first_commit_at: string;
+  last_commit_at: string;
+  commits: number;
+  rows_written: number;
+  rows_rejected: number | null;
+  reject_file: string | null;
+  source_kind: string | null;
 }
 
 export interface CoverageDay {
@@ -199,6 +215,11 @@ export async function symbols(asOf: AsOf): Promise<SymbolRow[]> {
 
 export async function snapshots(): Promise<Snapshot[]> {
   return (await call<Rows<Snapshot>>(`/v1/snapshots?${query({ table: "trades", limit: 50 })}`)).data;
+}
+
+/** The trades table's loads, newest first. */
+export async function loads(): Promise<Load[]> {
+  return (await call<Rows<Load>>(`/v1/loads?${query({ table: "trades", limit: 10 })}`)).data;
 }
 
 /** Days with trades (and weekdays without) of one symbol, or of every symbol when ``row`` is null. */

@@ -1,7 +1,9 @@
 // The coverage calendar: per symbol, each venue-local day's trade count, the weekdays without
-// trades, and the sequence numbers missing; a day's button opens it in the market view.
+// trades, and the sequence numbers missing; a day's button opens it in the market view. Below it,
+// the last loads with their reject counts.
 
-import type { CoverageDay, Gap, SymbolRow } from "./api";
+import type { CoverageDay, Gap, Load, SymbolRow } from "./api";
+import { local } from "./time";
 
 type Open = (row: SymbolRow, day: string) => void;
 
@@ -62,4 +64,29 @@ export function renderCoverage(table: HTMLTableElement, days: CoverageDay[], gap
   });
   table.tHead?.replaceChildren(head);
   table.tBodies[0]?.replaceChildren(...body);
+}
+
+/** The last loads: when, from what, rows written and rows rejected, and the reject file. */
+export function renderLoads(body: HTMLTableSectionElement, empty: HTMLElement, loads: Load[]): void {
+  empty.hidden = loads.length > 0;
+  body.replaceChildren(
+    ...loads.map((load) => {
+      const row = document.createElement("tr");
+      const values = [
+        load.load_id,
+        local(load.last_commit_at),
+        load.source_kind ?? "",
+        String(load.rows_written),
+        load.rows_rejected === null ? "not recorded" : String(load.rows_rejected),
+        load.reject_file ?? "",
+      ];
+      for (const value of values) {
+        row.insertCell().textContent = value;
+      }
+      if (load.rows_rejected) {
+        row.className = "rejected";
+      }
+      return row;
+    }),
+  );
 }

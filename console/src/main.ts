@@ -3,7 +3,7 @@
 
 import * as api from "./api";
 import { MarketChart, type Overlays, type Span } from "./chart";
-import { renderCoverage } from "./coverage";
+import { renderCoverage, renderLoads } from "./coverage";
 import { type QuoteAtBar, quotesAtBars } from "./quotes";
 import { LiveFollow } from "./live";
 import { Replay } from "./replay";
@@ -64,6 +64,8 @@ const ui = {
   tapeStatus: element<HTMLParagraphElement>("tape-status"),
   more: element<HTMLButtonElement>("more"),
   coverage: element<HTMLTableElement>("coverage"),
+  loads: element<HTMLTableSectionElement>("loads-rows"),
+  loadsEmpty: element<HTMLParagraphElement>("loads-empty"),
   speed: element<HTMLSelectElement>("speed"),
   play: element<HTMLButtonElement>("play"),
   replayProgress: element<HTMLProgressElement>("replay-progress"),
@@ -580,8 +582,9 @@ async function loadSymbols(): Promise<void> {
 
 async function loadCoverage(): Promise<void> {
   const mine = ++coverageGeneration;
-  const [days, gaps] = await Promise.all([api.coverage(null, asOf()), api.gaps(asOf())]);
+  const [days, gaps, loads] = await Promise.all([api.coverage(null, asOf()), api.gaps(asOf()), api.loads()]);
   if (mine === coverageGeneration) {
+    renderLoads(ui.loads, ui.loadsEmpty, loads);
     renderCoverage(ui.coverage, days, gaps, (row, day) => {
       ui.symbol.value = `${row.exchange}:${row.symbol}`;
       ui.chartTitle.scrollIntoView();

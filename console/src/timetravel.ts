@@ -94,6 +94,15 @@ export class AsOfPicker {
   }
 }
 
+/** A sink commit's Kafka positions: each topic's partitions and the next offset of each. */
+function offsets(s: Snapshot): string {
+  const byTopic = new Map<string, string[]>();
+  for (const at of s.kafka_offsets ?? []) {
+    byTopic.set(at.topic, [...(byTopic.get(at.topic) ?? []), `${at.partition}:${at.next_offset}`]);
+  }
+  return [...byTopic].map(([topic, parts]) => `${topic} ${parts.join(" ")}`).join("; ");
+}
+
 function cell(row: HTMLTableRowElement, text: string): HTMLTableCellElement {
   const td = row.insertCell();
   td.textContent = text;
@@ -113,7 +122,8 @@ export function renderHistory(body: HTMLTableSectionElement, listed: Snapshot[],
       cell(row, s.operation);
       cell(row, s.added_records === null ? "" : String(s.added_records));
       cell(row, s.total_records === null ? "" : String(s.total_records));
-      cell(row, s.load_id ? `load ${s.load_id}` : "");
+      cell(row, [s.source ?? "", s.load_id ?? ""].filter(Boolean).join(" "));
+      cell(row, offsets(s));
       cell(row, s.tags.join(", "));
       const button = document.createElement("button");
       button.type = "button";

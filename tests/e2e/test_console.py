@@ -256,7 +256,8 @@ def test_a_tag_a_time_and_the_timeline_travel_like_a_snapshot(page: Page, served
     timeline = page.locator("#history-rows tr")
     expect(timeline).to_have_count(2)
     expect(timeline.nth(1).locator("td").nth(1)).to_have_text(str(before["snapshot_id"]))
-    expect(timeline.nth(1).locator("td").nth(6)).to_have_text("sample")
+    expect(timeline.nth(1).locator("td").nth(5)).to_have_text(f"load {before['load_id']}")
+    expect(timeline.nth(1).locator("td").nth(7)).to_have_text("sample")
 
     page.get_by_label("As of", exact=True).select_option("tag:sample")
     expect(page.locator("#chart")).to_have_attribute("data-candles", str(then))
@@ -368,6 +369,17 @@ def test_the_coverage_calendar_lists_the_apis_days_and_opens_one(
     for day in traded:
         name = f"{day['symbol']} on {day['day']}: {day['rows']} trades"
         expect(calendar.get_by_role("button", name=name, exact=True)).to_have_count(1)
+
+    loads = served.api.get("/v1/loads", params={"table": "trades", "limit": 10}).json()["data"]
+    assert loads, "the sample's load is listed"
+    listed = page.locator("#loads-rows tr")
+    expect(listed).to_have_count(len(loads))
+    for index, load in enumerate(loads):
+        rejected = "not recorded" if load["rows_rejected"] is None else str(load["rows_rejected"])
+        expect(listed.nth(index).locator("td").nth(0)).to_have_text(load["load_id"])
+        expect(listed.nth(index).locator("td").nth(3)).to_have_text(str(load["rows_written"]))
+        expect(listed.nth(index).locator("td").nth(4)).to_have_text(rejected)
+        expect(listed.nth(index).locator("td").nth(5)).to_have_text(load["reject_file"] or "")
 
     rio = next(d for d in reversed(traded) if d["symbol"] == "RIO")
     calendar.get_by_role("button", name=f"RIO on {rio['day']}:").click()
