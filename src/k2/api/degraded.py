@@ -28,6 +28,7 @@ METADATA = ALWAYS_ANSWERED | {
     "/v1/symbols",
     "/v1/stats",
     "/v1/snapshots",
+    "/v1/pipeline",
     "/v1/coverage",
     "/v1/coverage/gaps",
     "/openapi.json",
