@@ -184,6 +184,11 @@ def read_stream(url: str, timeout_s: float) -> StreamHealth:
         raise PrometheusUnavailableError(
             f"Prometheus at {url} is unreachable ({type(error).__name__})"
         ) from None
+    return stream_health(url, body)
+
+
+def stream_health(url: str, body: dict[str, Any]) -> StreamHealth:
+    """The stream's health from the body of Prometheus's answer to :func:`query_text`."""
     facts = _parse(body, time_now=datetime.now(UTC).timestamp())
     return StreamHealth(
         prometheus_url=url,
