@@ -41,8 +41,8 @@ def _client(settings: K2Settings) -> TestClient:
 def _pipeline(client: TestClient) -> dict[str, Any]:
     response = client.get("/v1/pipeline", headers=KEY)
     assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body["data"]
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
 @pytest.fixture

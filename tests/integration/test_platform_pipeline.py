@@ -8,11 +8,13 @@ the private platform's file-based discovery, so that platform's Prometheus scrap
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
@@ -26,6 +28,8 @@ from tests.fixtures.supervised_sink import Feed, SupervisedSink, synthetic_rows,
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
 
+log = logging.getLogger(__name__)
+
 KEY = {"X-API-Key": "test-key"}
 #: Discovery refreshes every 5 s and scrapes run every 5 s: a new sink shows within ~15 s.
 WAIT_S = 90.0
@@ -34,8 +38,8 @@ WAIT_S = 90.0
 def _pipeline(client: TestClient) -> dict[str, Any]:
     response = client.get("/v1/pipeline", headers=KEY)
     assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body["data"]
+    data: dict[str, Any] = response.json()["data"]
+    return data
 
 
 def _eventually(
@@ -74,6 +78,7 @@ def test_the_pipeline_reports_the_running_sink_and_survives_prometheus_stopping(
             return None
 
         data = _eventually(sink_reported, "the sink reported up, with its lag and last commit", sink)
+        log.info("the pipeline with a sink running: %s", orjson.dumps(data).decode())
         assert data["profile"] == "platform"
         assert (data["stream_status"], data["stream_reason"]) == ("ok", None)
         stream = data["stream"]
@@ -81,7 +86,7 @@ def test_the_pipeline_reports_the_running_sink_and_survives_prometheus_stopping(
         found = stream["sink"]
         assert found["instances_up"] >= 1
         assert found["last_commit_age_s"] >= 0
-        assert {c["table"] for c in found["commits"]} >= {"trades"}
+        assert set(found["commit_age_s"]) >= {"trades"}
         assert found["breakers"]["catalog"] == "closed"
         assert data["lake"][0]["table"] == "trades"
         assert data["lake"][0]["exists"] is True
@@ -92,6 +97,7 @@ def test_the_pipeline_reports_the_running_sink_and_survives_prometheus_stopping(
             began = time.monotonic()
             data = _pipeline(client)
             assert time.monotonic() - began < 10
+            log.info("the pipeline with Prometheus stopped: %s", orjson.dumps(data).decode())
         finally:
             prometheus.start()
     assert data["stream"] is None

@@ -337,14 +337,12 @@ def _print_pipeline(health: PipelineHealth) -> None:
         return
     sink, feed = stream.sink, stream.feed
     render_one(
-        {k: v for k, v in asdict(sink).items() if k not in ("consumer_lag", "commits")},
+        {k: v for k, v in asdict(sink).items() if k != "consumer_lag"},
         Format.TEXT,
         title=f"sink (from {stream.prometheus_url})",
     )
     if sink.consumer_lag:
         render(sink.consumer_lag, Format.TEXT, title="sink consumer lag")
-    if sink.commits:
-        render(sink.commits, Format.TEXT, title="sink commits")
     render_one({k: v for k, v in asdict(feed).items() if k != "exchanges"}, Format.TEXT, title="feed")
     if feed.exchanges:
         render(feed.exchanges, Format.TEXT, title="feed exchanges")

@@ -8,7 +8,7 @@ tagged with a ``k2_fact`` label and joined with ``or``, so the answer is one eva
 instant and takes one round trip bounded by one timeout::
 
     stream = read_stream("http://127.0.0.1:9090", timeout_s=2.0)
-    stream.sink.consumer_lag  # [TopicLag(topic="market.equities.trades.asx", messages=0)]
+    stream.sink.consumer_lag  # [TopicMessages(topic="market.equities.trades.asx", messages=0)]
 """
 
 from __future__ import annotations
@@ -58,45 +58,40 @@ class PrometheusUnavailableError(DependencyUnavailableError):
 
 
 @dataclass(frozen=True, slots=True)
-class TopicLag:
-    """Messages of a topic its consumers have not read yet (summed over partitions and sinks)."""
+class TopicMessages:
+    """A count of messages of one topic: those the sinks have not read yet (consumer lag, summed
+    over partitions and sinks), or those a job's running processes dead-lettered since they started.
+    """
 
     topic: str
     messages: int
 
 
 @dataclass(frozen=True, slots=True)
-class TableCommit:
-    """When a sink last committed to a table."""
-
-    table: str
-    at: datetime
-    age_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetters:
-    """Messages a job's running processes sent to a dead-letter topic since they started."""
-
-    topic: str
-    messages: int
-
-
-@dataclass(frozen=True, slots=True)
-class SinkHealth:
-    """The Kafka → Iceberg sinks (job ``k2-sink``)."""
+class JobHealth:
+    """The processes of one job as Prometheus scraped them: how many, how many up (``up`` when
+    any is), each dependency's breaker at its worst state among them, and their dead letters.
+    """
 
     up: bool
     instances: int
     instances_up: int
-    consumer_lag: list[TopicLag]
+    breakers: dict[str, str]
+    dead_letters: list[TopicMessages]
+
+
+@dataclass(frozen=True, slots=True)
+class SinkHealth(JobHealth):
+    """The Kafka → Iceberg sinks (job ``k2-sink``); ``commit_age_s`` is the seconds since their
+    last commit to each table, ``last_commit_*`` the newest of them.
+    """
+
+    consumer_lag: list[TopicMessages]
     consumer_lag_total: int | None
     last_commit_at: datetime | None
     last_commit_age_s: float | None
-    commits: list[TableCommit]
+    commit_age_s: dict[str, float]
     paused: list[str]
-    breakers: dict[str, str]
-    dead_letters: list[DeadLetters]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +107,10 @@ class ExchangeFeed:
 
 
 @dataclass(frozen=True, slots=True)
-class FeedHealth:
+class FeedHealth(JobHealth):
     """The live feeds into Kafka (job ``k2-feed``)."""
 
-    up: bool
-    instances: int
-    instances_up: int
     exchanges: list[ExchangeFeed]
-    breakers: dict[str, str]
-    dead_letters: list[DeadLetters]
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +213,9 @@ def _breakers(facts: _Facts, job: str) -> dict[str, str]:
     }
 
 
-def _dead_letters(facts: _Facts, job: str) -> list[DeadLetters]:
+def _dead_letters(facts: _Facts, job: str) -> list[TopicMessages]:
     return [
-        DeadLetters(topic, int(count))
+        TopicMessages(topic, int(count))
         for topic, count in sorted(facts.by("dead_letters", "topic", job=job).items())
     ]
 
@@ -234,41 +224,41 @@ def _age(facts: _Facts, timestamp: float) -> float:
     return round(max(0.0, facts.at - timestamp), 3)
 
 
+def _job(facts: _Facts, job: str) -> dict[str, Any]:
+    """The :class:`JobHealth` fields of ``job``."""
+    up = facts.of("up", job=job)
+    return {
+        "up": any(s.value == 1 for s in up),
+        "instances": len(up),
+        "instances_up": sum(s.value == 1 for s in up),
+        "breakers": _breakers(facts, job),
+        "dead_letters": _dead_letters(facts, job),
+    }
+
+
 def _sink(facts: _Facts) -> SinkHealth:
-    up = facts.of("up", job=SINK_JOB)
     lag = facts.by("consumer_lag", "topic")
-    commits = [
-        TableCommit(table, datetime.fromtimestamp(at, UTC), _age(facts, at))
-        for table, at in sorted(facts.by("last_commit", "table").items())
-        if at > 0
-    ]
-    newest = max(commits, key=lambda c: c.at, default=None)
+    commits = {table: at for table, at in facts.by("last_commit", "table").items() if at > 0}
+    newest = max(commits.values(), default=None)
     return SinkHealth(
-        up=any(s.value == 1 for s in up),
-        instances=len(up),
-        instances_up=sum(s.value == 1 for s in up),
-        consumer_lag=[TopicLag(topic, int(messages)) for topic, messages in sorted(lag.items())],
+        **_job(facts, SINK_JOB),
+        consumer_lag=[TopicMessages(topic, int(messages)) for topic, messages in sorted(lag.items())],
         consumer_lag_total=int(sum(lag.values())) if lag else None,
-        last_commit_at=newest.at if newest else None,
-        last_commit_age_s=newest.age_s if newest else None,
-        commits=commits,
+        last_commit_at=datetime.fromtimestamp(newest, UTC) if newest else None,
+        last_commit_age_s=_age(facts, newest) if newest else None,
+        commit_age_s={table: _age(facts, at) for table, at in sorted(commits.items())},
         paused=sorted(facts.by("paused", "reason")),
-        breakers=_breakers(facts, SINK_JOB),
-        dead_letters=_dead_letters(facts, SINK_JOB),
     )
 
 
 def _feed(facts: _Facts) -> FeedHealth:
-    up = facts.of("up", job=FEED_JOB)
     connected = facts.by("connected", "exchange")
     last = facts.by("last_message", "exchange")
     reconnects = facts.by("reconnects", "exchange")
     lag = facts.by("lag_p99", "exchange")
     exchanges = sorted(set(connected) | set(last) | set(reconnects))
     return FeedHealth(
-        up=any(s.value == 1 for s in up),
-        instances=len(up),
-        instances_up=sum(s.value == 1 for s in up),
+        **_job(facts, FEED_JOB),
         exchanges=[
             ExchangeFeed(
                 exchange=exchange,
@@ -280,6 +270,4 @@ def _feed(facts: _Facts) -> FeedHealth:
             )
             for exchange in exchanges
         ],
-        breakers=_breakers(facts, FEED_JOB),
-        dead_letters=_dead_letters(facts, FEED_JOB),
     )

@@ -113,37 +113,26 @@ def pipeline_health(settings: K2Settings, readings: TableReadings, api: ApiHealt
     command line, which is no API process), the stream from the Prometheus the settings name.
     """
     now = datetime.now(UTC)
-    lake: list[LakeTable] | None = None
-    lake_status: PartStatus = "ok"
-    lake_reason = None
+    return PipelineHealth(now, settings.profile.value, *_lake(readings, now), api, *_stream(settings))
+
+
+def _lake(readings: TableReadings, now: datetime) -> tuple[list[LakeTable] | None, PartStatus, str | None]:
     try:
-        lake = lake_tables(readings, now)
+        return lake_tables(readings, now), "ok", None
     except DependencyUnavailableError as error:
         log.warning("pipeline_lake_unreadable", error=str(error))
-        lake_status, lake_reason = "unavailable", str(error)
-    stream: StreamHealth | None = None
-    stream_status: PartStatus = "ok"
-    stream_reason = None
+        return None, "unavailable", str(error)
+
+
+def _stream(settings: K2Settings) -> tuple[StreamHealth | None, PartStatus, str | None]:
     url = settings.obs.prometheus_url
     if url is None:
-        stream_status, stream_reason = "none", NO_STREAM
-    else:
-        try:
-            stream = read_stream(url, settings.obs.prometheus_timeout_s)
-        except DependencyUnavailableError as error:
-            log.warning("pipeline_stream_unreadable", error=str(error))
-            stream_status, stream_reason = "unavailable", str(error)
-    return PipelineHealth(
-        checked_at=now,
-        profile=settings.profile.value,
-        lake=lake,
-        lake_status=lake_status,
-        lake_reason=lake_reason,
-        api=api,
-        stream=stream,
-        stream_status=stream_status,
-        stream_reason=stream_reason,
-    )
+        return None, "none", NO_STREAM
+    try:
+        return read_stream(url, settings.obs.prometheus_timeout_s), "ok", None
+    except DependencyUnavailableError as error:
+        log.warning("pipeline_stream_unreadable", error=str(error))
+        return None, "unavailable", str(error)
 
 
 def engine_readings(engine: QueryEngine) -> TableReadings:
