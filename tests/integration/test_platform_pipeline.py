@@ -9,6 +9,9 @@ the private platform's file-based discovery, so that platform's Prometheus scrap
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import date
@@ -24,6 +27,7 @@ from k2.api import create_app
 from k2.lake.tables import TRADES
 from k2.platform.prometheus import Prometheus
 from k2.settings import ApiSettings, K2Settings
+from k2.testing.processes import environment
 from tests.fixtures.supervised_sink import Feed, SupervisedSink, synthetic_rows, topic_of
 
 pytestmark = [pytest.mark.platform, pytest.mark.kafka]
@@ -90,6 +94,7 @@ def test_the_pipeline_reports_the_running_sink_and_survives_prometheus_stopping(
         assert found["breakers"]["catalog"] == "closed"
         assert data["lake"][0]["table"] == "trades"
         assert data["lake"][0]["exists"] is True
+        _the_command_line_reports_the_sink_too(stream_settings)
 
         prometheus = Prometheus(stream_settings)
         prometheus.stop()
@@ -106,3 +111,26 @@ def test_the_pipeline_reports_the_running_sink_and_survives_prometheus_stopping(
     assert data["lake_status"] == "ok"
     assert data["lake"][0]["exists"] is True
     assert sink.stop() == 0
+
+
+def _the_command_line_reports_the_sink_too(settings: K2Settings) -> None:
+    """``k2 query pipeline`` under the same settings asks the same Prometheus: the sink is up."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("K2_")}, **environment(settings)}
+
+    def k2(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "k2.cli.main", "query", "pipeline", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    answer = orjson.loads(k2("--format", "json"))
+    assert (answer["api"], answer["stream_status"], answer["stream"]["sink"]["up"]) == (None, "ok", True)
+    text = k2()
+    assert "sink consumer lag" in text
+    log.info("k2 query pipeline:\n%s", text)
