@@ -550,7 +550,7 @@ class LogLevel(StrEnum):
 
 
 class ObsSettings(BaseSettings):
-    """Logging."""
+    """Logging, metrics endpoints, and the Prometheus K2 asks about its own processes."""
 
     model_config = SettingsConfigDict(env_prefix="K2_OBS_", extra="forbid")
 
@@ -569,6 +569,19 @@ class ObsSettings(BaseSettings):
         "127.0.0.1",
         description="Interface a process's metrics endpoint listens on: loopback, or 0.0.0.0 in a "
         "container that Prometheus scrapes from another.",
+    )
+    prometheus_url: str | None = Field(
+        None,
+        description="Base URL of the Prometheus whose HTTP query API `GET /v1/pipeline` and "
+        "`k2 query pipeline` ask how the sink and feed processes are doing. Default: the platform's, "
+        "http://127.0.0.1:<K2_PLATFORM_PROMETHEUS_PORT>, under the platform profile; none (no "
+        "stream to report) on the embedded profile.",
+    )
+    prometheus_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds Prometheus may take to answer the pipeline's question before the "
+        "stream part of the answer is reported unavailable.",
     )
 
 
@@ -635,6 +648,10 @@ class K2Settings(BaseSettings):
             ),
             "schema_registry_url": f"http://127.0.0.1:{platform.registry_port}/apis/ccompat/v7",
         }
+        if "prometheus_url" not in self.obs.model_fields_set:
+            self.obs = self.obs.model_copy(
+                update={"prometheus_url": f"http://127.0.0.1:{platform.prometheus_port}"}
+            )
         lake_set = self.lake.model_fields_set
         kafka_set = self.kafka.model_fields_set
         self.lake = self.lake.model_copy(update={k: v for k, v in lake_defaults.items() if k not in lake_set})

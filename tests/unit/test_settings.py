@@ -113,3 +113,18 @@ def test_more_insync_replicas_than_replicas_is_refused() -> None:
     """min.insync.replicas above the replication factor would refuse every acks=all write."""
     with pytest.raises(ValidationError, match="K2_KAFKA_MIN_INSYNC_REPLICAS"):
         KafkaSettings(replication_factor=1, min_insync_replicas=2)
+
+
+def test_the_platforms_prometheus_is_asked_about_the_stream_and_none_on_the_embedded_profile() -> None:
+    """Under the platform profile the pipeline's Prometheus is the platform's, on its own port (two
+    checkouts' platforms never answer for each other); the embedded profile has none; a URL set
+    explicitly wins.
+    """
+    platform = K2Settings(profile=Profile.PLATFORM, platform=PlatformSettings(prometheus_port=19090))
+    assert platform.obs.prometheus_url == "http://127.0.0.1:19090"
+    assert platform.obs.prometheus_timeout_s == 2.0
+    assert K2Settings().obs.prometheus_url is None
+    explicit = K2Settings.model_validate(
+        {"profile": "platform", "obs": {"prometheus_url": "http://prometheus.internal:9090"}}
+    )
+    assert explicit.obs.prometheus_url == "http://prometheus.internal:9090"

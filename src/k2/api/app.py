@@ -17,7 +17,18 @@ from k2.api import exception_handlers
 from k2.api.answers import AnswerCache
 from k2.api.middleware import RequestMiddleware
 from k2.api.probes import keep_probing
-from k2.api.routes import aggregations, console, coverage, health, live, metadata, queries, summary, ticks
+from k2.api.routes import (
+    aggregations,
+    console,
+    coverage,
+    health,
+    live,
+    metadata,
+    pipeline,
+    queries,
+    summary,
+    ticks,
+)
 from k2.api.security import ApiKeys, RateLimiter
 from k2.lake.catalog import close_catalog, open_catalog
 from k2.obs.exposition import exported, process_metrics
@@ -188,6 +199,7 @@ def create_app(
         summary.router,
         aggregations.router,
         metadata.router,
+        pipeline.router,
         coverage.router,
         live.router,
         console.router,

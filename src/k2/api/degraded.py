@@ -29,6 +29,7 @@ METADATA = ALWAYS_ANSWERED | {
     "/v1/stats",
     "/v1/snapshots",
     "/v1/loads",
+    "/v1/pipeline",
     "/v1/coverage",
     "/v1/coverage/gaps",
     "/openapi.json",

@@ -17,6 +17,8 @@ from k2.api.answers import AnswerCache
 from k2.api.errors import RateLimitedError
 from k2.obs.metrics import K2Metrics
 from k2.query.engine import QueryEngine
+from k2.query.gauges import TableReadings
+from k2.query.pipeline import engine_readings
 from k2.query.reader import Reader
 from k2.resilience.breakers import Breakers
 from k2.settings import ApiSettings, K2Settings
@@ -67,6 +69,17 @@ async def _tail(request: Request) -> KafkaTail | None:
     return tail
 
 
+async def _pipeline_readings(request: Request) -> TableReadings:
+    """The app's readings of the pipeline's tables, made on first use (they keep each table's
+    figures until its snapshot changes).
+    """
+    state = request.app.state
+    if getattr(state, "pipeline_readings", None) is None:
+        state.pipeline_readings = engine_readings(state.engine)
+    readings: TableReadings = state.pipeline_readings
+    return readings
+
+
 async def authenticate(request: Request, key: Annotated[str | None, Security(_api_key)] = None) -> str:
     """Check the API key and count the call against its rate limit; return the caller's name.
 
@@ -93,3 +106,4 @@ CallerDep = Annotated[str, Depends(authenticate)]
 TailDep = Annotated[KafkaTail | None, Depends(_tail)]
 AnswersDep = Annotated[AnswerCache, Depends(_answers)]
 BreakersDep = Annotated[Breakers, Depends(_breakers)]
+PipelineReadingsDep = Annotated[TableReadings, Depends(_pipeline_readings)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,10 +11,12 @@ import typer
 
 from k2.cli._context import context
 from k2.cli._output import Format, catch_errors, render, render_one
+from k2.domain.time import utc_text
 
 if TYPE_CHECKING:
     from k2.query import AsOf
     from k2.query.coverage import CoverageQuery
+    from k2.query.pipeline import PipelineHealth
 
 app = typer.Typer(help="Query the lake.", no_args_is_help=True)
 
@@ -313,3 +316,53 @@ def loads(
     from k2.query import loads as list_loads
 
     render(list_loads(context(ctx).engine, table_spec(table), limit), fmt, title=f"{table} loads")
+
+
+@app.command()
+@catch_errors
+def pipeline(
+    ctx: typer.Context,
+    fmt: FormatOption = Format.TEXT,
+) -> None:
+    """Is the pipeline healthy? Each table's last commit and its age, snapshots, files and fullest
+    partition; on the platform the sink (up, consumer lag per topic, last commit, breakers, dead
+    letters) and the feed (up, connected, lag, last message, reconnects) from Prometheus. The
+    same fields as GET /v1/pipeline, with ``api`` null: this command is no API process.
+    """
+    from k2.query.pipeline import engine_readings, pipeline_health
+
+    if fmt is Format.CSV:
+        raise typer.BadParameter("the pipeline's health is one nested document: --format text or json")
+    health = pipeline_health(context(ctx).settings, engine_readings(context(ctx).engine), None)
+    if fmt is Format.JSON:
+        render_one(health, Format.JSON)
+        return
+    _print_pipeline(health)
+
+
+def _print_pipeline(health: PipelineHealth) -> None:
+    """The answer as rich tables: the lake's tables, then the sink and the feed (or why not)."""
+    from k2.cli._output import console
+
+    out = console()
+    out.print(f"[bold]pipeline[/bold] ({health.profile} profile), checked at {utc_text(health.checked_at)}")
+    if health.lake is None:
+        out.print(f"lake: [red]{health.lake_status}[/red] ({health.lake_reason})")
+    else:
+        render(health.lake, Format.TEXT, title="lake")
+    stream = health.stream
+    if stream is None:
+        colour = "red" if health.stream_status == "unavailable" else "dim"
+        out.print(f"stream: [{colour}]{health.stream_status}[/{colour}] ({health.stream_reason})")
+        return
+    sink, feed = stream.sink, stream.feed
+    render_one(
+        {k: v for k, v in asdict(sink).items() if k != "consumer_lag"},
+        Format.TEXT,
+        title=f"sink (from {stream.prometheus_url})",
+    )
+    if sink.consumer_lag:
+        render(sink.consumer_lag, Format.TEXT, title="sink consumer lag")
+    render_one({k: v for k, v in asdict(feed).items() if k != "exchanges"}, Format.TEXT, title="feed")
+    if feed.exchanges:
+        render(feed.exchanges, Format.TEXT, title="feed exchanges")

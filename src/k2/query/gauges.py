@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from k2.lake.errors import LakeUnavailableError, TableNotFoundError
 from k2.lake.tables import MARKET_TABLES, TableSpec
 from k2.query.engine import QueryEngine
-from k2.query.metadata import TableStats, table_stats
+from k2.query.metadata import TableStats, empty_stats, table_stats
 
 log = structlog.get_logger(__name__)
 
@@ -38,18 +38,53 @@ _GAUGES = (
 )
 
 
+class TableReadings:
+    """Each of ``specs``' figures, from its metadata: a table whose current snapshot has not
+    changed since the last reading keeps its figures (counting partitions reads every manifest).
+    Safe to share between threads.
+    """
+
+    def __init__(self, engine: QueryEngine, specs: tuple[TableSpec, ...]) -> None:
+        self._engine = engine
+        self._specs = specs
+        self._lock = threading.Lock()
+        self._tables: dict[str, TableStats | None] = {}
+
+    def read(self) -> dict[str, TableStats | None]:
+        """Each table's figures by name, None for a table not created yet.
+
+        Raises:
+            LakeUnavailableError: the catalog or the store is down.
+            BreakerOpenError: the catalog's or the store's breaker is open.
+        """
+        with self._lock:
+            self._tables = {spec.name: self._read(spec) for spec in self._specs}
+            return dict(self._tables)
+
+    def _read(self, spec: TableSpec) -> TableStats | None:
+        """``spec``'s figures: those already read when its current snapshot is the same."""
+        known = self._tables.get(spec.name)
+        try:
+            current = self._engine.table(spec).current_snapshot()
+        except TableNotFoundError:
+            return None
+        if known is not None and current is not None and known.snapshot_id == current.snapshot_id:
+            return known
+        return table_stats(self._engine, spec)
+
+
 class LakeGauges(Collector):
     """Gauges of K2's market tables, for the process that serves queries."""
 
     def __init__(self, engine: QueryEngine) -> None:
-        self._engine = engine
+        self._readings = TableReadings(engine, MARKET_TABLES)
         self._lock = threading.Lock()
         self._read_at = 0.0
-        self._tables: dict[str, TableStats] = {}
+        self._tables: list[TableStats] = []
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """One family per figure, a sample per table (none while the lake cannot be read)."""
-        tables = list(self._current().values())
+        tables = self._current()
         for name, documentation, field in _GAUGES:
             family = GaugeMetricFamily(name, documentation, labels=["table"])
             for table in tables:
@@ -65,25 +100,18 @@ class LakeGauges(Collector):
                 committed.add_metric([table.table], table.last_commit.timestamp())
         yield committed
 
-    def _current(self) -> dict[str, TableStats]:
+    def _current(self) -> list[TableStats]:
+        """The tables' figures, read again when the last reading is older than :data:`FRESH_S`; a
+        table not created yet counts as empty.
+        """
         with self._lock:
             now = time.monotonic()
             if now - self._read_at >= FRESH_S:
                 try:
-                    self._tables = {spec.name: self._read(spec) for spec in MARKET_TABLES}
+                    read = self._readings.read()
+                    self._tables = [read[spec.name] or empty_stats(spec) for spec in MARKET_TABLES]
                 except (LakeUnavailableError, OSError) as error:
                     log.warning("lake_gauges_unreadable", error=str(error))
-                    self._tables = {}
+                    self._tables = []
                 self._read_at = now
             return self._tables
-
-    def _read(self, spec: TableSpec) -> TableStats:
-        """``spec``'s figures: those already read when its current snapshot is the same."""
-        known = self._tables.get(spec.name)
-        try:
-            current = self._engine.table(spec).current_snapshot()
-        except TableNotFoundError:
-            current = None
-        if known is not None and current is not None and known.snapshot_id == current.snapshot_id:
-            return known
-        return table_stats(self._engine, spec)

@@ -194,15 +194,20 @@ def _kafka_offsets(entries: Mapping[str, str]) -> tuple[KafkaOffset, ...] | None
     )
 
 
+def empty_stats(spec: TableSpec) -> TableStats:
+    """The figures of a table holding nothing (or not created yet)."""
+    return TableStats(spec.name, None, 0, 0, 0, 0, 0, None, None, 0)
+
+
 def table_stats(engine: QueryEngine, spec: TableSpec) -> TableStats:
     """Rows, files, bytes, partitions, day span and symbol count of one table."""
     try:
         table = engine.table(spec)
     except TableNotFoundError:
-        return TableStats(spec.name, None, 0, 0, 0, 0, 0, None, None, 0)
+        return empty_stats(spec)
     current = table.current_snapshot()
     if current is None:
-        return TableStats(spec.name, None, 0, 0, 0, 0, 0, None, None, 0)
+        return empty_stats(spec)
     extra = current.summary.additional_properties if current.summary else {}
     days: list[date] = []
     partitions = fullest = 0

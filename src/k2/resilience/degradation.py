@@ -48,6 +48,20 @@ class Level(IntEnum):
     #: Every new request shed with 503, ``/health`` and ``/metrics`` aside.
     SHEDDING = 4
 
+    @property
+    def meaning(self) -> str:
+        """What the API does at this level, in a sentence an operator reads."""
+        return _MEANINGS[self]
+
+
+_MEANINGS = {
+    Level.NORMAL: "normal: every request answered in full",
+    Level.NO_ENRICHMENTS: "enrichments off: no Kafka tail (include_live), no as-of quotes (with_quotes)",
+    Level.SMALLER_CAPS: "smaller pages and exports",
+    Level.CACHED_ONLY: "cached answers and metadata only; other reads refused with 503",
+    Level.SHEDDING: "shedding: every new request refused with 503, /health and /metrics aside",
+}
+
 
 class OpenBreakers(Protocol):
     """Whatever counts the circuit breakers that are open now."""

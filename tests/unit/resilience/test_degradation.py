@@ -233,3 +233,11 @@ def test_saturated_at_level_4s_in_flight_threshold(rig: Rig) -> None:
     assert not rig.controller.saturated()
     rig.controller.request_started()
     assert rig.controller.saturated()
+
+
+def test_every_level_says_what_it_means() -> None:
+    """Each level has a one-line meaning for the pipeline's health answer, none shared."""
+    meanings = [level.meaning for level in Level]
+    assert all(meanings)
+    assert len(set(meanings)) == len(Level)
+    assert Level.NORMAL.meaning.startswith("normal")
