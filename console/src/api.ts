@@ -232,6 +232,65 @@ export async function gaps(asOf: AsOf): Promise<Gap[]> {
   return (await call<Rows<Gap>>(`/v1/coverage/gaps?${query(asOfParams(asOf))}`)).data;
 }
 
+export interface LakeTable {
+  table: string;
+  exists: boolean;
+  last_commit_at: string | null;
+  last_commit_age_s: number | null;
+  snapshots: number;
+  rows: number;
+  data_files: number;
+  partitions: number;
+  max_files_per_partition: number;
+}
+
+interface TopicMessages {
+  topic: string;
+  messages: number;
+}
+
+interface JobHealth {
+  up: boolean;
+  instances: number;
+  instances_up: number;
+  breakers: Record<string, string>;
+  dead_letters: TopicMessages[];
+}
+
+export interface SinkHealth extends JobHealth {
+  consumer_lag: TopicMessages[];
+  consumer_lag_total: number | null;
+  last_commit_age_s: number | null;
+  paused: string[];
+}
+
+export interface FeedHealth extends JobHealth {
+  exchanges: {
+    exchange: string;
+    connected: boolean | null;
+    lag_p99_s: number | null;
+    last_message_age_s: number | null;
+    reconnects: number | null;
+  }[];
+}
+
+/** GET /v1/pipeline: the lake's tables, this API process, and on the platform the sink and feed. */
+export interface Pipeline {
+  checked_at: string;
+  profile: string;
+  lake: LakeTable[] | null;
+  lake_status: string;
+  lake_reason: string | null;
+  api: { degradation_level: number; degradation_meaning: string; breakers: Record<string, string> } | null;
+  stream: { prometheus_url: string; sink: SinkHealth; feed: FeedHealth } | null;
+  stream_status: string;
+  stream_reason: string | null;
+}
+
+export async function pipeline(): Promise<Pipeline> {
+  return (await call<{ data: Pipeline }>("/v1/pipeline")).data;
+}
+
 /** Whether the API can serve reads now (no key needed); a 503 still carries the same body. */
 export async function readiness(): Promise<Readiness> {
   const response = await fetch("/health/ready", { headers: { Accept: "application/json" } });

@@ -6,6 +6,7 @@ import { MarketChart, type Overlays, type Span } from "./chart";
 import { renderCoverage, renderLoads } from "./coverage";
 import { type QuoteAtBar, quotesAtBars } from "./quotes";
 import { LiveFollow } from "./live";
+import { renderPipeline } from "./pipeline";
 import { Replay } from "./replay";
 import { AsOfPicker, renderHistory } from "./timetravel";
 import { clock, dayBounds, intervalSeconds, minute, second } from "./time";
@@ -71,6 +72,7 @@ const ui = {
   replayProgress: element<HTMLProgressElement>("replay-progress"),
   replayStatus: element<HTMLParagraphElement>("replay-status"),
   health: element<HTMLParagraphElement>("health"),
+  pipeline: element<HTMLDivElement>("pipeline-body"),
 };
 
 let venues: Record<string, api.Venue> = {};
@@ -593,6 +595,24 @@ async function loadCoverage(): Promise<void> {
   }
 }
 
+const PIPELINE_EVERY_MS = 10_000;
+let pipelineTimer: number | undefined;
+
+/** Show the pipeline's health now and every ``PIPELINE_EVERY_MS``; "Follow live" needs a stream. */
+async function showPipeline(): Promise<void> {
+  window.clearTimeout(pipelineTimer);
+  try {
+    const found = await api.pipeline();
+    renderPipeline(ui.pipeline, found);
+    const embedded = found.profile === "embedded";
+    ui.live.disabled = embedded;
+    ui.live.title = embedded ? "The live tail needs Kafka: run on the platform (k2 platform up)." : "";
+  } catch (failure) {
+    ui.pipeline.textContent = `The pipeline's health is unknown: ${failure instanceof api.ApiError ? failure.message : String(failure)}`;
+  }
+  pipelineTimer = window.setTimeout(() => void showPipeline(), PIPELINE_EVERY_MS);
+}
+
 async function showHealth(): Promise<void> {
   try {
     const ready = await api.readiness();
@@ -614,6 +634,7 @@ async function start(): Promise<void> {
   // A lake no trade was ever loaded into has no trades table: no snapshots, and no symbols below.
   const [known, listed] = await Promise.all([api.venues(), api.snapshots().catch(noData<api.Snapshot>)]);
   venues = known;
+  void showPipeline();
   versions.fill(listed, wanted);
   renderHistory(ui.history, listed, (snapshot) => {
     versions.choose(snapshot);

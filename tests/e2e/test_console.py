@@ -319,6 +319,29 @@ def test_zooming_into_the_chart_fetches_finer_bars(page: Page, served: Console, 
     expect(chart).to_have_attribute("data-candles", str(len(day_bars)))
 
 
+def test_pipeline_health_shows_the_lake_and_what_the_embedded_profile_lacks(
+    page: Page, served: Console, screenshots: Path
+) -> None:
+    """The panel shows each table's snapshots, files and fullest partition as /v1/pipeline reads
+    them, this API's degradation level, and why there is no stream part; "Follow live" is off."""
+    answer = served.api.get("/v1/pipeline")
+    answer.raise_for_status()
+    health = answer.json()["data"]
+    _sign_in(page, served.url)
+    panel = page.locator("#pipeline-body")
+    expect(panel).to_have_attribute("data-profile", "embedded")
+    for table in health["lake"]:
+        cells = page.locator(f"#pipeline-lake tr[data-table={table['table']}] td")
+        expect(cells.nth(3)).to_have_text(str(table["snapshots"]))
+        expect(cells.nth(5)).to_have_text(str(table["data_files"]))
+        expect(cells.nth(7)).to_have_text(str(table["max_files_per_partition"]))
+    expect(panel).to_contain_text("API: degradation level 0")
+    expect(panel).to_contain_text(f"Stream: none: {health['stream_reason']}")
+    expect(page.get_by_label("Follow live")).to_be_disabled()
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=screenshots / "pipeline-embedded.png")
+
+
 def test_a_wrong_key_says_so(page: Page, served: Console, screenshots: Path) -> None:
     """A key the API refuses brings the key form back with the API's message."""
     _sign_in(page, served.url, key="not-a-key")
@@ -348,6 +371,8 @@ def test_an_empty_lake_says_how_to_fill_it(page: Page, tmp_path: Path, screensho
         _sign_in(page, server.url)
         expect(page.locator("#empty")).to_contain_text("The lake holds no trades yet")
         expect(page.locator("#views")).to_be_hidden()
+        trades = page.locator("#pipeline-lake tr[data-table=trades] td")
+        expect(trades.nth(1)).to_have_text("not created yet")
         page.screenshot(path=screenshots / "empty-lake.png")
 
 

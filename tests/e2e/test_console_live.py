@@ -79,6 +79,7 @@ def test_following_live_shows_the_kafka_tail_without_a_reload(
         page.get_by_role("button", name="Use this key").click()
         page.get_by_label("Symbol").select_option(f"{EXCHANGE}:{SYMBOL}")
         expect(page.locator("#chart")).to_have_attribute("data-candles", "1")  # the lake's minute
+        expect(page.locator("#pipeline-body")).to_have_attribute("data-profile", "platform")
         page.get_by_label("Follow live").check()
         tape = page.locator("#tape-rows tr")
         expect(tape).to_have_count(9)  # the last candle's trades again, and the tail's
