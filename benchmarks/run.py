@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.api import latency as api_latency
 from benchmarks.common import DATA_DIR, DOCS_FILE, FULL, QUICK, REPO_ROOT, Sizes, log
+from benchmarks.console import section as console
 from benchmarks.feed import section as feed
 from benchmarks.ingest import asx as ingest_asx
 from benchmarks.ingest import synthetic as ingest_synthetic
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, Callable[[Sizes], Section]] = {
 #: Run only when named, each writing its own section of the document (see the module docstring).
 SEPARATE: dict[str, Callable[[Sizes], Section]] = {
     scale.NAME: scale.run,
+    console.NAME: console.run,
 }
 
 

@@ -61,6 +61,7 @@ const ui = {
   chartTitle: element<HTMLHeadingElement>("chart-title"),
   chart: element<HTMLDivElement>("chart"),
   bars: element<HTMLTableSectionElement>("bars-rows"),
+  barsTable: element<HTMLDetailsElement>("bars-table"),
   tape: element<HTMLTableSectionElement>("tape-rows"),
   tapeStatus: element<HTMLParagraphElement>("tape-status"),
   more: element<HTMLButtonElement>("more"),
@@ -93,6 +94,11 @@ let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
 let generation = 0;
 let coverageGeneration = 0;
 let replaying: Replay | null = null;
+/** The market view the URL names, asked for as soon as the venues' clocks are in (a shared link
+ * paints without waiting for the pickers' lists); ``loadMarket`` takes it if it reads the same. */
+let prefetched: { key: string; answer: Promise<[api.Bar[], api.Page<api.Trade>]> } | null = null;
+/** The days of the symbol the URL names, asked for with the symbols (see ``prefetched``). */
+let prefetchedDays: { key: string; answer: Promise<api.CoverageDay[]> } | null = null;
 let following: LiveFollow | null = null;
 
 const wanted = new URLSearchParams(location.search);
@@ -132,6 +138,9 @@ function askKey(reason: string | null): void {
 }
 
 function showEmpty(message: string | null): void {
+  if (message !== null) {
+    besides();
+  }
   ui.empty.textContent = message ?? "";
   ui.empty.hidden = message === null;
   ui.views.hidden = message !== null;
@@ -216,6 +225,19 @@ function showBars(
   chart.show(bars, quoted, zone, overlays(), (intervalSeconds(interval) ?? 86400) < 60, visible);
   ui.chart.dataset.candles = String(bars.length);
   ui.chart.dataset.interval = interval;
+  if (ui.barsTable.open) {
+    fillBarsTable();
+  }
+}
+
+/** The bars shown, as a table: filled when the table is opened (hundreds of rows cost the first
+ * paint time while nobody looks at them). */
+function fillBarsTable(): void {
+  if (!shown) {
+    ui.bars.replaceChildren();
+    return;
+  }
+  const { bars, quoted, zone } = shown;
   ui.bars.replaceChildren(
     ...bars.map((bar, index) => {
       const row = document.createElement("tr");
@@ -411,7 +433,13 @@ async function loadMarket(): Promise<void> {
   stopLive();
   const mine = ++generation;
   keepInUrl();
-  const [bars, page] = await Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
+  const key = marketKey(read, ui.interval.value);
+  const answer =
+    prefetched?.key === key
+      ? prefetched.answer
+      : Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
+  prefetched = null;
+  const [bars, page] = await answer;
   if (mine !== generation) {
     return;
   }
@@ -423,6 +451,7 @@ async function loadMarket(): Promise<void> {
   display(bars, ui.interval.value, null);
   ui.tape.replaceChildren();
   tapePage(page, read);
+  markPainted();
   if (ui.live.checked) {
     startLive();
   }
@@ -436,6 +465,28 @@ async function loadMarket(): Promise<void> {
       }
     }
   });
+}
+
+/** The first time the chart and the tape show a day: the page's first useful paint, as a
+ * performance mark (``k2-first-useful-paint``, read by benchmarks/console) and ``data-painted``. */
+function markPainted(): void {
+  if (!document.body.dataset.painted) {
+    document.body.dataset.painted = "true";
+    performance.mark("k2-first-useful-paint");
+    besides();
+  }
+}
+
+let besidesStarted = false;
+
+/** What the page shows besides the market (readiness, pipeline health): asked for once the market
+ * view painted (or showed why it cannot), so it does not slow that down. */
+function besides(): void {
+  if (!besidesStarted) {
+    besidesStarted = true;
+    void showHealth();
+    void showPipeline();
+  }
 }
 
 /** Show ``bars`` of ``interval`` with the day's quotes (once read), and title the chart. */
@@ -542,7 +593,9 @@ async function loadDays(day: string | null = null): Promise<void> {
     return;
   }
   const mine = ++generation;
-  const days = (await api.coverage(row, asOf())).filter((day) => day.rows > 0);
+  const coverage = prefetchedDays?.key === dayKey(row) ? prefetchedDays.answer : api.coverage(row, asOf());
+  prefetchedDays = null;
+  const days = (await coverage).filter((day) => day.rows > 0);
   if (mine !== generation) {
     return;
   }
@@ -560,9 +613,11 @@ async function loadDays(day: string | null = null): Promise<void> {
   await loadMarket();
 }
 
-async function loadSymbols(): Promise<void> {
+/** Fill the symbol picker (from ``listed``, the symbols already asked for, or a new call) and
+ * open the chosen symbol's days. */
+async function loadSymbols(listed: Promise<api.SymbolRow[]> | null = null): Promise<void> {
   const mine = ++generation;
-  const rows = await api.symbols(asOf());
+  const rows = await (listed ?? api.symbols(asOf()));
   if (mine !== generation) {
     return;
   }
@@ -632,16 +687,51 @@ async function start(): Promise<void> {
   ui.market.hidden = false;
   say(null);
   // A lake no trade was ever loaded into has no trades table: no snapshots, and no symbols below.
-  const [known, listed] = await Promise.all([api.venues(), api.snapshots().catch(noData<api.Snapshot>)]);
-  venues = known;
-  void showPipeline();
+  // The symbols are asked for at once, as of the version the URL names (the picker is not filled yet).
+  const symbols = api.symbols(versions.asOfIn(wanted));
+  symbols.catch(() => undefined); // awaited below; a failure is reported there
+  const [symbol, exchange] = [wanted.get("symbol"), wanted.get("exchange")];
+  if (symbol && exchange) {
+    const row = { symbol, exchange };
+    const answer = api.coverage(row, versions.asOfIn(wanted));
+    answer.catch(() => undefined); // loadDays awaits it and reports a failure
+    prefetchedDays = { key: JSON.stringify([symbol, exchange, versions.asOfIn(wanted)]), answer };
+  }
+  const known = api.venues();
+  const listing = api.snapshots().catch(noData<api.Snapshot>);
+  listing.catch(() => undefined); // awaited below; a failure is reported there
+  venues = await known;
+  prefetchMarket();
+  const listed = await listing;
   versions.fill(listed, wanted);
   renderHistory(ui.history, listed, (snapshot) => {
     versions.choose(snapshot);
     ui.market.scrollIntoView();
     run(loadSymbols);
   });
-  await loadSymbols();
+  // The URL's version may name nothing listed (the picker then says Latest): ask again if so.
+  const asked = JSON.stringify(versions.asOfIn(wanted)) === JSON.stringify(versions.asOf());
+  await loadSymbols(asked ? symbols : null);
+}
+
+function dayKey(row: api.SymbolRow): string {
+  return JSON.stringify([row.symbol, row.exchange, asOf()]);
+}
+
+function marketKey(read: api.DayRead, interval: string): string {
+  return JSON.stringify([read.symbol, read.exchange, read.start, read.end, read.asOf, interval]);
+}
+
+/** Ask for the market view a shared link names (symbol, venue, day; interval and version too). */
+function prefetchMarket(): void {
+  const [symbol, exchange, day] = [wanted.get("symbol"), wanted.get("exchange"), wanted.get("day")];
+  if (!symbol || !exchange || !day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) {
+    return;
+  }
+  const read: api.DayRead = { symbol, exchange, ...dayBounds(day, zoneOf(exchange)), asOf: versions.asOfIn(wanted) };
+  const answer = Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
+  answer.catch(() => undefined); // loadMarket awaits it and reports a failure
+  prefetched = { key: marketKey(read, ui.interval.value), answer };
 }
 
 function run(step: () => Promise<void>): void {
@@ -687,6 +777,11 @@ for (const box of [ui.vwap, ui.twap, ui.quotes]) {
   });
 }
 ui.play.addEventListener("click", togglePlay);
+ui.barsTable.addEventListener("toggle", () => {
+  if (ui.barsTable.open) {
+    fillBarsTable();
+  }
+});
 ui.live.addEventListener("change", () => {
   if (!ui.live.checked) {
     stopLive();
@@ -711,9 +806,9 @@ ui.more.addEventListener("click", () => {
 });
 
 fromUrl();
-void showHealth();
 if (api.apiKey.get()) {
   run(start);
 } else {
+  void showHealth(); // needs no key; the pipeline's health does, and follows the first paint
   askKey(null);
 }

@@ -81,6 +81,18 @@ export class AsOfPicker {
     this.time.hidden = true;
   }
 
+  /** The version ``wanted`` (the URL's ``snapshot``, ``tag`` or ``at``) names, before the picker
+   * is filled. */
+  asOfIn(wanted: URLSearchParams): AsOf {
+    const snapshot = wanted.get("snapshot");
+    const tag = wanted.get("tag");
+    const at = wanted.get("at");
+    if (snapshot) return { snapshot };
+    if (tag) return { tag };
+    if (at && !Number.isNaN(Date.parse(at))) return { time: new Date(at).toISOString() };
+    return null;
+  }
+
   /** The version of the trades table the picker names. */
   asOf(): AsOf {
     const value = this.select.value;
