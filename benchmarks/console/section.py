@@ -9,7 +9,9 @@ day and interval in the URL) and a first visit (no parameters: the first symbol'
 
 The limit is the floor any page on this API has: the requests the console makes before it can
 paint (the page, its script and style, then the API calls), made by a Python client with new
-connections in the same order, in parallel where the page makes them in parallel. K2 / limit is
+connections in the same order, in parallel where the page makes them in parallel (a shared link
+asks for its market view as soon as the venues' clocks are in, beside the pickers' lists; a first
+visit needs the symbols and the first symbol's days first). K2 / limit is
 what the browser adds: parsing and running the bundle, laying out and drawing.
 """
 
@@ -57,6 +59,21 @@ def _post(path: str, body: Mapping[str, object]) -> Callable[[httpx.Client], obj
     return lambda client: client.post(path, json=body).raise_for_status()
 
 
+def _chain(*calls: Callable[[httpx.Client], object]) -> Callable[[httpx.Client], object]:
+    """``calls`` one after another."""
+    return lambda client: [call(client) for call in calls]
+
+
+def _together(*calls: Callable[[httpx.Client], object]) -> Callable[[httpx.Client], object]:
+    """``calls`` at once, each on a thread of its own."""
+
+    def run(client: httpx.Client) -> object:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(lambda call: call(client), calls))
+
+    return run
+
+
 def _views() -> list[View]:
     start, end = (iso(t) for t in local_day_bounds(DAY, venue(EXCHANGE).zone))
     day: dict[str, str | int] = {"symbol": SYMBOL, "exchange": EXCHANGE}
@@ -77,16 +94,15 @@ def _views() -> list[View]:
     }
     page = (_get("/ui/"),)
     assets = (_get("/ui/console.js"), _get("/ui/console.css"))
-    metadata = (
-        _get("/ui/venues.json"),
-        _get("/v1/snapshots", {"table": "trades", "limit": 50}),
-        _get("/v1/symbols"),
-    )
-    market = (_post("/v1/aggregations", bars), _get("/v1/trades", tape))
-    shared = (page, assets, metadata, (_get("/v1/coverage", day),), market)
+    venues, snapshots = _get("/ui/venues.json"), _get("/v1/snapshots", {"table": "trades", "limit": 50})
+    symbols, coverage = _get("/v1/symbols"), _get("/v1/coverage", day)
+    market = _together(_post("/v1/aggregations", bars), _get("/v1/trades", tape))
+    # A shared link asks for its market view once the venues' clocks are in, beside the lists.
+    shared = (page, assets, (_chain(venues, market), snapshots, symbols, coverage))
+    first = (page, assets, (venues, snapshots, symbols), (coverage,), (market,))
     return [
         View("shared link", f"symbol={SYMBOL}&exchange={EXCHANGE}&day={DAY}&interval=1m", shared),
-        View("first visit", "", shared),
+        View("first visit", "", first),
     ]
 
 
