@@ -44,3 +44,21 @@ export class CandleFolder {
     return this.forming;
   }
 }
+
+/** The number of candles a chart holds while bars are formed, in time order, after ``count``
+ * candles of which the last started at ``last`` (seconds; null: none). */
+export class CandleCount {
+  constructor(
+    private count: number,
+    private last: number | null,
+  ) {}
+
+  /** Count ``bar`` (a new candle if it starts after the last); the candles now. */
+  add(bar: FormingBar): number {
+    if (this.last === null || bar.start > this.last) {
+      this.last = bar.start;
+      this.count += 1;
+    }
+    return this.count;
+  }
+}

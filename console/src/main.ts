@@ -2,32 +2,19 @@
 // URL carries the view (symbol, venue, day, interval, snapshot, overlays) so it can be shared.
 
 import * as api from "./api";
-import { MarketChart, type Overlays, type Span } from "./chart";
+import { CandleCount } from "./candles";
+import { MarketChart, type Span } from "./chart";
 import { renderCoverage, renderLoads } from "./coverage";
 import { type QuoteAtBar, quotesAtBars } from "./quotes";
 import { LiveFollow } from "./live";
-import { renderPipeline } from "./pipeline";
+import { Ahead } from "./prefetch";
+import { fill, Pickers } from "./pickers";
+import { readiness, renderPipeline } from "./pipeline";
 import { Replay } from "./replay";
 import { AsOfPicker, renderHistory } from "./timetravel";
+import { cell, Tape } from "./tape";
 import { clock, dayBounds, intervalSeconds, minute, second } from "./time";
-
-const TAPE_PAGE = 50;
-/** Bar intervals a zoomed chart steps through, finest first. */
-const ZOOM_LADDER = ["1s", "5s", "15s", "30s", "1m", "5m", "15m", "30m", "1h"];
-/** A zoom fetches the finest bars that put at most this many candles in view. */
-const MOST_CANDLES = 240;
-const INTERVAL_NAMES: Record<string, string> = {
-  "1s": "1-second",
-  "5s": "5-second",
-  "15s": "15-second",
-  "30s": "30-second",
-  "1m": "1-minute",
-  "5m": "5-minute",
-  "15m": "15-minute",
-  "30m": "30-minute",
-  "1h": "1-hour",
-  "1d": "daily",
-};
+import { INTERVAL_NAMES, planZoom } from "./zoom";
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -48,6 +35,7 @@ const ui = {
   views: element<HTMLDivElement>("views"),
   symbol: element<HTMLSelectElement>("symbol"),
   day: element<HTMLSelectElement>("day"),
+  through: element<HTMLSelectElement>("through"),
   interval: element<HTMLSelectElement>("interval"),
   snapshot: element<HTMLSelectElement>("snapshot"),
   asOfTime: element<HTMLInputElement>("as-of-time"),
@@ -78,6 +66,7 @@ const ui = {
 
 let venues: Record<string, api.Venue> = {};
 const versions = new AsOfPicker(ui.snapshot, ui.asOfTime);
+const pickers = new Pickers(ui);
 let chart: MarketChart | null = null;
 let shown: { bars: api.Bar[]; quoted: (QuoteAtBar | null)[]; zone: string; interval: string } | null = null;
 /** The day's quotes, once read (mid and spread of any bars of the day, zoomed or not). */
@@ -89,17 +78,16 @@ let detail: { interval: string; span: Span } | null = null;
 let zoomTimer: number | undefined;
 let zoomGeneration = 0;
 let zoomsStarted = 0;
-let tapeCursor: { read: api.DayRead; cursor: string } | null = null;
+const tape = new Tape(ui.tape, ui.tapeStatus, ui.more);
 /** Bumped by every new load, so an answer to a superseded one is dropped. */
 let generation = 0;
 let coverageGeneration = 0;
 let replaying: Replay | null = null;
-/** The market view the URL names, asked for as soon as the venues' clocks are in (a shared link
- * paints without waiting for the pickers' lists); ``loadMarket`` takes it if it reads the same. */
-let prefetched: { key: string; answer: Promise<[api.Bar[], api.Page<api.Trade>]> } | null = null;
-/** The days of the symbol the URL names, asked for with the symbols (see ``prefetched``). */
-let prefetchedDays: { key: string; answer: Promise<api.CoverageDay[]> } | null = null;
+/** The market view and days a shared link names, asked for before the pickers are filled. */
+const ahead = new Ahead();
 let following: LiveFollow | null = null;
+/** The chosen symbol's days with trades, for "Through". */
+let listedDays: string[] = [];
 
 const wanted = new URLSearchParams(location.search);
 
@@ -146,68 +134,13 @@ function showEmpty(message: string | null): void {
   ui.views.hidden = message !== null;
 }
 
-function fill(select: HTMLSelectElement, options: [string, string][], preferred: (string | null)[]): void {
-  select.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
-  const values = new Set(options.map(([value]) => value));
-  const pick = preferred.find((value) => value !== null && values.has(value));
-  if (pick !== undefined && pick !== null) {
-    select.value = pick;
-  }
-}
-
-function chosenSymbol(): api.SymbolRow | null {
-  const [exchange, symbol] = ui.symbol.value.split(":");
-  return exchange && symbol ? { exchange, symbol } : null;
-}
-
 /** The version of the trades table the "As of" picker names. */
 function asOf(): api.AsOf {
   return versions.asOf();
 }
 
-function overlays(): Overlays {
-  return { vwap: ui.vwap.checked, twap: ui.twap.checked, quotes: ui.quotes.checked };
-}
-
 function zoneOf(exchange: string): string {
   return venues[exchange]?.timezone ?? "UTC";
-}
-
-function keepInUrl(): void {
-  const row = chosenSymbol();
-  const state = new URLSearchParams();
-  if (row) {
-    state.set("symbol", row.symbol);
-    state.set("exchange", row.exchange);
-  }
-  for (const [name, value] of [
-    ["day", ui.day.value],
-    ["interval", ui.interval.value],
-  ] as const) {
-    if (value) {
-      state.set(name, value);
-    }
-  }
-  const version = asOf();
-  if (version && "snapshot" in version) state.set("snapshot", version.snapshot);
-  else if (version && "tag" in version) state.set("tag", version.tag);
-  else if (version) state.set("at", version.time);
-  if (!ui.vwap.checked) state.set("vwap", "off");
-  if (!ui.twap.checked) state.set("twap", "off");
-  if (!ui.quotes.checked) state.set("quotes", "off");
-  history.replaceState(null, "", `?${state.toString()}`);
-}
-
-function cell(row: HTMLTableRowElement, text: string, iso?: string): void {
-  const td = row.insertCell();
-  if (iso === undefined) {
-    td.textContent = text;
-  } else {
-    const time = document.createElement("time");
-    time.dateTime = iso;
-    time.textContent = text;
-    td.append(time);
-  }
 }
 
 function showBars(
@@ -222,7 +155,7 @@ function showBars(
     chart = new MarketChart(ui.chart);
     chart.onZoom(zoomed);
   }
-  chart.show(bars, quoted, zone, overlays(), (intervalSeconds(interval) ?? 86400) < 60, visible);
+  chart.show(bars, quoted, zone, pickers.overlays(), (intervalSeconds(interval) ?? 86400) < 60, visible);
   ui.chart.dataset.candles = String(bars.length);
   ui.chart.dataset.interval = interval;
   if (ui.barsTable.open) {
@@ -252,37 +185,14 @@ function fillBarsTable(): void {
   );
 }
 
-function tradeRow(trade: api.Trade, zone: string): HTMLTableRowElement {
-  const row = document.createElement("tr");
-  cell(row, clock(trade.timestamp, zone), trade.timestamp);
-  cell(row, trade.price);
-  cell(row, trade.quantity);
-  cell(row, (trade.trade_conditions ?? []).join(" "));
-  cell(row, trade.bid_price ?? "");
-  cell(row, trade.ask_price ?? "");
-  return row;
-}
-
-function appendTrades(trades: api.Trade[], zone: string): void {
-  ui.tape.append(...trades.map((trade) => tradeRow(trade, zone)));
-}
-
-function tapePage(page: api.Page<api.Trade>, read: api.DayRead): void {
-  appendTrades(page.rows, zoneOf(read.exchange));
-  tapeCursor = page.nextCursor ? { read, cursor: page.nextCursor } : null;
-  ui.more.hidden = tapeCursor === null;
-  const count = ui.tape.rows.length;
-  ui.tapeStatus.textContent = tapeCursor
-    ? `The first ${count} trades of the day.`
-    : `All ${count} trades of the day.`;
-}
-
 function currentRead(): api.DayRead | null {
-  const row = chosenSymbol();
+  const row = pickers.symbol();
   if (!row || !ui.day.value) {
     return null;
   }
-  return { ...row, ...dayBounds(ui.day.value, zoneOf(row.exchange)), asOf: asOf() };
+  const zone = zoneOf(row.exchange);
+  const last = ui.through.value || ui.day.value;
+  return { ...row, start: dayBounds(ui.day.value, zone).start, end: dayBounds(last, zone).end, asOf: asOf() };
 }
 
 function stopLive(): void {
@@ -300,11 +210,8 @@ function startLive(): void {
   stopLive();
   const zone = zoneOf(read.exchange);
   const last = shown.bars.at(-1);
-  let candles = shown.bars.length;
-  let lastStart = last ? Date.parse(last.interval_start) / 1000 : null;
-  ui.tape.replaceChildren();
-  ui.more.hidden = true;
-  ui.tapeStatus.textContent = "The latest trades, newest first, as they arrive.";
+  const candles = new CandleCount(shown.bars.length, last ? Date.parse(last.interval_start) / 1000 : null);
+  tape.latest("The latest trades, newest first, as they arrive.");
   const from = last?.interval_start ?? read.start;
   let arrived = 0;
   let newestAt = from;
@@ -312,18 +219,11 @@ function startLive(): void {
     trades: (trades) => {
       arrived += trades.length;
       newestAt = trades.at(-1)?.timestamp ?? newestAt;
-      ui.tape.prepend(...trades.map((trade) => tradeRow(trade, zone)).reverse());
-      while (ui.tape.rows.length > TAPE_PAGE) {
-        ui.tape.rows[ui.tape.rows.length - 1]?.remove();
-      }
+      tape.prepend(trades, zone);
     },
     bar: (bar) => {
       chart?.updateBar(bar);
-      if (lastStart === null || bar.start > lastStart) {
-        lastStart = bar.start;
-        candles += 1;
-        ui.chart.dataset.candles = String(candles);
-      }
+      ui.chart.dataset.candles = String(candles.add(bar));
     },
     status: (page) => {
       const lake = page.lakeCompleteUntil
@@ -355,8 +255,7 @@ function stopReplay(): void {
 
 function startReplay(read: api.DayRead): Replay {
   const zone = zoneOf(read.exchange);
-  let candles = 0;
-  let lastStart: number | null = null;
+  const candles = new CandleCount(0, null);
   stopLive();
   ui.live.checked = false;
   detail = null;
@@ -369,22 +268,15 @@ function startReplay(read: api.DayRead): Replay {
     {
       reset: () => {
         chart?.startReplay(zone);
-        ui.tape.replaceChildren();
-        ui.more.hidden = true;
-        ui.tapeStatus.textContent = "The latest trades of the replay, newest first.";
+        tape.latest("The latest trades of the replay, newest first.");
         ui.chart.dataset.candles = "0";
       },
       trade: (trade) => {
-        ui.tape.prepend(tradeRow(trade, zone));
-        ui.tape.rows[TAPE_PAGE]?.remove();
+        tape.prepend([trade], zone);
       },
       bar: (bar) => {
         chart?.updateBar(bar);
-        if (bar.start !== lastStart) {
-          lastStart = bar.start;
-          candles += 1;
-          ui.chart.dataset.candles = String(candles);
-        }
+        ui.chart.dataset.candles = String(candles.add(bar));
       },
       progress: (played, total, clockMs, done) => {
         ui.replayProgress.value = total ? played / total : 1;
@@ -432,14 +324,8 @@ async function loadMarket(): Promise<void> {
   stopReplay();
   stopLive();
   const mine = ++generation;
-  keepInUrl();
-  const key = marketKey(read, ui.interval.value);
-  const answer =
-    prefetched?.key === key
-      ? prefetched.answer
-      : Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
-  prefetched = null;
-  const [bars, page] = await answer;
+  pickers.keepInUrl(asOf());
+  const [bars, page] = await ahead.market(read, ui.interval.value);
   if (mine !== generation) {
     return;
   }
@@ -449,8 +335,7 @@ async function loadMarket(): Promise<void> {
   detail = null;
   ui.wholeDay.hidden = true;
   display(bars, ui.interval.value, null);
-  ui.tape.replaceChildren();
-  tapePage(page, read);
+  tape.first(page, read, zoneOf(read.exchange));
   markPainted();
   if (ui.live.checked) {
     startLive();
@@ -491,13 +376,14 @@ function besides(): void {
 
 /** Show ``bars`` of ``interval`` with the day's quotes (once read), and title the chart. */
 function display(bars: api.Bar[], interval: string, visible: Span | null): void {
-  const row = chosenSymbol();
+  const row = pickers.symbol();
   if (!row) {
     return;
   }
   const zone = zoneOf(row.exchange);
   const name = INTERVAL_NAMES[interval] ?? interval;
-  let title = `${row.symbol} on ${row.exchange}, ${ui.day.value}: ${bars.length} ${name} bars`;
+  const days = ui.through.value ? `${ui.day.value} to ${ui.through.value}` : ui.day.value;
+  let title = `${row.symbol} on ${row.exchange}, ${days}: ${bars.length} ${name} bars`;
   if (detail) {
     const { from, to } = detail.span;
     title += ` from ${second(from, zone)} to ${second(to, zone)} (zoomed in; "Whole day" goes back)`;
@@ -531,43 +417,34 @@ function zoomed(span: Span): void {
   }, 300);
 }
 
-/** Show the bars for ``span`` in the finest interval that keeps at most ``MOST_CANDLES`` in view,
- * never coarser than the chosen interval; zoomed back out to that interval, show the whole day. */
+/** Show what :func:`planZoom` says for ``span``: finer bars fetched for it, or the whole day. */
 async function zoomTo(span: Span): Promise<void> {
   const read = currentRead();
   if (!read || !shown || replaying || following) {
     return;
   }
-  const chosen = intervalSeconds(ui.interval.value) ?? 86400;
-  const width = Math.max(span.to - span.from, 1);
-  const want = ZOOM_LADDER.find((interval) => width / (intervalSeconds(interval) ?? 86400) <= MOST_CANDLES);
-  const wantSeconds = want ? (intervalSeconds(want) ?? 86400) : chosen;
+  const day = { from: Date.parse(read.start) / 1000, to: Date.parse(read.end) / 1000 };
+  const plan = planZoom(span, ui.interval.value, { interval: shown.interval, detail: detail?.span ?? null }, day);
   const mine = ++zoomGeneration;
-  if (!want || wantSeconds >= chosen) {
-    if (detail) {
-      await wholeDay(span);
-    }
+  if (plan.kind === "whole day") {
+    await wholeDay(span);
     return;
   }
-  const inside = detail !== null && span.from >= detail.span.from && span.to <= detail.span.to;
-  if (inside && wantSeconds >= (intervalSeconds(shown.interval) ?? 86400)) {
-    return; // the bars shown are fine enough
+  if (plan.kind === "keep") {
+    return;
   }
-  const dayFrom = Date.parse(read.start) / 1000;
-  const dayTo = Date.parse(read.end) / 1000;
-  const from = Math.max(dayFrom, Math.floor((span.from - width / 2) / wantSeconds) * wantSeconds);
-  const to = Math.min(dayTo, Math.ceil((span.to + width / 2) / wantSeconds) * wantSeconds);
+  const { from, to } = plan.span;
   const loaded = generation;
   const bars = await api.bars(
     { ...read, start: new Date(from * 1000).toISOString(), end: new Date(to * 1000).toISOString() },
-    want,
+    plan.interval,
   );
   if (loaded !== generation || mine !== zoomGeneration || replaying) {
     return;
   }
-  detail = { interval: want, span: { from, to } };
+  detail = { interval: plan.interval, span: plan.span };
   ui.wholeDay.hidden = false;
-  display(bars, want, span);
+  display(bars, plan.interval, span);
 }
 
 /** Back to the whole day in the chosen interval (keeping ``visible`` in view, if given). */
@@ -588,14 +465,12 @@ async function wholeDay(visible: Span | null = null): Promise<void> {
 }
 
 async function loadDays(day: string | null = null): Promise<void> {
-  const row = chosenSymbol();
+  const row = pickers.symbol();
   if (!row) {
     return;
   }
   const mine = ++generation;
-  const coverage = prefetchedDays?.key === dayKey(row) ? prefetchedDays.answer : api.coverage(row, asOf());
-  prefetchedDays = null;
-  const days = (await coverage).filter((day) => day.rows > 0);
+  const days = (await ahead.days(row, asOf())).filter((day) => day.rows > 0);
   if (mine !== generation) {
     return;
   }
@@ -605,12 +480,20 @@ async function loadDays(day: string | null = null): Promise<void> {
     days.map((day) => [day.day, `${day.day} (${day.rows} trades)`]),
     [previous, days.at(-1)?.day ?? null],
   );
+  listedDays = days.map((d) => d.day);
+  fillThrough(day === null ? (ui.through.value || wanted.get("through")) : null);
   if (days.length === 0) {
     showEmpty(`${row.symbol} has no trades in this snapshot.`);
     return;
   }
   showEmpty(null);
   await loadMarket();
+}
+
+/** The days "Through" offers: the chosen day alone, or any later day of the symbol's. */
+function fillThrough(preferred: string | null): void {
+  const later = listedDays.filter((d) => d > ui.day.value);
+  fill(ui.through, [["", "that day only"], ...later.map((d): [string, string] => [d, d])], [preferred, ""]);
 }
 
 /** Fill the symbol picker (from ``listed``, the symbols already asked for, or a new call) and
@@ -670,13 +553,7 @@ async function showPipeline(): Promise<void> {
 
 async function showHealth(): Promise<void> {
   try {
-    const ready = await api.readiness();
-    const parts = ready.dependencies.map(
-      (d) => `${d.name} ${d.status === "ok" ? `${d.latency_ms.toFixed(1)} ms` : `failing: ${d.message ?? ""}`}`,
-    );
-    const open = Object.entries(ready.breakers).filter(([, state]) => state !== "closed");
-    parts.push(open.length ? `breakers ${open.map(([name, state]) => `${name} ${state}`).join(", ")}` : "breakers closed");
-    ui.health.textContent = `${ready.status === "ok" ? "Ready" : "Not ready"}: ${parts.join(" · ")}`;
+    ui.health.textContent = readiness(await api.readiness());
   } catch (failure) {
     ui.health.textContent = `Readiness unknown: ${String(failure)}`;
   }
@@ -692,10 +569,7 @@ async function start(): Promise<void> {
   symbols.catch(() => undefined); // awaited below; a failure is reported there
   const [symbol, exchange] = [wanted.get("symbol"), wanted.get("exchange")];
   if (symbol && exchange) {
-    const row = { symbol, exchange };
-    const answer = api.coverage(row, versions.asOfIn(wanted));
-    answer.catch(() => undefined); // loadDays awaits it and reports a failure
-    prefetchedDays = { key: JSON.stringify([symbol, exchange, versions.asOfIn(wanted)]), answer };
+    ahead.prefetchDays({ symbol, exchange }, versions.asOfIn(wanted));
   }
   const known = api.venues();
   const listing = api.snapshots().catch(noData<api.Snapshot>);
@@ -714,38 +588,22 @@ async function start(): Promise<void> {
   await loadSymbols(asked ? symbols : null);
 }
 
-function dayKey(row: api.SymbolRow): string {
-  return JSON.stringify([row.symbol, row.exchange, asOf()]);
-}
-
-function marketKey(read: api.DayRead, interval: string): string {
-  return JSON.stringify([read.symbol, read.exchange, read.start, read.end, read.asOf, interval]);
-}
-
 /** Ask for the market view a shared link names (symbol, venue, day; interval and version too). */
 function prefetchMarket(): void {
   const [symbol, exchange, day] = [wanted.get("symbol"), wanted.get("exchange"), wanted.get("day")];
-  if (!symbol || !exchange || !day || !/^\d{4}-\d{2}-\d{2}$/.test(day)) {
+  const isDay = (text: string | null): text is string => text !== null && /^\d{4}-\d{2}-\d{2}$/.test(text);
+  if (!symbol || !exchange || !isDay(day)) {
     return;
   }
-  const read: api.DayRead = { symbol, exchange, ...dayBounds(day, zoneOf(exchange)), asOf: versions.asOfIn(wanted) };
-  const answer = Promise.all([api.bars(read, ui.interval.value), api.trades(read, TAPE_PAGE, null)]);
-  answer.catch(() => undefined); // loadMarket awaits it and reports a failure
-  prefetched = { key: marketKey(read, ui.interval.value), answer };
+  const through = wanted.get("through");
+  const zone = zoneOf(exchange);
+  const end = dayBounds(isDay(through) && through > day ? through : day, zone).end;
+  const read: api.DayRead = { symbol, exchange, start: dayBounds(day, zone).start, end, asOf: versions.asOfIn(wanted) };
+  ahead.prefetchMarket(read, ui.interval.value);
 }
 
 function run(step: () => Promise<void>): void {
   step().catch(fail);
-}
-
-function fromUrl(): void {
-  const interval = wanted.get("interval");
-  if (interval && [...ui.interval.options].some((option) => option.value === interval)) {
-    ui.interval.value = interval;
-  }
-  ui.vwap.checked = wanted.get("vwap") !== "off";
-  ui.quotes.checked = wanted.get("quotes") !== "off";
-  ui.twap.checked = wanted.get("twap") !== "off";
 }
 
 ui.keyForm.addEventListener("submit", (event) => {
@@ -766,14 +624,18 @@ ui.snapshot.addEventListener("change", () => {
 ui.asOfTime.addEventListener("change", () => run(loadSymbols));
 ui.wholeDay.addEventListener("click", () => run(() => wholeDay()));
 ui.symbol.addEventListener("change", () => run(loadDays));
-ui.day.addEventListener("change", () => run(loadMarket));
+ui.day.addEventListener("change", () => {
+  fillThrough(ui.through.value);
+  run(loadMarket);
+});
+ui.through.addEventListener("change", () => run(loadMarket));
 ui.interval.addEventListener("change", () => run(loadMarket));
 for (const box of [ui.vwap, ui.twap, ui.quotes]) {
   box.addEventListener("change", () => {
     if (shown && chart && !replaying) {
-      chart.show(shown.bars, shown.quoted, shown.zone, overlays());
+      chart.show(shown.bars, shown.quoted, shown.zone, pickers.overlays());
     }
-    keepInUrl();
+    pickers.keepInUrl(asOf());
   });
 }
 ui.play.addEventListener("click", togglePlay);
@@ -798,14 +660,9 @@ ui.speed.addEventListener("change", () => {
     replaying.speed = Number(ui.speed.value);
   }
 });
-ui.more.addEventListener("click", () => {
-  const next = tapeCursor;
-  if (next) {
-    run(async () => tapePage(await api.trades(next.read, TAPE_PAGE, next.cursor), next.read));
-  }
-});
+ui.more.addEventListener("click", () => run(() => tape.nextPage()));
 
-fromUrl();
+pickers.fromUrl(wanted);
 if (api.apiKey.get()) {
   run(start);
 } else {

@@ -1,8 +1,8 @@
-// Pipeline health (GET /v1/pipeline, every few seconds): each table's last commit and files, this
+// Readiness (the header's line) and pipeline health (GET /v1/pipeline, every few seconds): each table's last commit and files, this
 // API's degradation level and breakers, and on the platform the sink's and feed's state from
 // Prometheus; the embedded profile says why it has no stream part.
 
-import type { FeedHealth, Pipeline, SinkHealth } from "./api";
+import type { FeedHealth, Pipeline, Readiness, SinkHealth } from "./api";
 import { local } from "./time";
 
 function age(seconds: number | null): string {
@@ -15,6 +15,16 @@ function age(seconds: number | null): string {
 function breakers(states: Record<string, string>): string {
   const open = Object.entries(states).filter(([, state]) => state !== "closed");
   return open.length ? open.map(([name, state]) => `${name} ${state}`).join(", ") : "all closed";
+}
+
+/** The header's line from ``/health/ready``: each dependency's probe, and the breakers not closed. */
+export function readiness(ready: Readiness): string {
+  const parts = ready.dependencies.map(
+    (d) => `${d.name} ${d.status === "ok" ? `${d.latency_ms.toFixed(1)} ms` : `failing: ${d.message ?? ""}`}`,
+  );
+  const open = Object.entries(ready.breakers).filter(([, state]) => state !== "closed");
+  parts.push(open.length ? `breakers ${open.map(([name, state]) => `${name} ${state}`).join(", ")}` : "breakers closed");
+  return `${ready.status === "ok" ? "Ready" : "Not ready"}: ${parts.join(" · ")}`;
 }
 
 function line(label: string, text: string): HTMLParagraphElement {

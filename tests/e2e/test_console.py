@@ -280,6 +280,21 @@ def test_a_tag_a_time_and_the_timeline_travel_like_a_snapshot(page: Page, served
     expect(page.locator("#chart")).to_have_attribute("data-candles", str(then))
 
 
+def test_a_range_of_days_shows_their_bars_and_trades(page: Page, served: Console) -> None:
+    """Through a later day, the chart holds the API's bars over every day between, the tape starts
+    with the first day's first trades, and the URL names the range."""
+    start, _ = _sydney_day(DAY)
+    _, end = _sydney_day("2014-03-12")
+    bars = served.bars(span=(start, end))
+    assert len(bars) > len(served.bars()), "the range holds more than its first day"
+    _open_bhp(page, served)
+    page.get_by_label("Through (venue time)").select_option("2014-03-12")
+    expect(page.locator("#chart")).to_have_attribute("data-candles", str(len(bars)))
+    expect(page.locator("#chart-title")).to_contain_text(f"BHP on ASX, {DAY} to 2014-03-12: {len(bars)} ")
+    _expect_tape(page, served.trades(limit=3))
+    assert "through=2014-03-12" in page.url
+
+
 def test_zooming_into_the_chart_fetches_finer_bars(page: Page, served: Console, screenshots: Path) -> None:
     """Wheeling into the 1-minute chart shows bars shorter than a minute for the range in view:
     as many candles as the API has bars of that interval over that range, the first with its OHLC;
