@@ -1,6 +1,7 @@
-"""The sink's Kafka offsets are found in the table's history whoever committed after it: walking
-back past commits that carry none (loads, another engine's compaction), and into the earlier
-metadata files when expiry removed the snapshots that carried them.
+"""The sink's Kafka offsets and the symbols per exchange are found in the table's history whoever
+committed after K2: walking back past commits that carry none (loads, another engine's
+compaction), and into the earlier metadata files when expiry removed the snapshots that carried
+them.
 """
 
 from __future__ import annotations
@@ -8,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from k2.lake.tables import TRADES
+from k2.lake.writer import SYMBOLS_PROPERTY, symbols_of
+from k2.query import symbols
 from k2.stream.checkpoint import OFFSETS_PROPERTY, committed_offsets, encode
 from k2.testing import EmbeddedLake, make_trade_rows, trade_row
 
@@ -58,3 +61,22 @@ def test_a_table_no_sink_wrote_has_no_offsets(lake: EmbeddedLake) -> None:
     _commit(lake, 1, {"k2.load.id": "a-direct-load"})
     _commit(lake, 2, {"k2.load.id": "another-load"})
     assert committed_offsets(lake.engine.table(TRADES)) == {}
+
+
+def test_symbols_survive_another_engines_rewrite_and_expiry(lake: EmbeddedLake) -> None:
+    """Another engine rewrites the table (its commits carry no ``k2.symbols``) and expires every
+    snapshot K2 wrote: the symbols come from the earlier metadata, for the current snapshot and
+    for /v1/symbols (they were lost once, after Trino's optimize and expire_snapshots)."""
+    _commit(lake, 1, {"k2.load.id": "a-load"})
+    table = lake.engine.table(TRADES)
+    written = [s.snapshot_id for s in table.snapshots()]
+    table.overwrite(table.scan().to_arrow())  # pyiceberg as another engine: no k2.* entries
+    table = lake.engine.table(TRADES)
+    table.maintenance.expire_snapshots().by_ids(written).commit()
+    table = lake.engine.table(TRADES)
+    assert all(
+        SYMBOLS_PROPERTY not in (s.summary.additional_properties if s.summary else {})
+        for s in table.snapshots()
+    )
+    assert symbols_of(table) == {"ASX": ["BHP"]}
+    assert symbols(lake.engine) == [("ASX", "BHP")]

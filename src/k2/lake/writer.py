@@ -29,10 +29,10 @@ from pyiceberg.expressions import And, BooleanExpression
 from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
-from pyiceberg.table.snapshots import ancestors_of
 
 from k2.lake.datafiles import DataFileWriter
 from k2.lake.errors import LakeCommitConflictError, LakeUnavailableError, TableNotFoundError
+from k2.lake.history import newest_with
 from k2.lake.layout import arrange
 from k2.lake.outages import classified
 from k2.lake.scan import at_least, at_most, data_paths, equal_to, one_of
@@ -59,16 +59,13 @@ class AppendResult:
 def symbols_of(table: Table, snapshot_id: int | None = None) -> dict[str, list[str]]:
     """Symbols per exchange as of a snapshot (default: current): recorded in the summary of the
     newest snapshot up to it that has any (another engine's commit, a Trino ``optimize`` say,
-    records none; K2's compactions copy them).
+    records none; K2's compactions copy them), in the earlier metadata files when another engine's
+    expiry removed it (:mod:`k2.lake.history`).
     """
-    snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id else table.current_snapshot()
-    if snapshot is None:
+    found = newest_with(table, SYMBOLS_PROPERTY, snapshot_id)
+    if found is None or found.summary is None:
         return {}
-    for ancestor in ancestors_of(snapshot, table.metadata):
-        raw = ancestor.summary.additional_properties.get(SYMBOLS_PROPERTY) if ancestor.summary else None
-        if raw:
-            return dict(orjson.loads(raw))
-    return {}
+    return dict(orjson.loads(found.summary.additional_properties[SYMBOLS_PROPERTY]))
 
 
 def symbol_pairs(rows: pa.Table) -> set[tuple[str, str]]:
