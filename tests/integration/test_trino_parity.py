@@ -274,7 +274,7 @@ def test_a_k2_write_is_what_trino_reads_next(trino_lake: TrinoLake) -> None:
 
 def test_a_table_trino_compacts_and_expires_keeps_reads_and_sink_offsets(trino_lake: TrinoLake) -> None:
     """Trino's optimize and expire_snapshots commit without K2's summary properties; K2 still reads
-    the same rows and finds the Kafka offsets its sink committed last.
+    the same rows, lists the same symbols and finds the Kafka offsets its sink committed last.
     """
     lake = trino_lake.lake
     offsets = {"k2.trades": {0: 120, 1: 77}}
@@ -283,6 +283,8 @@ def test_a_table_trino_compacts_and_expires_keeps_reads_and_sink_offsets(trino_l
         lake.writer.append(TRADES, make_trade_rows([row]), {OFFSETS_PROPERTY: encode(offsets)})
     pages = {"symbol": ["SNK", "DVN", "MWR"], "limit": 100}
     reference, _ = trino_lake.both("/v1/trades", pages)
+    listed, _ = trino_lake.both("/v1/symbols", {})
+    assert {"exchange": "ASX", "symbol": "SNK"} in listed["data"]
     trino_lake.sql("ALTER TABLE trades EXECUTE optimize")
     trino_lake.sql("ALTER TABLE trades EXECUTE expire_snapshots(retention_threshold => '0s')")
     table = lake.engine.table(TRADES)
@@ -297,6 +299,8 @@ def test_a_table_trino_compacts_and_expires_keeps_reads_and_sink_offsets(trino_l
     duck, trino = trino_lake.both("/v1/trades", pages)
     assert duck["data"] == trino["data"] == reference["data"]
     assert committed_offsets(table) == offsets
+    duck_symbols, trino_symbols = trino_lake.both("/v1/symbols", {})
+    assert duck_symbols["data"] == trino_symbols["data"] == listed["data"]
     duckdb_count = lake.engine.run(
         "SELECT count(*) AS n FROM read_parquet($paths)", {"paths": lake.engine.scan(TRADES).paths}
     )
