@@ -74,7 +74,7 @@ let dayQuotes: api.Quote[] | null = null;
 /** The trades snapshot the market view read (what a tag or a time resolved to); replays use it. */
 let pinned: api.SnapshotId | null = null;
 /** The part of the day the chart shows in bars finer than the chosen interval; null: the whole day. */
-let detail: { interval: string; span: Span } | null = null;
+let detail: Span | null = null;
 let zoomTimer: number | undefined;
 let zoomGeneration = 0;
 let zoomsStarted = 0;
@@ -346,7 +346,7 @@ async function loadMarket(): Promise<void> {
     if (mine === generation) {
       dayQuotes = quotes;
       if (shown && !replaying) {
-        display(shown.bars, shown.interval, detail?.span ?? null);
+        display(shown.bars, shown.interval, detail);
       }
     }
   });
@@ -385,7 +385,7 @@ function display(bars: api.Bar[], interval: string, visible: Span | null): void 
   const days = ui.through.value ? `${ui.day.value} to ${ui.through.value}` : ui.day.value;
   let title = `${row.symbol} on ${row.exchange}, ${days}: ${bars.length} ${name} bars`;
   if (detail) {
-    const { from, to } = detail.span;
+    const { from, to } = detail;
     title += ` from ${second(from, zone)} to ${second(to, zone)} (zoomed in; "Whole day" goes back)`;
     ui.chart.dataset.start = new Date(from * 1000).toISOString();
     ui.chart.dataset.end = new Date(to * 1000).toISOString();
@@ -424,7 +424,7 @@ async function zoomTo(span: Span): Promise<void> {
     return;
   }
   const day = { from: Date.parse(read.start) / 1000, to: Date.parse(read.end) / 1000 };
-  const plan = planZoom(span, ui.interval.value, { interval: shown.interval, detail: detail?.span ?? null }, day);
+  const plan = planZoom(span, ui.interval.value, { interval: shown.interval, detail }, day);
   const mine = ++zoomGeneration;
   if (plan.kind === "whole day") {
     await wholeDay(span);
@@ -442,7 +442,7 @@ async function zoomTo(span: Span): Promise<void> {
   if (loaded !== generation || mine !== zoomGeneration || replaying) {
     return;
   }
-  detail = { interval: plan.interval, span: plan.span };
+  detail = plan.span;
   ui.wholeDay.hidden = false;
   display(bars, plan.interval, span);
 }

@@ -32,30 +32,28 @@ function ask<T>(key: string, answer: Promise<T>): Asked<T> {
 }
 
 export class Ahead {
-  private asked: { market: Asked<Market> | null; days: Asked<api.CoverageDay[]> | null } = {
-    market: null,
-    days: null,
-  };
+  private marketAsked: Asked<Market> | null = null;
+  private daysAsked: Asked<api.CoverageDay[]> | null = null;
 
   prefetchMarket(read: api.DayRead, interval: string): void {
-    this.asked.market = ask(marketKey(read, interval), market(read, interval));
+    this.marketAsked = ask(marketKey(read, interval), market(read, interval));
   }
 
   prefetchDays(row: api.SymbolRow, asOf: api.AsOf): void {
-    this.asked.days = ask(daysKey(row, asOf), api.coverage(row, asOf));
+    this.daysAsked = ask(daysKey(row, asOf), api.coverage(row, asOf));
   }
 
   /** ``read``'s market view in ``interval`` bars: the answer asked for ahead if it is this one. */
   market(read: api.DayRead, interval: string): Promise<Market> {
-    const asked = this.asked.market;
-    this.asked.market = null;
+    const asked = this.marketAsked;
+    this.marketAsked = null;
     return asked?.key === marketKey(read, interval) ? asked.answer : market(read, interval);
   }
 
   /** ``row``'s days as of ``asOf``: the answer asked for ahead if it is this one. */
   days(row: api.SymbolRow, asOf: api.AsOf): Promise<api.CoverageDay[]> {
-    const asked = this.asked.days;
-    this.asked.days = null;
+    const asked = this.daysAsked;
+    this.daysAsked = null;
     return asked?.key === daysKey(row, asOf) ? asked.answer : api.coverage(row, asOf);
   }
 }
