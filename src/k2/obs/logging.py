@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
+import signal
 import sys
 import threading
 
@@ -13,7 +15,7 @@ from k2.settings import ObsSettings
 
 def configure_logging(settings: ObsSettings) -> None:
     """Send structured log lines to stderr: console lines on a terminal, JSON otherwise; a thread's
-    uncaught exception is one of them.
+    uncaught exception is one of them. SIGUSR1 writes every thread's stack to stderr.
 
     Args:
         settings: the level and format to use.
@@ -36,6 +38,9 @@ def configure_logging(settings: ObsSettings) -> None:
         cache_logger_on_first_use=False,
     )
     threading.excepthook = _log_thread_crash
+    if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:
+        # `kill -USR1 <pid>`: every thread's stack on the process's own stderr, for one that hangs.
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
 
 
 def _log_thread_crash(args: threading.ExceptHookArgs) -> None:
